@@ -1,0 +1,222 @@
+//! The user's configuration file: what to deploy, where, and with which per-stage settings.
+//!
+//! The file is YAML. Unknown fields are rejected, and every error names the file, the line and
+//! the field. Per-stage settings are checked against the defaults the stage declares in its
+//! `stage.yaml` (see [`crate::platform`]): an unknown key, or a value of another type than the
+//! default, is an error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{line_of_key, yaml_error, Error, Result};
+
+/// The configuration used when none is given: the whole platform on the hollow cluster.
+pub const DEFAULT_CONFIG: &str = include_str!("../default-config.yaml");
+
+/// Which cluster to deploy to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// The local hollow control plane managed by `cargo xtask hollow`.
+    #[default]
+    Hollow,
+    /// Any running cluster reached through a kubeconfig.
+    Existing,
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProviderKind::Hollow => "hollow",
+            ProviderKind::Existing => "existing",
+        })
+    }
+}
+
+/// Settings of the `existing` provider.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExistingCluster {
+    /// Path of the kubeconfig; `$KUBECONFIG` or `~/.kube/config` when absent.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context to use; the kubeconfig's current context when absent.
+    pub context: Option<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Project name: a DNS label (RFC 1123, at most 40 characters). It is the deployment id in
+    /// inventory labels and prefixes cluster-scoped object names.
+    pub project_name: String,
+    /// Namespace the platform's namespaced objects live in (a DNS label).
+    pub namespace: String,
+    /// DNS domain the platform's ingress serves (e.g. `seatrial.test`).
+    pub domain: String,
+    /// Which cluster to deploy to; `hollow` when absent.
+    #[serde(default)]
+    pub provider: ProviderKind,
+    /// Settings of the `existing` provider.
+    #[serde(default)]
+    pub existing: ExistingCluster,
+    /// How long one object may take to become ready, in seconds; 180 when absent.
+    #[serde(default = "default_readiness_timeout")]
+    pub readiness_timeout_seconds: u64,
+    /// Per-stage settings, keyed by stage name; each value overrides the stage's default.
+    #[serde(default)]
+    pub stages: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// Where the file came from (`<embedded default>` for [`DEFAULT_CONFIG`]).
+    #[serde(skip)]
+    pub source: PathBuf,
+    /// The file's text, kept to locate validation errors.
+    #[serde(skip)]
+    pub text: String,
+}
+
+fn default_readiness_timeout() -> u64 {
+    180
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    ///
+    /// Errors: [`Error::Read`] when the file cannot be read, [`Error::Invalid`] with the line
+    /// for malformed YAML, unknown fields and invalid values.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// The embedded default configuration ([`DEFAULT_CONFIG`]).
+    pub fn embedded_default() -> Config {
+        Config::parse(Path::new("<embedded default config>"), DEFAULT_CONFIG)
+            .expect("the embedded default config is valid")
+    }
+
+    /// Parses and validates configuration text; `path` is used in error messages only.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        if text.trim().is_empty() {
+            return Err(Error::invalid(path, 1, "the configuration file is empty"));
+        }
+        let mut config: Config =
+            serde_yaml_ng::from_str(text).map_err(|error| yaml_error(path, error))?;
+        config.source = path.to_owned();
+        config.text = text.to_owned();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.check_dns_label("project_name", &self.project_name, 40)?;
+        self.check_dns_label("namespace", &self.namespace, 63)?;
+        let domain_ok = !self.domain.is_empty()
+            && self.domain.len() <= 253
+            && self.domain.split('.').all(|label| is_dns_label(label, 63));
+        if !domain_ok {
+            return Err(self.field_error(
+                "domain",
+                format!(
+                    "`domain: {}` is not a DNS name (RFC 1123 labels joined by dots)",
+                    self.domain
+                ),
+            ));
+        }
+        if self.readiness_timeout_seconds == 0 {
+            return Err(self.field_error("readiness_timeout_seconds", "must be at least 1 second"));
+        }
+        if self.provider != ProviderKind::Existing && self.existing != ExistingCluster::default() {
+            return Err(self.field_error(
+                "existing",
+                "settings for the `existing` provider are given but `provider` is not `existing`",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_dns_label(&self, field: &str, value: &str, max: usize) -> Result<()> {
+        if is_dns_label(value, max) {
+            Ok(())
+        } else {
+            Err(self.field_error(
+                field,
+                format!(
+                    "`{field}: {value}` must be a DNS label: 1 to {max} lowercase letters, digits or '-', starting and ending with a letter or digit"
+                ),
+            ))
+        }
+    }
+
+    /// An [`Error::Invalid`] pointing at the line where `field` is set in this file.
+    pub fn field_error(&self, field: &str, message: impl Into<String>) -> Error {
+        Error::invalid(&self.source, line_of_key(&self.text, field), message)
+    }
+}
+
+/// Whether `value` is an RFC 1123 DNS label of at most `max` characters.
+pub fn is_dns_label(value: &str, max: usize) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= max
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_error(text: &str, expected_line: usize, expected_fragment: &str) {
+        let error = Config::parse(Path::new("c.yaml"), text).unwrap_err();
+        let message = error.to_string();
+        match &error {
+            Error::Invalid { line, .. } => assert_eq!(*line, expected_line, "{message}"),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        assert!(message.contains(expected_fragment), "{message}");
+        assert!(message.starts_with("c.yaml:"), "{message}");
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let config = Config::embedded_default();
+        assert_eq!(config.provider, ProviderKind::Hollow);
+        assert!(is_dns_label(&config.project_name, 40));
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        check_error(
+            "project_name: demo\nnamespace: dev\ndomain: x.test\nprovder: hollow\n",
+            4,
+            "provder",
+        );
+        check_error(
+            "project_name: Demo_1\nnamespace: dev\ndomain: x.test\n",
+            1,
+            "project_name",
+        );
+        check_error("project_name: demo\nnamespace: dev\n", 0, "domain");
+        check_error(
+            "project_name: demo\nnamespace: dev\ndomain: x.test\nprovider: gke\n",
+            4,
+            "gke",
+        );
+        check_error("project_name: demo\nnamespace: dev\ndomain: [x\n", 3, "");
+        check_error(
+            "project_name: demo\nnamespace: dev\ndomain: bad..test\n",
+            3,
+            "domain",
+        );
+        check_error("", 1, "empty");
+    }
+}

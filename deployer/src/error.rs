@@ -1,0 +1,167 @@
+//! The deployer's error type and the classification the command line turns into exit codes.
+
+use std::path::PathBuf;
+
+/// Everything the deployer can fail at.
+///
+/// Messages are lowercase fragments that read after "failed to …"-style context and name the
+/// file, line, object or URL involved. [`Error::class`] tells bad input from a missing
+/// environment from a failure of the cluster itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A configuration, platform or pin file is malformed or fails validation.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending text (0 when the whole file is at fault).
+        line: usize,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A manifest template did not render, or rendered into something that is not an object.
+    #[error("{path} (document {document}): {message}")]
+    Manifest {
+        /// The template file.
+        path: PathBuf,
+        /// 0-based index of the YAML document inside the file.
+        document: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A stage name that the platform does not define.
+    #[error("unknown stage `{name}`; valid stages: {}", valid.join(", "))]
+    UnknownStage {
+        /// The name given.
+        name: String,
+        /// The platform's stages, in order.
+        valid: Vec<String>,
+    },
+    /// The API server could not be reached at all.
+    #[error("cannot reach the Kubernetes API server at {url}: {reason}\n  hint: {hint}")]
+    Unreachable {
+        /// The server URL from the kubeconfig.
+        url: String,
+        /// The connection error.
+        reason: String,
+        /// What to run or check.
+        hint: String,
+    },
+    /// A tool or file the environment should provide is missing.
+    #[error("{what}\n  hint: {hint}")]
+    EnvironmentMissing {
+        /// What is missing.
+        what: String,
+        /// How to provide it.
+        hint: String,
+    },
+    /// A readiness or deletion wait expired.
+    #[error("timed out after {seconds} s waiting for {object} to {condition}; last observed: {last_observed}")]
+    Timeout {
+        /// `Kind namespace/name`.
+        object: String,
+        /// What was awaited, e.g. `become Available`.
+        condition: String,
+        /// The wait's limit in seconds.
+        seconds: u64,
+        /// The last status seen through the watch.
+        last_observed: String,
+    },
+    /// An object will never become ready (a failed Job), or its watch ended.
+    #[error("{object} will not become ready: {reason}")]
+    NotReady {
+        /// `Kind namespace/name`.
+        object: String,
+        /// What was observed.
+        reason: String,
+    },
+    /// The API server rejected a request about an object.
+    #[error("{action} {object}: {source}")]
+    Api {
+        /// What was being done (`apply`, `delete`, `list`, …).
+        action: &'static str,
+        /// `Kind namespace/name`, or the resource type for lists.
+        object: String,
+        /// The client error.
+        source: kube::Error,
+    },
+    /// A hollow cluster process or build step failed.
+    #[error("{message}")]
+    Hollow {
+        /// What failed, including the log file to read.
+        message: String,
+    },
+}
+
+/// How a failure should be reported to the person who ran the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The input (config, platform, manifests, arguments) is wrong: fix it and retry.
+    BadInput,
+    /// A tool, package or cluster that should be there is not.
+    EnvironmentMissing,
+    /// The cluster misbehaved or a wait expired.
+    Runtime,
+}
+
+impl Error {
+    /// Classifies the error for exit codes.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Invalid { .. } | Error::Manifest { .. } | Error::UnknownStage { .. } => {
+                ErrorClass::BadInput
+            }
+            Error::Read { .. } => ErrorClass::BadInput,
+            Error::Unreachable { .. } | Error::EnvironmentMissing { .. } => {
+                ErrorClass::EnvironmentMissing
+            }
+            Error::Timeout { .. }
+            | Error::NotReady { .. }
+            | Error::Api { .. }
+            | Error::Hollow { .. } => ErrorClass::Runtime,
+        }
+    }
+
+    pub(crate) fn invalid(
+        path: impl Into<PathBuf>,
+        line: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// The deployer's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Finds the 1-based line of the first line in `text` whose trimmed start begins with
+/// `key:` (optionally behind a `- ` list marker). Used to point validation errors, which serde
+/// cannot locate, at the field they concern. Returns 0 when the key is not found.
+pub fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            trimmed
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .map_or(0, |index| index + 1)
+}
+
+/// Converts a YAML deserialization error into [`Error::Invalid`] with its line.
+pub(crate) fn yaml_error(path: &std::path::Path, error: serde_yaml_ng::Error) -> Error {
+    let line = error.location().map_or(0, |location| location.line());
+    Error::invalid(path, line, error.to_string())
+}

@@ -1,0 +1,29 @@
+//! Deploys a platform to a Kubernetes cluster stage by stage and takes it away again.
+//!
+//! The flow a caller drives (the harness does, for `cargo xtask integration`):
+//!
+//! 1. [`config::Config`] and [`platform::Platform`] are loaded and validated.
+//! 2. A [`providers::Provider`] yields a connected [`kube::Client`].
+//! 3. For each stage, [`render`] turns templates into text, [`manifest`] into objects,
+//!    [`apply::Applier`] server-side applies them with inventory labels ([`inventory`]), and
+//!    [`wait`] watches each object until it is ready.
+//! 4. [`teardown`] deletes stages in reverse order; [`sweep`] then finds anything that still
+//!    carries the deployment's inventory labels, deletes it and reports what remains.
+//!
+//! The deployer never shells out to kubectl and never sleeps to wait for the cluster: every
+//! wait is a watch with a timeout.
+
+pub mod apply;
+pub mod config;
+pub mod error;
+pub mod inventory;
+pub mod manifest;
+pub mod pins;
+pub mod platform;
+pub mod providers;
+pub mod render;
+pub mod sweep;
+pub mod teardown;
+pub mod wait;
+
+pub use error::{Error, ErrorClass, Result};

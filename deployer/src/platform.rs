@@ -1,0 +1,245 @@
+//! A platform definition: ordered stages, each a directory of manifest templates, settings
+//! with defaults, and declared checks.
+//!
+//! Layout of a platform directory:
+//!
+//! ```text
+//! platform.yaml            # stages: [kubernetes-initialize, ingress, …]; pins: ../pins.toml
+//! <stage>/stage.yaml       # description, settings (name: default value)
+//! <stage>/manifests/*.yaml # minijinja templates of Kubernetes objects, applied in file order
+//! <stage>/checks.yaml      # checks the harness runs after the stage is ready
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::error::{line_of_key, yaml_error, Error, Result};
+use crate::pins::{load_images, ImagePins};
+
+/// The platform shipped in this repository (`deployer/stages`).
+pub fn default_platform_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("stages")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlatformFile {
+    stages: Vec<String>,
+    pins: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageFile {
+    description: String,
+    #[serde(default)]
+    settings: BTreeMap<String, serde_json::Value>,
+}
+
+/// One stage of a platform.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Stage name, e.g. `ingress`; also its directory name.
+    pub name: String,
+    /// One-line description from `stage.yaml`.
+    pub description: String,
+    /// The stage's directory.
+    pub dir: PathBuf,
+    /// Settings and their default values, from `stage.yaml`.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// Manifest templates, sorted by file name.
+    pub manifests: Vec<PathBuf>,
+}
+
+impl Stage {
+    /// Path of the stage's check file (`checks.yaml`); it may not exist.
+    pub fn checks_file(&self) -> PathBuf {
+        self.dir.join("checks.yaml")
+    }
+}
+
+/// A loaded platform: its stages in deploy order and its image pins.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    /// The platform directory.
+    pub root: PathBuf,
+    /// Stages in deploy order.
+    pub stages: Vec<Stage>,
+    /// The pin set file the platform reads images from.
+    pub pins_file: PathBuf,
+    /// Images by name, from the pin set.
+    pub images: ImagePins,
+}
+
+impl Platform {
+    /// Loads a platform directory (see the module docs for its layout).
+    ///
+    /// Errors: [`Error::Read`] for missing files, [`Error::Invalid`] with the line for
+    /// malformed `platform.yaml` or `stage.yaml`, a stage without manifests, or a bad pin set.
+    pub fn load(root: &Path) -> Result<Platform> {
+        let platform_path = root.join("platform.yaml");
+        let text = read(&platform_path)?;
+        let file: PlatformFile =
+            serde_yaml_ng::from_str(&text).map_err(|error| yaml_error(&platform_path, error))?;
+        if file.stages.is_empty() {
+            return Err(Error::invalid(
+                &platform_path,
+                line_of_key(&text, "stages"),
+                "`stages` is empty",
+            ));
+        }
+        let mut stages = Vec::with_capacity(file.stages.len());
+        for name in &file.stages {
+            if stages.iter().any(|stage: &Stage| &stage.name == name) {
+                return Err(Error::invalid(
+                    &platform_path,
+                    0,
+                    format!("stage `{name}` is listed twice"),
+                ));
+            }
+            stages.push(load_stage(root, name)?);
+        }
+        let pins_file = root.join(&file.pins);
+        let images = load_images(&pins_file)?;
+        Ok(Platform {
+            root: root.to_owned(),
+            stages,
+            pins_file,
+            images,
+        })
+    }
+
+    /// The stage names in deploy order.
+    pub fn stage_names(&self) -> Vec<String> {
+        self.stages.iter().map(|stage| stage.name.clone()).collect()
+    }
+
+    /// The stages up to and including `stop_at` (all of them when `None`).
+    ///
+    /// Errors: [`Error::UnknownStage`] listing the valid names.
+    pub fn stages_until(&self, stop_at: Option<&str>) -> Result<&[Stage]> {
+        match stop_at {
+            None => Ok(&self.stages),
+            Some(name) => match self.stages.iter().position(|stage| stage.name == name) {
+                Some(index) => Ok(&self.stages[..=index]),
+                None => Err(Error::UnknownStage {
+                    name: name.to_owned(),
+                    valid: self.stage_names(),
+                }),
+            },
+        }
+    }
+
+    /// A stage's settings: its defaults overridden by the config's `stages.<name>` values.
+    ///
+    /// Errors: [`Error::Invalid`] at the config's line for a stage the platform does not have,
+    /// a setting the stage does not declare, or a value of another type than the default.
+    pub fn settings_for(
+        &self,
+        config: &Config,
+        stage: &Stage,
+    ) -> Result<BTreeMap<String, serde_json::Value>> {
+        self.validate_config_stages(config)?;
+        let mut settings = stage.settings.clone();
+        if let Some(overrides) = config.stages.get(&stage.name) {
+            for (key, value) in overrides {
+                settings.insert(key.clone(), value.clone());
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Checks that every `stages.<name>.<setting>` in the config exists with the right type.
+    pub fn validate_config_stages(&self, config: &Config) -> Result<()> {
+        for (stage_name, overrides) in &config.stages {
+            let Some(stage) = self.stages.iter().find(|stage| &stage.name == stage_name) else {
+                return Err(config.field_error(
+                    stage_name,
+                    format!(
+                        "`stages.{stage_name}`: no such stage; valid stages: {}",
+                        self.stage_names().join(", ")
+                    ),
+                ));
+            };
+            for (key, value) in overrides {
+                let Some(default) = stage.settings.get(key) else {
+                    let known: Vec<&str> = stage.settings.keys().map(String::as_str).collect();
+                    return Err(config.field_error(
+                        key,
+                        format!(
+                            "`stages.{stage_name}.{key}`: no such setting; valid settings: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                };
+                if json_type(default) != json_type(value) {
+                    return Err(config.field_error(
+                        key,
+                        format!(
+                            "`stages.{stage_name}.{key}` must be a {} (like its default {default}), not a {}",
+                            json_type(default),
+                            json_type(value)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "list",
+        serde_json::Value::Object(_) => "map",
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn load_stage(root: &Path, name: &str) -> Result<Stage> {
+    let dir = root.join(name);
+    let stage_path = dir.join("stage.yaml");
+    let text = read(&stage_path)?;
+    let file: StageFile =
+        serde_yaml_ng::from_str(&text).map_err(|error| yaml_error(&stage_path, error))?;
+    let manifest_dir = dir.join("manifests");
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&manifest_dir)
+        .map_err(|source| Error::Read {
+            path: manifest_dir.clone(),
+            source,
+        })?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
+        .collect();
+    manifests.sort();
+    if manifests.is_empty() {
+        return Err(Error::invalid(
+            &manifest_dir,
+            0,
+            format!("stage `{name}` has no *.yaml manifest templates"),
+        ));
+    }
+    Ok(Stage {
+        name: name.to_owned(),
+        description: file.description,
+        dir,
+        settings: file.settings,
+        manifests,
+    })
+}

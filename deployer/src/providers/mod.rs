@@ -1,0 +1,125 @@
+//! Providers: where the platform is deployed, and how to get a client for it.
+//!
+//! - `hollow`: the local hollow control plane ([`hollow`]), brought up on demand.
+//! - `existing`: any cluster reached through a kubeconfig and context.
+//!
+//! The `kind` and cloud providers arrive with their own issue; they are not faked here.
+
+pub mod hollow;
+
+use std::path::{Path, PathBuf};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+
+use crate::error::{Error, Result};
+
+/// A client connected to a reachable API server.
+#[derive(Clone)]
+pub struct Connection {
+    /// The client.
+    pub client: Client,
+    /// The API server URL.
+    pub server_url: String,
+    /// The kubeconfig the client was built from.
+    pub kubeconfig: PathBuf,
+    /// The context used, when one was named.
+    pub context: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("server_url", &self.server_url)
+            .field("kubeconfig", &self.kubeconfig)
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects through `kubeconfig` (and `context`) and proves the server answers `/version`.
+///
+/// `hint` tells the user what to do when it does not. Errors: [`Error::EnvironmentMissing`]
+/// for an unreadable kubeconfig or unknown context; [`Error::Unreachable`] with the server URL
+/// and the connection error when the server does not answer.
+pub async fn connect(kubeconfig: &Path, context: Option<&str>, hint: &str) -> Result<Connection> {
+    let file = Kubeconfig::read_from(kubeconfig).map_err(|error| Error::EnvironmentMissing {
+        what: format!(
+            "cannot read the kubeconfig {}: {error}",
+            kubeconfig.display()
+        ),
+        hint: hint.to_owned(),
+    })?;
+    let options = KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..KubeConfigOptions::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .map_err(|error| Error::EnvironmentMissing {
+            what: format!(
+                "cannot use the kubeconfig {}: {error}",
+                kubeconfig.display()
+            ),
+            hint: hint.to_owned(),
+        })?;
+    let server_url = config.cluster_url.to_string();
+    let unreachable = |reason: String| Error::Unreachable {
+        url: server_url.clone(),
+        reason,
+        hint: hint.to_owned(),
+    };
+    let client = Client::try_from(config).map_err(|error| unreachable(error.to_string()))?;
+    let version = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        client.apiserver_version(),
+    )
+    .await;
+    match version {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => return Err(unreachable(error_chain(&error))),
+        Err(_) => {
+            return Err(unreachable(
+                "no answer to GET /version within 15 s".to_owned(),
+            ))
+        }
+    }
+    Ok(Connection {
+        client,
+        server_url,
+        kubeconfig: kubeconfig.to_owned(),
+        context: context.map(str::to_owned),
+    })
+}
+
+/// The kubeconfig `existing` uses when none is named: `$KUBECONFIG` (first entry), else
+/// `~/.kube/config`.
+pub fn default_kubeconfig() -> PathBuf {
+    if let Some(paths) = std::env::var_os("KUBECONFIG") {
+        if let Some(first) = std::env::split_paths(&paths).next() {
+            return first;
+        }
+    }
+    home_dir().join(".kube").join("config")
+}
+
+/// `$HOME`, or `/root` when unset.
+pub fn home_dir() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+}
+
+/// An error and its sources joined with `: ` (the bare display of a client error often hides
+/// the cause, e.g. "connection refused").
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,73 @@
+//! Teardown: deleting what a run applied, stage by stage in reverse order.
+//!
+//! Within a stage objects go in reverse apply order (workloads, then RBAC, then Namespaces,
+//! then CRDs). Each stage's deletions are awaited through watches before the previous stage
+//! is torn down, so a Namespace is gone before the CRDs and cluster roles it depended on.
+//! Failures do not stop the teardown: they are collected, and the sweep that follows reports
+//! whatever is still there.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use kube::api::{DeleteParams, PropagationPolicy};
+use kube::Client;
+
+use crate::apply::AppliedObject;
+use crate::wait::wait_deleted;
+
+/// What a teardown did.
+#[derive(Debug, Clone, Default)]
+pub struct TeardownReport {
+    /// Objects deleted (or already gone).
+    pub deleted: usize,
+    /// Deletions that failed or did not finish, as messages naming the object.
+    pub problems: Vec<String>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Deletes the objects of each stage, last stage first, waiting up to `timeout` per object.
+///
+/// `stages` holds, in deploy order, each stage's name and the objects it applied (in apply
+/// order). Never fails: problems are reported in [`TeardownReport::problems`].
+pub async fn destroy(
+    client: &Client,
+    stages: &[(String, Vec<AppliedObject>)],
+    timeout: Duration,
+) -> TeardownReport {
+    let started = Instant::now();
+    let mut report = TeardownReport::default();
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    for (stage, objects) in stages.iter().rev() {
+        tracing::info!(stage = %stage, objects = objects.len(), "tearing down");
+        let mut to_await = Vec::new();
+        for object in objects.iter().rev() {
+            match object.api(client).delete(&object.id.name, &params).await {
+                Ok(_) => to_await.push(object),
+                Err(kube::Error::Api(status)) if status.code == 404 => report.deleted += 1,
+                Err(error) => report
+                    .problems
+                    .push(format!("delete {}: {error}", object.id)),
+            }
+        }
+        let waits = to_await.iter().map(|object| {
+            wait_deleted(
+                object.api(client),
+                &object.id,
+                object.uid.as_deref(),
+                timeout,
+            )
+        });
+        for result in join_all(waits).await {
+            match result {
+                Ok(()) => report.deleted += 1,
+                Err(error) => report.problems.push(error.to_string()),
+            }
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}

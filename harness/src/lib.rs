@@ -1,0 +1,14 @@
+//! Proves each deployed stage: declared checks, the integration run that drives the deployer
+//! and runs them, reports, and a libtest-mimic runner exposing the checks as trials.
+//!
+//! - [`checks`]: the check file schema, loading (before anything is deployed) and evaluation.
+//! - [`integration`]: the whole run, from provider up to sweep, as `cargo xtask integration`.
+//! - [`report`]: the JSON run record, JUnit XML and the printed per-stage table.
+//! - [`trials`]: checks as `<stage>::<check>` trials for `cargo test` / `cargo nextest run`.
+//! - [`target`]: the description of a kept deployment that trials and teardown use.
+
+pub mod checks;
+pub mod integration;
+pub mod report;
+pub mod target;
+pub mod trials;

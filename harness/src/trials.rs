@@ -1,0 +1,64 @@
+//! Stage checks as libtest-mimic trials named `<stage>::<check>`, so that `cargo test` and
+//! `cargo nextest run` list and run them like any test.
+//!
+//! Listing needs no cluster: the checks are rendered from the platform and config. Running
+//! needs a deployment to check, described by a `target.json` (see [`crate::target`]); without
+//! one every trial is marked ignored, so a plain `cargo nextest run` lists them and skips them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use deployer::config::Config;
+use deployer::providers::connect;
+use libtest_mimic::{Failed, Trial};
+
+use crate::checks::CheckRunner;
+use crate::integration::prepare;
+use crate::target::Target;
+
+/// Builds one trial per declared check of every stage.
+///
+/// With `target`, each trial connects to the kept deployment and runs its check (one Tokio
+/// runtime per trial, since nextest runs each trial in its own process). Without it, trials
+/// are ignored. Errors: what [`prepare`] finds in the platform, config and check files.
+pub fn stage_check_trials(
+    platform_dir: &Path,
+    config: &Config,
+    target: Option<Target>,
+    probes: bool,
+) -> Result<Vec<Trial>, deployer::Error> {
+    let (_, stages) = prepare(platform_dir, config, None, probes)?;
+    let target = target.map(Arc::new);
+    let mut trials = Vec::new();
+    for stage in stages {
+        for check in stage.checks {
+            let name = check.trial_name();
+            let trial = match &target {
+                None => Trial::test(name, || Err(Failed::from("no deployment to check: set SEATRIAL_TARGET to a target.json written by `cargo xtask integration --keep`"))).with_ignored_flag(true),
+                Some(target) => {
+                    let target = Arc::clone(target);
+                    Trial::test(name, move || {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|error| Failed::from(format!("cannot start a runtime: {error}")))?;
+                        runtime.block_on(async {
+                            let hint = "the kept deployment's cluster must be running";
+                            let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)
+                                .await
+                                .map_err(|error| Failed::from(error.to_string()))?;
+                            let outcome = CheckRunner::new(connection.client).run(&check).await;
+                            if outcome.passed {
+                                Ok(())
+                            } else {
+                                Err(Failed::from(outcome.message))
+                            }
+                        })
+                    })
+                }
+            };
+            trials.push(trial.with_kind(stage.stage.name.clone()));
+        }
+    }
+    Ok(trials)
+}

@@ -1,0 +1,110 @@
+//! `cargo xtask integration`: deploy, check, tear down, sweep, report.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use deployer::config::{Config, ProviderKind};
+use deployer::inventory::new_run_id;
+use deployer::platform::default_platform_dir;
+use deployer::providers::hollow::cluster::DEFAULT_NODES;
+use harness::integration::{run, IntegrationOptions};
+use harness::report::stage_table;
+
+use crate::exit;
+
+/// Where to deploy.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProviderArg {
+    /// The local hollow cluster (built and started if needed, stopped again if this run started it).
+    Hollow,
+    /// A running cluster reached through --kubeconfig / --context (or the config's `existing`).
+    Existing,
+}
+
+/// Deploy the platform stage by stage, check every stage, tear it down in reverse order, sweep
+/// every object still labelled with the deployment, and write report.json and junit.xml.
+///
+/// Exit codes: 0 passed, 1 a check failed or a stage did not become ready, 2 bad input,
+/// 3 leftovers remain, 4 environment missing (tool, package or cluster).
+#[derive(Args)]
+pub struct Integration {
+    /// Where to deploy; overrides the config's `provider`.
+    #[arg(long, value_enum)]
+    provider: Option<ProviderArg>,
+    /// Configuration file (YAML); the embedded default (everything on the hollow cluster) when absent.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Platform directory (platform.yaml and one directory per stage).
+    #[arg(long, value_name = "DIR", default_value_os_t = default_platform_dir())]
+    platform: PathBuf,
+    /// Deploy and check the stages up to and including this one only.
+    #[arg(long, value_name = "STAGE")]
+    stop_at: Option<String>,
+    /// Keep the deployment (and a hollow cluster this run started) instead of tearing down.
+    #[arg(long)]
+    keep: bool,
+    /// Where to write report.json, junit.xml (and target.json with --keep) [default: target/seatrial/<run-id>].
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+    /// Kubeconfig for --provider existing [default: the config's, $KUBECONFIG, ~/.kube/config].
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for --provider existing [default: its current context].
+    #[arg(long)]
+    context: Option<String>,
+    /// Hollow nodes, when this run starts the hollow cluster.
+    #[arg(long, default_value_t = DEFAULT_NODES)]
+    nodes: usize,
+}
+
+impl Integration {
+    pub async fn run(self) -> u8 {
+        let config = match &self.config {
+            Some(path) => match Config::load(path) {
+                Ok(config) => config,
+                Err(error) => return exit::report(&error),
+            },
+            None => Config::embedded_default(),
+        };
+        let provider = match self.provider {
+            Some(ProviderArg::Hollow) => ProviderKind::Hollow,
+            Some(ProviderArg::Existing) => ProviderKind::Existing,
+            None => config.provider,
+        };
+        let run_id = new_run_id();
+        let report_dir = self
+            .report_dir
+            .unwrap_or_else(|| exit::reports_root().join(&run_id));
+        let options = IntegrationOptions {
+            platform_dir: self.platform,
+            kubeconfig: self
+                .kubeconfig
+                .or_else(|| config.existing.kubeconfig.clone()),
+            context: self.context.or_else(|| config.existing.context.clone()),
+            config,
+            provider,
+            stop_at: self.stop_at,
+            keep: self.keep,
+            report_dir: report_dir.clone(),
+            run_id,
+            hollow_nodes: self.nodes,
+        };
+        let record = match run(&options).await {
+            Ok(record) => record,
+            Err(error) => return exit::report(&error),
+        };
+        println!("\n{}", stage_table(&record));
+        if let Some(sweep) = &record.sweep {
+            exit::print_leftovers(sweep);
+        }
+        let (passed, failed) = record.check_counts();
+        println!(
+            "run {}: {:?} in {:.1} s; {passed} checks passed, {failed} failed; reports in {}",
+            record.run_id,
+            record.outcome,
+            record.seconds,
+            report_dir.display()
+        );
+        record.exit_code
+    }
+}

@@ -1,0 +1,138 @@
+//! `cargo xtask test`: the README's test command.
+//!
+//! Brings the hollow cluster up (or reuses it), deploys the platform once and keeps it so the
+//! stage-check trials have something to check, runs `cargo nextest run --workspace
+//! --run-ignored all` with `SEATRIAL_KUBECONFIG` and `SEATRIAL_TARGET` set, then sweeps that
+//! deployment and stops the cluster if it started it — whatever the tests did.
+
+use std::process::Stdio;
+
+use clap::Args;
+use deployer::config::{Config, ProviderKind};
+use deployer::inventory::new_run_id;
+use deployer::platform::default_platform_dir;
+use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
+use deployer::providers::hollow::HollowPaths;
+use deployer::sweep::sweep;
+use harness::integration::{run, IntegrationOptions, DELETION_TIMEOUT};
+use harness::target::TARGET_ENV;
+
+use crate::exit;
+
+/// Environment variable the cluster tests read: the hollow cluster's kubeconfig.
+pub const KUBECONFIG_ENV: &str = "SEATRIAL_KUBECONFIG";
+
+/// The deployment the stage-check trials run against.
+const TRIALS_CONFIG: &str =
+    "project_name: trials\nnamespace: trials\ndomain: trials.seatrial.test\nprovider: hollow\n";
+
+/// Run every test, including those that need the hollow cluster, against a real hollow
+/// cluster: unit tests, the stage-check trials against a kept deployment, and end-to-end runs
+/// of `cargo xtask integration`. Needs cargo-nextest.
+#[derive(Args)]
+pub struct Test {
+    /// Extra arguments for `cargo nextest run` (e.g. `-- -E 'test(sweep)'`).
+    #[arg(last = true)]
+    nextest_args: Vec<String>,
+}
+
+impl Test {
+    pub async fn run(self) -> u8 {
+        let nextest = std::process::Command::new("cargo")
+            .args(["nextest", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !nextest.is_ok_and(|status| status.success()) {
+            eprintln!("error: cargo-nextest is not installed\n  hint: cargo install cargo-nextest --locked");
+            return exit::ENVIRONMENT_MISSING;
+        }
+        let paths = HollowPaths::from_env();
+        let up = match cluster::up(&paths, DEFAULT_NODES).await {
+            Ok(up) => up,
+            Err(error) => return exit::report(&error),
+        };
+        eprintln!(
+            "hollow cluster {} ({} in {:.1} s)",
+            up.state.api_server_url,
+            if up.reused { "reused" } else { "started" },
+            up.seconds
+        );
+        let code = self.deploy_and_test(&up.state.kubeconfig).await;
+        if !up.reused {
+            if let Err(error) = cluster::down(&paths) {
+                eprintln!("warning: cannot stop the hollow cluster: {error}");
+            }
+        }
+        code
+    }
+
+    async fn deploy_and_test(&self, kubeconfig: &std::path::Path) -> u8 {
+        let config = Config::parse(std::path::Path::new("<xtask test config>"), TRIALS_CONFIG)
+            .expect("the trials config is valid");
+        let report_dir = exit::reports_root().join("xtask-test-target");
+        let options = IntegrationOptions {
+            platform_dir: default_platform_dir(),
+            config,
+            provider: ProviderKind::Hollow,
+            kubeconfig: None,
+            context: None,
+            stop_at: None,
+            keep: true,
+            report_dir: report_dir.clone(),
+            run_id: new_run_id(),
+            hollow_nodes: DEFAULT_NODES,
+        };
+        let kept = run(&options).await;
+        let deploy_code = match &kept {
+            Ok(record) => record.exit_code,
+            Err(error) => exit::report(error),
+        };
+        let mut command = tokio::process::Command::new("cargo");
+        command
+            .args(["nextest", "run", "--workspace", "--run-ignored", "all"])
+            .args(&self.nextest_args)
+            .env(KUBECONFIG_ENV, kubeconfig)
+            .env(TARGET_ENV, report_dir.join("target.json"))
+            .kill_on_drop(true);
+        let status = match command.status().await {
+            Ok(status) => status,
+            Err(error) => {
+                eprintln!("error: cannot run cargo nextest: {error}");
+                return exit::ENVIRONMENT_MISSING;
+            }
+        };
+        // The kept deployment goes whatever happened above.
+        if let Ok(connection) =
+            deployer::providers::connect(kubeconfig, None, cluster::UP_HINT).await
+        {
+            match sweep(
+                &connection.client,
+                &options.config.project_name,
+                DELETION_TIMEOUT,
+            )
+            .await
+            {
+                Ok(report) if report.leftovers.is_empty() => {}
+                Ok(report) => {
+                    exit::print_leftovers(&report);
+                    return exit::LEFTOVERS;
+                }
+                Err(error) => {
+                    eprintln!("warning: the sweep of the trials deployment failed: {error}")
+                }
+            }
+        }
+        if deploy_code != exit::SUCCESS {
+            eprintln!(
+                "error: deploying the trials deployment failed (exit {deploy_code}); see {}",
+                report_dir.display()
+            );
+            return deploy_code;
+        }
+        match status.code() {
+            Some(0) => exit::SUCCESS,
+            _ => exit::CHECKS_FAILED,
+        }
+    }
+}
