@@ -65,6 +65,9 @@ pub struct Config {
     /// How long one object may take to become ready, in seconds; 180 when absent.
     #[serde(default = "default_readiness_timeout")]
     pub readiness_timeout_seconds: u64,
+    /// How long teardown and sweep wait for one object to be deleted, in seconds; 180 when absent.
+    #[serde(default = "default_deletion_timeout")]
+    pub deletion_timeout_seconds: u64,
     /// Per-stage settings, keyed by stage name; each value overrides the stage's default.
     #[serde(default)]
     pub stages: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
@@ -77,6 +80,10 @@ pub struct Config {
 }
 
 fn default_readiness_timeout() -> u64 {
+    180
+}
+
+fn default_deletion_timeout() -> u64 {
     180
 }
 
@@ -127,8 +134,13 @@ impl Config {
                 ),
             ));
         }
-        if self.readiness_timeout_seconds == 0 {
-            return Err(self.field_error("readiness_timeout_seconds", "must be at least 1 second"));
+        for (field, value) in [
+            ("readiness_timeout_seconds", self.readiness_timeout_seconds),
+            ("deletion_timeout_seconds", self.deletion_timeout_seconds),
+        ] {
+            if value == 0 {
+                return Err(self.field_error(field, format!("`{field}` must be at least 1 second")));
+            }
         }
         if self.provider != ProviderKind::Existing && self.existing != ExistingCluster::default() {
             return Err(self.field_error(
@@ -205,7 +217,7 @@ mod tests {
             1,
             "project_name",
         );
-        check_error("project_name: demo\nnamespace: dev\n", 0, "domain");
+        check_error("project_name: demo\nnamespace: dev\n", 1, "domain");
         check_error(
             "project_name: demo\nnamespace: dev\ndomain: x.test\nprovider: gke\n",
             4,

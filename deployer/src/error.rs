@@ -120,13 +120,13 @@ impl Error {
                 ErrorClass::BadInput
             }
             Error::Read { .. } => ErrorClass::BadInput,
-            Error::Unreachable { .. } | Error::EnvironmentMissing { .. } => {
+            // A hollow cluster that cannot be built or started is the environment's trouble.
+            Error::Unreachable { .. } | Error::EnvironmentMissing { .. } | Error::Hollow { .. } => {
                 ErrorClass::EnvironmentMissing
             }
-            Error::Timeout { .. }
-            | Error::NotReady { .. }
-            | Error::Api { .. }
-            | Error::Hollow { .. } => ErrorClass::Runtime,
+            Error::Timeout { .. } | Error::NotReady { .. } | Error::Api { .. } => {
+                ErrorClass::Runtime
+            }
         }
     }
 

@@ -40,7 +40,8 @@ pub const EXIT_LEFTOVERS: u8 = 3;
 /// Exit code: a tool, package or cluster is missing or unreachable.
 pub const EXIT_ENVIRONMENT_MISSING: u8 = 4;
 
-/// How long teardown and sweep wait for one object to be gone.
+/// How long `cargo xtask teardown` and `test` wait for one object to be gone (an integration
+/// run uses the config's `deletion_timeout_seconds`).
 pub const DELETION_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// What `cargo xtask integration` was asked to do.
@@ -262,7 +263,8 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         );
     } else {
         let progress = spinner("teardown: deleting stages in reverse order".to_owned());
-        let report = teardown::destroy(&connection.client, &applied, DELETION_TIMEOUT).await;
+        let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
+        let report = teardown::destroy(&connection.client, &applied, deletion_timeout).await;
         progress.finish_and_clear();
         record.teardown = Some(TeardownRecord {
             deleted: report.deleted,
@@ -273,7 +275,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
             "sweep: looking for anything labelled {}",
             inventory.deployment_selector()
         ));
-        let swept = sweep::sweep(&connection.client, &inventory.deployment, DELETION_TIMEOUT).await;
+        let swept = sweep::sweep(&connection.client, &inventory.deployment, deletion_timeout).await;
         progress.finish_and_clear();
         match swept {
             Ok(report) => record.sweep = Some(report),

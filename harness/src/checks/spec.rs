@@ -425,7 +425,7 @@ mod tests {
     fn bad_checks_name_file_line_and_text() {
         check_error(
             &format!("checks:\n  - name: a\n    exists: {{object: {OBJECT}}}\n    colour: red\n"),
-            2,
+            4,
             "colour",
         );
         check_error(&format!("checks:\n  - name: a\n    exists: {{object: {OBJECT}}}\n  - name: b\n    absent: {{object: {OBJECT}}}\n    exists: {{object: {OBJECT}}}\n"), 4, "exactly one");

@@ -1,0 +1,171 @@
+//! Bad input is refused before anything is deployed, with exit code 2 (or 4 for a missing
+//! environment) and a message naming the file, line, document or URL.
+
+use crate::support::{append, copy_platform, write_config, xtask};
+
+#[track_caller]
+fn check(args: &[&str], code: i32, fragments: &[&str]) {
+    let run = xtask(args);
+    assert_eq!(run.code, code, "{}", run.output());
+    for fragment in fragments {
+        assert!(
+            run.stderr.contains(fragment),
+            "stderr lacks `{fragment}`\n{}",
+            run.output()
+        );
+    }
+    assert!(!run.stderr.contains("panicked"), "{}", run.output());
+}
+
+#[test]
+fn missing_config_names_the_file() {
+    check(
+        &["integration", "--config", "/nonexistent/seatrial.yaml"],
+        2,
+        &["/nonexistent/seatrial.yaml", "No such file"],
+    );
+}
+
+#[test]
+fn malformed_config_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "bad", "readiness_timeout: 3\n");
+    let path = config.display().to_string();
+    check(
+        &["integration", "--config", &path],
+        2,
+        &[&format!("{path}:4:"), "readiness_timeout"],
+    );
+
+    let config = write_config(
+        dir.path(),
+        "bad2",
+        "stages:\n  ingress:\n    replicas: two\n",
+    );
+    let path = config.display().to_string();
+    check(
+        &["integration", "--config", &path],
+        2,
+        &[&format!("{path}:6:"), "stages.ingress.replicas", "number"],
+    );
+
+    let config = write_config(dir.path(), "bad3", "stages:\n  ingres: {}\n");
+    let path = config.display().to_string();
+    check(
+        &["integration", "--config", &path],
+        2,
+        &[&format!("{path}:5:"), "no such stage", "ingress"],
+    );
+}
+
+#[test]
+fn unknown_stop_at_lists_the_stages() {
+    check(
+        &["integration", "--stop-at", "jupyter"],
+        2,
+        &[
+            "unknown stage `jupyter`",
+            "kubernetes-initialize, ingress, keycloak, jupyterhub",
+        ],
+    );
+}
+
+#[test]
+fn manifest_without_kind_names_file_and_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    let manifest = platform.join("ingress/manifests/20-service.yaml");
+    append(
+        &manifest,
+        "---\napiVersion: v1\nmetadata:\n  name: no-kind\n",
+    );
+    check(
+        &["integration", "--platform", &platform.display().to_string()],
+        2,
+        &[&format!(
+            "{} (document 2): the object has no `kind`",
+            manifest.display()
+        )],
+    );
+}
+
+#[test]
+fn manifest_that_is_not_yaml_names_file_and_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    let manifest = platform.join("keycloak/manifests/10-realm.yaml");
+    append(&manifest, "---\napiVersion: v1\nkind: [unclosed\n");
+    check(
+        &["integration", "--platform", &platform.display().to_string()],
+        2,
+        &[&format!(
+            "{} (document 1): not valid YAML",
+            manifest.display()
+        )],
+    );
+}
+
+#[test]
+fn template_error_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    let manifest = platform.join("ingress/manifests/10-deployment.yaml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("{{ images.traefik }}", "{{ images.traefic }}");
+    std::fs::write(&manifest, text).unwrap();
+    check(
+        &["integration", "--platform", &platform.display().to_string()],
+        2,
+        &[&format!("{}:22:", manifest.display()), "undefined"],
+    );
+}
+
+#[test]
+fn malformed_check_fails_at_load_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    let checks = platform.join("keycloak/checks.yaml");
+    append(
+        &checks,
+        "  - name: typo\n    exist:\n      object: {apiVersion: v1, kind: Service, name: x}\n",
+    );
+    check(
+        &["integration", "--platform", &platform.display().to_string()],
+        2,
+        &[&checks.display().to_string(), "exist"],
+    );
+}
+
+#[test]
+fn unreachable_api_server_names_the_url_and_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: not-a-secret}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+    )
+    .unwrap();
+    check(
+        &[
+            "integration",
+            "--provider",
+            "existing",
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+        ],
+        4,
+        &["https://127.0.0.1:1", "cargo xtask hollow up"],
+    );
+}
+
+#[test]
+fn providers_of_later_issues_are_refused_not_faked() {
+    let run = xtask(&["integration", "--provider", "kind"]);
+    assert_eq!(run.code, 2, "{}", run.output());
+    assert!(
+        run.stderr.contains("possible values: hollow, existing"),
+        "{}",
+        run.output()
+    );
+}

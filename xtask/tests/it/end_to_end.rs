@@ -1,0 +1,286 @@
+//! `cargo xtask integration` against the hollow cluster: deploy, check, tear down, sweep.
+
+use std::path::Path;
+
+use crate::support::{
+    append, client, copy_platform, labelled_objects, read_report, write_config, xtask,
+};
+
+fn integration(config: &Path, report_dir: &Path, extra: &[&str]) -> crate::support::Run {
+    let (config, report_dir) = (
+        config.display().to_string(),
+        report_dir.display().to_string(),
+    );
+    let mut args = vec![
+        "integration",
+        "--config",
+        &config,
+        "--report-dir",
+        &report_dir,
+    ];
+    args.extend_from_slice(extra);
+    xtask(&args)
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn full_run_deploys_checks_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "e2e-full", "");
+    let reports = dir.path().join("reports");
+    let run = integration(&config, &reports, &[]);
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(run.stdout.contains("0 leftovers"), "{}", run.output());
+
+    let report = read_report(&reports);
+    assert_eq!(report["outcome"], "passed");
+    assert_eq!(report["exit_code"], 0);
+    let stages: Vec<&str> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        ["kubernetes-initialize", "ingress", "keycloak", "jupyterhub"]
+    );
+    for stage in report["stages"].as_array().unwrap() {
+        assert_eq!(stage["status"], "passed", "{stage}");
+        assert!(!stage["objects"].as_array().unwrap().is_empty(), "{stage}");
+        assert!(!stage["checks"].as_array().unwrap().is_empty(), "{stage}");
+        for check in stage["checks"].as_array().unwrap() {
+            assert_eq!(check["result"], "passed", "{check}");
+        }
+    }
+    assert!(
+        report["teardown"]["problems"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{report}"
+    );
+    assert_eq!(
+        report["sweep"]["leftovers"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+    // The report's word is checked against the cluster's.
+    assert_eq!(
+        labelled_objects(&client().await, "e2e-full").await,
+        Vec::<String>::new()
+    );
+
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"jupyterhub::hub_available\""),
+        "{junit}"
+    );
+    assert!(junit.contains("name=\"teardown::sweep\""), "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn failing_check_exits_1_and_still_tears_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    append(
+        &platform.join("ingress/checks.yaml"),
+        "  - name: five_traefik_replicas\n    field_equals:\n      object: {apiVersion: apps/v1, kind: Deployment, namespace: \"{{ namespace }}\", name: traefik}\n      path: spec.replicas\n      value: 5\n",
+    );
+    let config = write_config(dir.path(), "e2e-failing", "");
+    let reports = dir.path().join("reports");
+    let run = integration(
+        &config,
+        &reports,
+        &["--platform", &platform.display().to_string()],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("ingress::five_traefik_replicas: FAILED"),
+        "{}",
+        run.output()
+    );
+
+    let report = read_report(&reports);
+    assert_eq!(report["outcome"], "failed");
+    let statuses: Vec<&str> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["passed", "checks_failed", "not_run", "not_run"]);
+    let failed = report["stages"][1]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "five_traefik_replicas")
+        .unwrap();
+    assert_eq!(failed["result"], "failed");
+    assert_eq!(
+        failed["message"],
+        "Deployment e2e-failing/traefik: spec.replicas is 1, expected 5"
+    );
+    assert!(
+        report["teardown"]["deleted"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert_eq!(
+        report["sweep"]["leftovers"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+    assert_eq!(
+        labelled_objects(&client().await, "e2e-failing").await,
+        Vec::<String>::new()
+    );
+
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(junit.contains("spec.replicas is 1, expected 5"), "{junit}");
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn stop_at_keep_and_teardown() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "e2e-kept", "");
+    let reports = dir.path().join("reports");
+    let run = integration(&config, &reports, &["--stop-at", "ingress", "--keep"]);
+    assert_eq!(run.code, 0, "{}", run.output());
+    let report = read_report(&reports);
+    assert_eq!(report["stages"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["kept"], true);
+    assert!(report["sweep"].is_null(), "{report}");
+
+    let client = client().await;
+    let kept = labelled_objects(&client, "e2e-kept").await;
+    assert!(
+        kept.contains(&"Deployment e2e-kept/traefik".to_owned()),
+        "{kept:?}"
+    );
+    assert!(
+        kept.contains(&"IngressClass /e2e-kept-traefik".to_owned()),
+        "{kept:?}"
+    );
+    assert!(
+        !kept.iter().any(|object| object.contains("keycloak")),
+        "{kept:?}"
+    );
+
+    let target = reports.join("target.json");
+    let run = xtask(&["teardown", "--target", &target.display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(run.stdout.contains(", 0 leftovers"), "{}", run.output());
+    assert_eq!(
+        labelled_objects(&client, "e2e-kept").await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn readiness_timeout_names_the_object_and_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    std::fs::write(
+        platform.join("ingress/manifests/90-unschedulable.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: unschedulable, namespace: \"{{ namespace }}\"}\nspec:\n  selector: {matchLabels: {app: u}}\n  template:\n    metadata: {labels: {app: u}}\n    spec:\n      nodeSelector: {seatrial.dev/no-such-node: \"true\"}\n      containers: [{name: c, image: \"{{ images.traefik }}\"}]\n",
+    )
+    .unwrap();
+    let config = write_config(dir.path(), "e2e-timeout", "readiness_timeout_seconds: 8\n");
+    let reports = dir.path().join("reports");
+    let run = integration(
+        &config,
+        &reports,
+        &["--platform", &platform.display().to_string()],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    let report = read_report(&reports);
+    let error = report["stages"][1]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "timed out after 8 s waiting for Deployment e2e-timeout/unschedulable to become ready"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("available 0/1"), "{error}");
+    assert_eq!(report["stages"][1]["status"], "deploy_failed");
+    assert_eq!(
+        report["sweep"]["leftovers"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+    assert_eq!(
+        labelled_objects(&client().await, "e2e-timeout").await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn object_held_by_a_finalizer_is_a_leftover_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    std::fs::write(
+        platform.join("kubernetes-initialize/manifests/90-held.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: \"{{ namespace }}\"\n  finalizers: [seatrial.dev/held-by-test]\ndata: {}\n",
+    )
+    .unwrap();
+    let config = write_config(dir.path(), "e2e-held", "deletion_timeout_seconds: 5\n");
+    let reports = dir.path().join("reports");
+    let run = integration(
+        &config,
+        &reports,
+        &[
+            "--platform",
+            &platform.display().to_string(),
+            "--stop-at",
+            "kubernetes-initialize",
+        ],
+    );
+    let report = read_report(&reports);
+
+    // Release the finalizer before asserting, so a failure leaves nothing behind.
+    let client = client().await;
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), "e2e-held");
+    let patch = serde_json::json!({"metadata": {"finalizers": null}});
+    configmaps
+        .patch(
+            "held",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(run.code, 3, "{}", run.output());
+    assert_eq!(report["outcome"], "leftovers");
+    let leftovers = report["sweep"]["leftovers"].as_array().unwrap();
+    let held = leftovers
+        .iter()
+        .find(|l| l["kind"] == "ConfigMap")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(held["name"], "held");
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains("finalizers: seatrial.dev/held-by-test"),
+        "{held}"
+    );
+    assert!(
+        run.stderr.contains("leftover: ConfigMap e2e-held/held"),
+        "{}",
+        run.output()
+    );
+
+    // With the finalizer gone the namespace finishes terminating; a second sweep finds nothing.
+    let swept = deployer::sweep::sweep(&client, "e2e-held", std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(swept.leftovers.is_empty(), "{swept:?}");
+}

@@ -1,0 +1,96 @@
+//! `cargo xtask hollow up|status|down` on a cluster of its own (its own state directory), so
+//! the shared test cluster is not disturbed.
+
+use crate::support::xtask_with;
+
+#[test]
+#[ignore = "needs the hollow cluster binaries: run by `cargo xtask test`"]
+fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let env = [("SEATRIAL_HOLLOW_STATE", state.as_path())];
+
+    let first = xtask_with(&["hollow", "up", "--nodes", "1"], &env);
+    // Whatever fails below, stop what this test started.
+    struct Down<'a>(&'a [(&'a str, &'a std::path::Path)]);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            xtask_with(&["hollow", "down"], self.0);
+        }
+    }
+    let _down = Down(&env);
+    assert_eq!(first.code, 0, "{}", first.output());
+    assert!(
+        first
+            .stdout
+            .contains("started a hollow cluster with 1 nodes"),
+        "{}",
+        first.output()
+    );
+
+    let second = xtask_with(&["hollow", "up", "--nodes", "1"], &env);
+    assert_eq!(second.code, 0, "{}", second.output());
+    assert!(
+        second.stdout.contains("reused the running hollow cluster"),
+        "{}",
+        second.output()
+    );
+
+    let state_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("state.json")).unwrap()).unwrap();
+    let pids: Vec<i64> = state_json["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 5, "{state_json}");
+    let status = xtask_with(&["hollow", "status"], &env);
+    assert_eq!(status.code, 0, "{}", status.output());
+    assert_eq!(
+        status.stdout.matches(" running").count(),
+        5,
+        "{}",
+        status.output()
+    );
+
+    // A component that died: `up` says which one and what to do, and does not start another.
+    let node_pid = state_json["components"][5 - 1]["pid"].as_i64().unwrap();
+    std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(node_pid.to_string())
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{node_pid}/exe"))
+        .read_link()
+        .is_ok()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let third = xtask_with(&["hollow", "up", "--nodes", "1"], &env);
+    assert_eq!(third.code, 4, "{}", third.output());
+    assert!(
+        third
+            .stderr
+            .contains(&format!("hollow-node-0 (pid {node_pid}) is not running")),
+        "{}",
+        third.output()
+    );
+    assert!(
+        third.stderr.contains("cargo xtask hollow down"),
+        "{}",
+        third.output()
+    );
+
+    let down = xtask_with(&["hollow", "down"], &env);
+    assert_eq!(down.code, 0, "{}", down.output());
+    for pid in pids {
+        assert!(
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_err(),
+            "pid {pid} still runs"
+        );
+    }
+    assert!(!state.exists());
+}

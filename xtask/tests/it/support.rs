@@ -1,0 +1,151 @@
+//! Helpers: running the xtask binary, temporary configs and platforms, a cluster client.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::discovery::Discovery;
+use kube::Client;
+
+/// What one xtask run printed and returned.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Both streams, for assertion messages.
+    pub fn output(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the xtask binary with `args`.
+pub fn xtask(args: &[&str]) -> Run {
+    xtask_with(args, &[])
+}
+
+/// Runs the xtask binary with `args` and extra environment variables.
+pub fn xtask_with(args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.args(args).env("SEATRIAL_LOG", "warn");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("the xtask binary runs");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// Writes a config for `project` (also its namespace) plus `extra` YAML lines; returns its path.
+pub fn write_config(dir: &Path, project: &str, extra: &str) -> PathBuf {
+    let path = dir.join(format!("{project}.yaml"));
+    let text = format!(
+        "project_name: {project}\nnamespace: {project}\ndomain: {project}.seatrial.test\n{extra}"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Copies the repository's platform into `dir/platform`, pointing it at the repository's pins.
+pub fn copy_platform(dir: &Path) -> PathBuf {
+    let source = repo_root().join("deployer/stages");
+    let target = dir.join("platform");
+    copy_dir(&source, &target);
+    let platform_yaml = target.join("platform.yaml");
+    let text = std::fs::read_to_string(&platform_yaml).unwrap();
+    let pins = repo_root().join("pins/pins.toml");
+    let text = text.replace(
+        "pins: ../../pins/pins.toml",
+        &format!("pins: {}", pins.display()),
+    );
+    std::fs::write(&platform_yaml, text).unwrap();
+    target
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Appends `text` to a file.
+pub fn append(path: &Path, text: &str) {
+    let mut contents = std::fs::read_to_string(path).unwrap();
+    contents.push_str(text);
+    std::fs::write(path, contents).unwrap();
+}
+
+/// The hollow cluster's kubeconfig, from `SEATRIAL_KUBECONFIG` (set by `cargo xtask test`).
+pub fn kubeconfig() -> PathBuf {
+    std::env::var_os("SEATRIAL_KUBECONFIG").map(PathBuf::from).expect(
+        "SEATRIAL_KUBECONFIG is not set: this test needs the hollow cluster; run it with `cargo xtask test`",
+    )
+}
+
+/// A client for the hollow cluster.
+pub async fn client() -> Client {
+    deployer::providers::connect(&kubeconfig(), None, "run the tests with `cargo xtask test`")
+        .await
+        .unwrap()
+        .client
+}
+
+/// Every object in the cluster labelled with `deployment`, as `Kind namespace/name`, found
+/// through discovery of every served type.
+pub async fn labelled_objects(client: &Client, deployment: &str) -> Vec<String> {
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let selector = deployer::inventory::deployment_selector(deployment);
+    let mut found = Vec::new();
+    for group in discovery.groups() {
+        for (resource, capabilities) in group.recommended_resources() {
+            if !capabilities.supports_operation(kube::discovery::verbs::LIST) {
+                continue;
+            }
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            if let Ok(list) = api.list(&ListParams::default().labels(&selector)).await {
+                for object in list.items {
+                    found.push(format!(
+                        "{} {}/{}",
+                        resource.kind,
+                        object.metadata.namespace.unwrap_or_default(),
+                        object.metadata.name.unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Reads `report.json` from a report dir.
+pub fn read_report(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json exists");
+    serde_json::from_str(&text).unwrap()
+}
