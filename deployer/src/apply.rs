@@ -158,9 +158,10 @@ impl Applier {
                 .map(|object| {
                     wait_ready(object.api(&self.client), &object.id, self.readiness_timeout)
                 });
-            let results = futures::future::join_all(waits).await;
+            // The first failure ends the stage; the other waits are dropped with it.
+            let result = futures::future::try_join_all(waits).await;
             timings.wait_seconds += started.elapsed().as_secs_f64();
-            results.into_iter().collect::<Result<Vec<()>>>()?;
+            result?;
         }
         Ok(())
     }

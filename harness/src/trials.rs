@@ -57,7 +57,7 @@ pub fn stage_check_trials(
                     })
                 }
             };
-            trials.push(trial.with_kind(stage.stage.name.clone()));
+            trials.push(trial);
         }
     }
     Ok(trials)

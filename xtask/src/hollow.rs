@@ -7,10 +7,7 @@ use deployer::providers::hollow::HollowPaths;
 
 use crate::exit;
 
-/// The hollow cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-/// kubemark hollow nodes on loopback. Binaries are cached in ~/.cache/seatrial/hollow
-/// (or taken from SEATRIAL_HOLLOW_BIN); state, logs and the kubeconfig live in
-/// ~/.local/state/seatrial/hollow (or SEATRIAL_HOLLOW_STATE).
+/// The `hollow` subcommands (the group's help text is on `Command` in main.rs).
 #[derive(Subcommand)]
 pub enum Hollow {
     /// Build the Kubernetes binaries from Debian's source package (once; about 10 minutes).

@@ -21,11 +21,7 @@ pub enum ProviderArg {
     Existing,
 }
 
-/// Deploy the platform stage by stage, check every stage, tear it down in reverse order, sweep
-/// every object still labelled with the deployment, and write report.json and junit.xml.
-///
-/// Exit codes: 0 passed, 1 a check failed or a stage did not become ready, 2 bad input,
-/// 3 leftovers remain, 4 environment missing (tool, package or cluster).
+/// Arguments of the subcommand (its help text is on `Command` in main.rs).
 #[derive(Args)]
 pub struct Integration {
     /// Where to deploy; overrides the config's `provider`.

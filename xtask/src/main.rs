@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 /// Put a Kubernetes data-science platform through its sea trial.
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,13 +22,31 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Deploy the platform stage by stage, check every stage, tear it down and sweep leftovers.
+    ///
+    /// Writes report.json and junit.xml to the report directory. Exit codes: 0 passed, 1 a
+    /// check failed or a stage did not become ready, 2 bad input, 3 leftovers remain after
+    /// teardown and sweep, 4 environment missing (package, hollow binaries, unreachable API
+    /// server). See docs/integration.md.
     Integration(integration::Integration),
     /// Manage the local hollow cluster (a real control plane with fake kubelets).
+    ///
+    /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubemark hollow nodes
+    /// on loopback. Binaries are cached in ~/.cache/seatrial/hollow (or taken from
+    /// SEATRIAL_HOLLOW_BIN); state, logs and the kubeconfig live in
+    /// ~/.local/state/seatrial/hollow (or SEATRIAL_HOLLOW_STATE). See docs/hollow-cluster.md.
     #[command(subcommand)]
     Hollow(hollow::Hollow),
     /// Tear down and sweep a deployment kept with `integration --keep`.
+    ///
+    /// Deletes every object carrying the deployment's inventory labels, in every served
+    /// resource type, and reports what remains. Exit codes: 0 nothing left, 2 bad input,
+    /// 3 leftovers remain, 4 the cluster is unreachable.
     Teardown(teardown::Teardown),
     /// Run the test suite against the hollow cluster (the README's test command).
+    ///
+    /// Starts or reuses the hollow cluster, deploys the platform once for the stage-check
+    /// trials, runs `cargo nextest run --workspace --run-ignored all`, then removes that
+    /// deployment and stops the cluster if it started it. See docs/testing.md.
     Test(test::Test),
 }
 

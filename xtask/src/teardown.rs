@@ -10,9 +10,7 @@ use harness::target::Target;
 
 use crate::exit;
 
-/// Delete every object of a kept deployment (found by its inventory labels, in every served
-/// resource type) and report what remains. Exit codes: 0 nothing left, 3 leftovers remain,
-/// 2 bad input, 4 the cluster is unreachable.
+/// Arguments of the subcommand (its help text is on `Command` in main.rs).
 #[derive(Args)]
 pub struct Teardown {
     /// The run id `integration --keep` printed (reads target/seatrial/<run>/target.json).

@@ -26,9 +26,7 @@ pub const KUBECONFIG_ENV: &str = "SEATRIAL_KUBECONFIG";
 const TRIALS_CONFIG: &str =
     "project_name: trials\nnamespace: trials\ndomain: trials.seatrial.test\nprovider: hollow\n";
 
-/// Run every test, including those that need the hollow cluster, against a real hollow
-/// cluster: unit tests, the stage-check trials against a kept deployment, and end-to-end runs
-/// of `cargo xtask integration`. Needs cargo-nextest.
+/// Arguments of the subcommand (its help text is on `Command` in main.rs).
 #[derive(Args)]
 pub struct Test {
     /// Extra arguments for `cargo nextest run` (e.g. `-- -E 'test(sweep)'`).

@@ -284,3 +284,34 @@ async fn object_held_by_a_finalizer_is_a_leftover_and_exits_3() {
         .unwrap();
     assert!(swept.leftovers.is_empty(), "{swept:?}");
 }
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn existing_provider_deploys_through_a_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "e2e-existing", "");
+    let reports = dir.path().join("reports");
+    let kubeconfig = crate::support::kubeconfig().display().to_string();
+    let run = integration(
+        &config,
+        &reports,
+        &[
+            "--provider",
+            "existing",
+            "--kubeconfig",
+            &kubeconfig,
+            "--stop-at",
+            "kubernetes-initialize",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    let report = read_report(&reports);
+    assert_eq!(report["provider"], "existing");
+    assert_eq!(report["provider_reused"], true);
+    assert_eq!(report["stages"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        report["sweep"]["leftovers"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+}
