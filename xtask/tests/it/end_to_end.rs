@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use crate::support::{
-    append, client, copy_platform, labelled_objects, read_report, write_config, xtask,
+    append, assert_nothing_left, client, copy_platform, labelled_objects, read_report,
+    write_config, xtask,
 };
 
 fn integration(config: &Path, report_dir: &Path, extra: &[&str]) -> crate::support::Run {
@@ -60,16 +61,7 @@ async fn full_run_deploys_checks_and_leaves_nothing() {
             .is_empty(),
         "{report}"
     );
-    assert_eq!(
-        report["sweep"]["leftovers"].as_array().unwrap().len(),
-        0,
-        "{report}"
-    );
-    // The report's word is checked against the cluster's.
-    assert_eq!(
-        labelled_objects(&client().await, "e2e-full").await,
-        Vec::<String>::new()
-    );
+    assert_nothing_left(&report, "e2e-full").await;
 
     let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
     assert!(
@@ -128,15 +120,7 @@ async fn failing_check_exits_1_and_still_tears_down() {
         report["teardown"]["deleted"].as_u64().unwrap() > 0,
         "{report}"
     );
-    assert_eq!(
-        report["sweep"]["leftovers"].as_array().unwrap().len(),
-        0,
-        "{report}"
-    );
-    assert_eq!(
-        labelled_objects(&client().await, "e2e-failing").await,
-        Vec::<String>::new()
-    );
+    assert_nothing_left(&report, "e2e-failing").await;
 
     let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
     assert!(junit.contains("spec.replicas is 1, expected 5"), "{junit}");
@@ -208,15 +192,7 @@ async fn readiness_timeout_names_the_object_and_its_status() {
     );
     assert!(error.contains("available 0/1"), "{error}");
     assert_eq!(report["stages"][1]["status"], "deploy_failed");
-    assert_eq!(
-        report["sweep"]["leftovers"].as_array().unwrap().len(),
-        0,
-        "{report}"
-    );
-    assert_eq!(
-        labelled_objects(&client().await, "e2e-timeout").await,
-        Vec::<String>::new()
-    );
+    assert_nothing_left(&report, "e2e-timeout").await;
 }
 
 #[tokio::test]
@@ -309,9 +285,5 @@ async fn existing_provider_deploys_through_a_kubeconfig() {
     assert_eq!(report["provider"], "existing");
     assert_eq!(report["provider_reused"], true);
     assert_eq!(report["stages"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        report["sweep"]["leftovers"].as_array().unwrap().len(),
-        0,
-        "{report}"
-    );
+    assert_nothing_left(&report, "e2e-existing").await;
 }

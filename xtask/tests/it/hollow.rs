@@ -56,19 +56,7 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
 
     // A component that died: `up` says which one and what to do, and does not start another.
     let node_pid = state_json["components"][5 - 1]["pid"].as_i64().unwrap();
-    std::process::Command::new("kill")
-        .arg("-KILL")
-        .arg(node_pid.to_string())
-        .status()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{node_pid}/exe"))
-        .read_link()
-        .is_ok()
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    kill(&[node_pid]);
     let third = xtask_with(&["hollow", "up", "--nodes", "1"], &env);
     assert_eq!(third.code, 4, "{}", third.output());
     assert!(
@@ -84,6 +72,26 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
         third.output()
     );
 
+    // Every process gone (as after a reboot): `up` forgets the old state and starts afresh.
+    kill(&pids);
+    let fourth = xtask_with(&["hollow", "up", "--nodes", "1"], &env);
+    assert_eq!(fourth.code, 0, "{}", fourth.output());
+    assert!(
+        fourth
+            .stdout
+            .contains("started a hollow cluster with 1 nodes"),
+        "{}",
+        fourth.output()
+    );
+    let state_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("state.json")).unwrap()).unwrap();
+    let pids: Vec<i64> = state_json["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["pid"].as_i64().unwrap())
+        .collect();
+
     let down = xtask_with(&["hollow", "down"], &env);
     assert_eq!(down.code, 0, "{}", down.output());
     for pid in pids {
@@ -93,4 +101,24 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
         );
     }
     assert!(!state.exists());
+}
+
+/// SIGKILLs `pids` and waits (at most 10 s) until none of them runs.
+fn kill(pids: &[i64]) {
+    for pid in pids {
+        std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+    }
+    let running = || {
+        pids.iter()
+            .any(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!running(), "{pids:?} still run after SIGKILL");
 }

@@ -149,3 +149,17 @@ pub fn read_report(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json exists");
     serde_json::from_str(&text).unwrap()
 }
+
+/// Asserts that a run's sweep reported no leftovers, and that the cluster agrees: no object
+/// of any type carries the deployment's labels.
+pub async fn assert_nothing_left(report: &serde_json::Value, deployment: &str) {
+    assert_eq!(
+        report["sweep"]["leftovers"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    assert_eq!(
+        labelled_objects(&client().await, deployment).await,
+        Vec::<String>::new()
+    );
+}

@@ -133,13 +133,23 @@ pub const UP_HINT: &str =
 
 /// Brings the cluster up with `nodes` hollow nodes, or reuses a healthy running one.
 ///
-/// Builds the binaries first if they are missing (see [`super::build`]). Errors: a recorded
-/// cluster that is unhealthy or has another node count ([`Error::Hollow`], saying which
+/// Builds the binaries first if they are missing (see [`super::build`]). A recorded cluster
+/// whose processes are all gone is forgotten. Errors: a recorded cluster that is partly
+/// running or has another node count ([`Error::Hollow`], saying which
 /// process and which log, and to run `down`); a process that exits or a wait that expires
 /// while starting ([`Error::Hollow`] with the log file; what was started is stopped again).
 pub async fn up(paths: &HollowPaths, nodes: usize) -> Result<Up> {
     let started = Instant::now();
-    if let Some(state) = read_state(paths)? {
+    let recorded = read_state(paths)?;
+    let recorded = match recorded {
+        // Every process is gone (a reboot, an ended session): nothing to reuse or to stop.
+        Some(state) if state.stopped_components().len() == state.components.len() => {
+            tracing::info!(state = %paths.state_dir.display(), "the recorded hollow cluster's processes are all gone; starting afresh");
+            None
+        }
+        other => other,
+    };
+    if let Some(state) = recorded {
         let stopped = state.stopped_components();
         if let Some(component) = stopped.first() {
             return Err(Error::Hollow {
