@@ -213,7 +213,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     let interrupted = tokio::select! {
         () = deploy => false,
         _ = tokio::signal::ctrl_c() => {
-            eprintln!("interrupted: tearing down what was applied (Ctrl-C again to abort the teardown)");
+            eprintln!("interrupted: tearing down what was applied");
             true
         }
     };

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the README's test command.
 //!
-//! Brings the hollow cluster up (or reuses it), deploys the platform once and keeps it so the
+//! Builds the test binaries, brings the hollow cluster up (or reuses it), deploys the platform once and keeps it so the
 //! stage-check trials have something to check, runs `cargo nextest run --workspace
 //! --run-ignored all` with `SEATRIAL_KUBECONFIG` and `SEATRIAL_TARGET` set, then sweeps that
 //! deployment and stops the cluster if it started it — whatever the tests did.
@@ -44,6 +44,17 @@ impl Test {
         if !nextest.is_ok_and(|status| status.success()) {
             eprintln!("error: cargo-nextest is not installed\n  hint: cargo install cargo-nextest --locked");
             return exit::ENVIRONMENT_MISSING;
+        }
+        // Build every test binary before the cluster starts: two cores compiling starve the
+        // hollow kubelets' heartbeats, and a compile error should fail fast.
+        let build = tokio::process::Command::new("cargo")
+            .args(["nextest", "list", "--workspace", "--run-ignored", "all"])
+            .stdout(Stdio::null())
+            .status()
+            .await;
+        if !build.is_ok_and(|status| status.success()) {
+            eprintln!("error: building the tests failed");
+            return exit::CHECKS_FAILED;
         }
         let paths = HollowPaths::from_env();
         let up = match cluster::up(&paths, DEFAULT_NODES).await {

@@ -300,6 +300,9 @@ async fn start(paths: &HollowPaths, state: &mut ClusterState) -> Result<Connecti
         format!("--root-ca-file={}", api_cert.display()),
         "--use-service-account-credentials=true".to_owned(),
         "--controllers=*,-nodeipam".to_owned(),
+        // Hollow kubelets share two cores with compilers and tests; a late heartbeat must not
+        // turn nodes NotReady (and every pod unready) as the default 40 s grace would.
+        "--node-monitor-grace-period=5m".to_owned(),
     ]);
     spawn(
         paths,
