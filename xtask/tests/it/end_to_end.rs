@@ -168,12 +168,7 @@ async fn stop_at_keep_and_teardown() {
 #[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
 async fn readiness_timeout_names_the_object_and_its_status() {
     let dir = tempfile::tempdir().unwrap();
-    let platform = copy_platform(dir.path());
-    std::fs::write(
-        platform.join("ingress/manifests/90-unschedulable.yaml"),
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: unschedulable, namespace: \"{{ namespace }}\"}\nspec:\n  selector: {matchLabels: {app: u}}\n  template:\n    metadata: {labels: {app: u}}\n    spec:\n      nodeSelector: {seatrial.dev/no-such-node: \"true\"}\n      containers: [{name: c, image: \"{{ images.traefik }}\"}]\n",
-    )
-    .unwrap();
+    let platform = platform_with(dir.path(), "ingress/manifests/90-unschedulable.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: unschedulable, namespace: \"{{ namespace }}\"}\nspec:\n  selector: {matchLabels: {app: u}}\n  template:\n    metadata: {labels: {app: u}}\n    spec:\n      nodeSelector: {seatrial.dev/no-such-node: \"true\"}\n      containers: [{name: c, image: \"{{ images.traefik }}\"}]\n");
     let config = write_config(dir.path(), "e2e-timeout", "readiness_timeout_seconds: 8\n");
     let reports = dir.path().join("reports");
     let run = integration(
@@ -199,12 +194,7 @@ async fn readiness_timeout_names_the_object_and_its_status() {
 #[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
 async fn object_held_by_a_finalizer_is_a_leftover_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
-    let platform = copy_platform(dir.path());
-    std::fs::write(
-        platform.join("kubernetes-initialize/manifests/90-held.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: \"{{ namespace }}\"\n  finalizers: [seatrial.dev/held-by-test]\ndata: {}\n",
-    )
-    .unwrap();
+    let platform = platform_with(dir.path(), "kubernetes-initialize/manifests/90-held.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: \"{{ namespace }}\"\n  finalizers: [seatrial.dev/held-by-test]\ndata: {}\n");
     let config = write_config(dir.path(), "e2e-held", "deletion_timeout_seconds: 5\n");
     let reports = dir.path().join("reports");
     let run = integration(
@@ -286,4 +276,11 @@ async fn existing_provider_deploys_through_a_kubeconfig() {
     assert_eq!(report["provider_reused"], true);
     assert_eq!(report["stages"].as_array().unwrap().len(), 1);
     assert_nothing_left(&report, "e2e-existing").await;
+}
+
+/// A copy of the platform in `dir` with one more file (a manifest, say) at `relative`.
+fn platform_with(dir: &Path, relative: &str, text: &str) -> std::path::PathBuf {
+    let platform = copy_platform(dir);
+    std::fs::write(platform.join(relative), text).unwrap();
+    platform
 }

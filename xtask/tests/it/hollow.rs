@@ -36,15 +36,8 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
         second.output()
     );
 
-    let state_json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(state.join("state.json")).unwrap()).unwrap();
-    let pids: Vec<i64> = state_json["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["pid"].as_i64().unwrap())
-        .collect();
-    assert_eq!(pids.len(), 5, "{state_json}");
+    let pids = recorded_pids(&state);
+    assert_eq!(pids.len(), 5, "{pids:?}");
     let status = xtask_with(&["hollow", "status"], &env);
     assert_eq!(status.code, 0, "{}", status.output());
     assert_eq!(
@@ -55,7 +48,7 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
     );
 
     // A component that died: `up` says which one and what to do, and does not start another.
-    let node_pid = state_json["components"][5 - 1]["pid"].as_i64().unwrap();
+    let node_pid = pids[4];
     kill(&[node_pid]);
     let third = xtask_with(&["hollow", "up", "--nodes", "1"], &env);
     assert_eq!(third.code, 4, "{}", third.output());
@@ -83,14 +76,7 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
         "{}",
         fourth.output()
     );
-    let state_json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(state.join("state.json")).unwrap()).unwrap();
-    let pids: Vec<i64> = state_json["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["pid"].as_i64().unwrap())
-        .collect();
+    let pids = recorded_pids(&state);
 
     let down = xtask_with(&["hollow", "down"], &env);
     assert_eq!(down.code, 0, "{}", down.output());
@@ -121,4 +107,16 @@ fn kill(pids: &[i64]) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(!running(), "{pids:?} still run after SIGKILL");
+}
+
+/// The pids `state.json` in `state` records, in start order (etcd first, the node last).
+fn recorded_pids(state: &std::path::Path) -> Vec<i64> {
+    let text = std::fs::read_to_string(state.join("state.json")).unwrap();
+    let state_json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    state_json["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["pid"].as_i64().unwrap())
+        .collect()
 }

@@ -216,7 +216,12 @@ async fn start(paths: &HollowPaths, state: &mut ClusterState) -> Result<Connecti
     let etcd = which_etcd(paths)?;
     let bin = |name: &str| paths.bin_dir.join(name);
 
-    let (etcd_port, etcd_peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
+    let mut taken = Vec::new();
+    let (etcd_port, etcd_peer_port, api_port) = (
+        free_port(&mut taken)?,
+        free_port(&mut taken)?,
+        free_port(&mut taken)?,
+    );
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
     spawn(
         paths,
@@ -292,7 +297,7 @@ async fn start(paths: &HollowPaths, state: &mut ClusterState) -> Result<Connecti
         // No insecure HTTP port: in 1.20 it defaults to every interface.
         "--port=0".to_owned(),
     ];
-    let controller_port = free_port()?;
+    let controller_port = free_port(&mut taken)?;
     let mut controller_args = common.to_vec();
     controller_args.extend([
         format!("--secure-port={controller_port}"),
@@ -312,7 +317,7 @@ async fn start(paths: &HollowPaths, state: &mut ClusterState) -> Result<Connecti
         Some(controller_port),
         &controller_args,
     )?;
-    let scheduler_port = free_port()?;
+    let scheduler_port = free_port(&mut taken)?;
     let mut scheduler_args = common.to_vec();
     scheduler_args.push(format!("--secure-port={scheduler_port}"));
     spawn(
@@ -324,7 +329,7 @@ async fn start(paths: &HollowPaths, state: &mut ClusterState) -> Result<Connecti
         &scheduler_args,
     )?;
     for index in 0..state.nodes {
-        let kubelet_port = free_port()?;
+        let kubelet_port = free_port(&mut taken)?;
         spawn(
             paths,
             state,
@@ -549,14 +554,42 @@ fn stop_components(state: &ClusterState) -> Vec<String> {
     stopped
 }
 
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|error| Error::Hollow {
-        message: format!("cannot find a free loopback port: {error}"),
-    })?;
-    Ok(listener
-        .local_addr()
-        .expect("a bound socket has an address")
-        .port())
+/// A loopback port that is free now and outside the kernel's ephemeral range, so that no
+/// outgoing connection can take it between this probe and the component's own bind. Ports in
+/// `taken` (chosen earlier for this cluster, not bound yet) are skipped; the new one is added.
+fn free_port(taken: &mut Vec<u16>) -> Result<u16> {
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            text.split_whitespace()
+                .next()
+                .and_then(|low| low.parse::<u16>().ok())
+        })
+        .unwrap_or(32768);
+    let (low, high) = (10000u16, ephemeral_low.max(10001));
+    let mut seed = [0u8; 2];
+    random_bytes(&mut seed)?;
+    let span = u32::from(high - low);
+    let start = u32::from(u16::from_le_bytes(seed)) % span;
+    for offset in 0..span {
+        let port = low + ((start + offset) % span) as u16;
+        if !taken.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.push(port);
+            return Ok(port);
+        }
+    }
+    Err(Error::Hollow {
+        message: format!("no free loopback port between {low} and {high}"),
+    })
+}
+
+fn random_bytes(buffer: &mut [u8]) -> Result<()> {
+    use std::io::Read;
+    fs::File::open("/dev/urandom")
+        .and_then(|mut file| file.read_exact(buffer))
+        .map_err(|error| Error::Hollow {
+            message: format!("cannot read /dev/urandom: {error}"),
+        })
 }
 
 fn openssl(args: &[&str]) -> Result<()> {
@@ -582,13 +615,8 @@ fn openssl(args: &[&str]) -> Result<()> {
 }
 
 fn random_token() -> Result<String> {
-    use std::io::Read;
     let mut bytes = [0u8; 24];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut file| file.read_exact(&mut bytes))
-        .map_err(|error| Error::Hollow {
-            message: format!("cannot read /dev/urandom: {error}"),
-        })?;
+    random_bytes(&mut bytes)?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
