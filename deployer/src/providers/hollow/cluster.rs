@@ -408,11 +408,17 @@ fn died(state: &ClusterState, name: &str) -> Option<Error> {
         .components
         .iter()
         .find(|component| component.name == name)?;
-    (!component.is_running()).then(|| Error::Hollow {
-        message: format!(
-            "{name} exited while starting; its log: {}",
-            component.log.display()
-        ),
+    (!component.is_running()).then(|| {
+        let log = fs::read_to_string(&component.log).unwrap_or_default();
+        let mut tail: Vec<&str> = log.lines().rev().take(5).collect();
+        tail.reverse();
+        Error::Hollow {
+            message: format!(
+                "{name} exited while starting; its log: {}\n{}",
+                component.log.display(),
+                tail.join("\n")
+            ),
+        }
     })
 }
 
