@@ -217,6 +217,14 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
             true
         }
     };
+    if interrupted {
+        // The interrupted stage never recorded its objects; the teardown below deletes them.
+        for (record, (_, objects)) in stage_records.iter_mut().zip(&applied) {
+            if record.objects.is_empty() {
+                record.objects = objects.iter().map(|object| object.id.clone()).collect();
+            }
+        }
+    }
     let deploy_passed = stage_records
         .iter()
         .all(|stage| stage.status == StageStatus::Passed);

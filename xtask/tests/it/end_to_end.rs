@@ -128,40 +128,73 @@ async fn failing_check_exits_1_and_still_tears_down() {
 
 #[tokio::test]
 #[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
-async fn stop_at_keep_and_teardown() {
+async fn stop_at_keep_teardown_and_no_secret_in_any_output() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "e2e-kept", "");
     let reports = dir.path().join("reports");
-    let run = integration(&config, &reports, &["--stop-at", "ingress", "--keep"]);
-    assert_eq!(run.code, 0, "{}", run.output());
+    let deploy = integration(&config, &reports, &["--stop-at", "keycloak", "--keep"]);
+    assert_eq!(deploy.code, 0, "{}", deploy.output());
     let report = read_report(&reports);
-    assert_eq!(report["stages"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["stages"].as_array().unwrap().len(), 3, "{report}");
     assert_eq!(report["kept"], true);
     assert!(report["sweep"].is_null(), "{report}");
 
     let client = client().await;
     let kept = labelled_objects(&client, "e2e-kept").await;
+    for expected in [
+        "Deployment e2e-kept/traefik",
+        "IngressClass /e2e-kept-traefik",
+        "Secret e2e-kept/keycloak-admin",
+    ] {
+        assert!(
+            kept.contains(&expected.to_owned()),
+            "{expected} not in {kept:?}"
+        );
+    }
     assert!(
-        kept.contains(&"Deployment e2e-kept/traefik".to_owned()),
+        !kept.iter().any(|object| object.contains("e2e-kept/hub")),
         "{kept:?}"
     );
-    assert!(
-        kept.contains(&"IngressClass /e2e-kept-traefik".to_owned()),
-        "{kept:?}"
-    );
-    assert!(
-        !kept.iter().any(|object| object.contains("keycloak")),
-        "{kept:?}"
-    );
+    // The secrets a run handles: the generated Keycloak admin password and the cluster token.
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), "e2e-kept");
+    let admin = secrets.get("keycloak-admin").await.unwrap();
+    let password = String::from_utf8(admin.data.unwrap()["password"].0.clone()).unwrap();
+    assert_eq!(password.len(), 48, "random_token(24) renders 48 hex digits");
+    let kubeconfig = std::fs::read_to_string(crate::support::kubeconfig()).unwrap();
+    let token = kubeconfig
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("token: "))
+        .unwrap()
+        .to_owned();
 
     let target = reports.join("target.json");
-    let run = xtask(&["teardown", "--target", &target.display().to_string()]);
-    assert_eq!(run.code, 0, "{}", run.output());
-    assert!(run.stdout.contains(", 0 leftovers"), "{}", run.output());
+    let teardown = xtask(&["teardown", "--target", &target.display().to_string()]);
+    assert_eq!(teardown.code, 0, "{}", teardown.output());
+    assert!(
+        teardown.stdout.contains(", 0 leftovers"),
+        "{}",
+        teardown.output()
+    );
     assert_eq!(
         labelled_objects(&client, "e2e-kept").await,
         Vec::<String>::new()
     );
+
+    let mut outputs = vec![deploy.output(), teardown.output()];
+    for file in ["report.json", "junit.xml", "target.json"] {
+        outputs.push(std::fs::read_to_string(reports.join(file)).unwrap());
+    }
+    for output in outputs {
+        assert!(
+            !output.contains(&password),
+            "the admin password leaked:\n{output}"
+        );
+        assert!(
+            !output.contains(&token),
+            "the cluster token leaked:\n{output}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -283,4 +316,66 @@ fn platform_with(dir: &Path, relative: &str, text: &str) -> std::path::PathBuf {
     let platform = copy_platform(dir);
     std::fs::write(platform.join(relative), text).unwrap();
     platform
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn ctrl_c_during_the_deploy_still_tears_down() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let platform = platform_with(
+        dir.path(),
+        "ingress/manifests/90-unschedulable.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: never-ready, namespace: \"{{ namespace }}\"}\nspec:\n  selector: {matchLabels: {app: n}}\n  template:\n    metadata: {labels: {app: n}}\n    spec:\n      nodeSelector: {seatrial.dev/no-such-node: \"true\"}\n      containers: [{name: c, image: \"{{ images.traefik }}\"}]\n",
+    );
+    let config = write_config(dir.path(), "e2e-interrupted", "");
+    let reports = dir.path().join("reports");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "integration",
+            "--config",
+            &config.display().to_string(),
+            "--report-dir",
+            &reports.display().to_string(),
+        ])
+        .args(["--platform", &platform.display().to_string()])
+        .env("SEATRIAL_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first stage is done and the second is waiting for `never-ready`.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("kubernetes-initialize:") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "xtask ended early:\n{seen}"
+        );
+        seen.push_str(&line);
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{seen}{rest}");
+    assert!(
+        rest.contains("interrupted: tearing down what was applied"),
+        "{seen}{rest}"
+    );
+
+    let report = read_report(&reports);
+    assert_eq!(report["outcome"], "interrupted");
+    let ingress_objects = report["stages"][1]["objects"].as_array().unwrap();
+    assert!(
+        ingress_objects.iter().any(|o| o["name"] == "never-ready"),
+        "{report}"
+    );
+    assert_nothing_left(&report, "e2e-interrupted").await;
 }
