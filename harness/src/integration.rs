@@ -94,7 +94,7 @@ pub fn prepare(
     config: &Config,
     stop_at: Option<&str>,
     probes: bool,
-) -> Result<(Platform, Vec<PreparedStage>)> {
+) -> Result<Vec<PreparedStage>> {
     let platform = Platform::load(platform_dir)?;
     platform.validate_config_stages(config)?;
     let stages = platform.stages_until(stop_at)?.to_vec();
@@ -112,7 +112,7 @@ pub fn prepare(
             checks,
         });
     }
-    Ok((platform, prepared))
+    Ok(prepared)
 }
 
 /// Connects to the provider's cluster; for `hollow`, builds and starts it if needed.
@@ -148,7 +148,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         .format(&time::format_description::well_known::Rfc3339)
         .expect("a UTC time formats");
     let probes = provider_runs_containers(options.provider);
-    let (_platform, prepared) = prepare(
+    let prepared = prepare(
         &options.platform_dir,
         &options.config,
         options.stop_at.as_deref(),
@@ -248,47 +248,9 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     };
 
     if options.keep {
-        let target = Target {
-            deployment: inventory.deployment.clone(),
-            run_id: options.run_id.clone(),
-            kubeconfig: connection.kubeconfig.clone(),
-            context: connection.context.clone(),
-            platform_dir: options.platform_dir.clone(),
-            config_source: options.config.source.clone(),
-            config_text: options.config.text.clone(),
-            probes,
-        };
-        let path = options.report_dir.join("target.json");
-        if let Err(error) = target.save(&path) {
-            eprintln!("warning: cannot write {}: {error}", path.display());
-        }
-        eprintln!(
-            "kept deployment `{}` (run {}).\n  re-run its checks: SEATRIAL_TARGET={} cargo nextest run -p harness --test stage_checks --run-ignored all\n  remove it:         cargo xtask teardown --target {}",
-            inventory.deployment,
-            options.run_id,
-            path.display(),
-            path.display()
-        );
+        keep(options, &connection, probes);
     } else {
-        let progress = spinner("teardown: deleting stages in reverse order".to_owned());
-        let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
-        let report = teardown::destroy(&connection.client, &applied, deletion_timeout).await;
-        progress.finish_and_clear();
-        record.teardown = Some(TeardownRecord {
-            deleted: report.deleted,
-            problems: report.problems,
-            seconds: report.seconds,
-        });
-        let progress = spinner(format!(
-            "sweep: looking for anything labelled {}",
-            inventory.deployment_selector()
-        ));
-        let swept = sweep::sweep(&connection.client, &inventory.deployment, deletion_timeout).await;
-        progress.finish_and_clear();
-        match swept {
-            Ok(report) => record.sweep = Some(report),
-            Err(error) => eprintln!("error: the sweep failed: {error}"),
-        }
+        tear_down(options, &connection, &applied, &mut record).await;
         if started_cluster && options.provider == ProviderKind::Hollow {
             if let Err(error) = cluster::down(&HollowPaths::from_env()) {
                 eprintln!("warning: cannot stop the hollow cluster this run started: {error}");
@@ -312,6 +274,57 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     record.seconds = started.elapsed().as_secs_f64();
     write_reports(&record, &options.report_dir);
     Ok(record)
+}
+
+/// Leaves the deployment running: writes `target.json` and says how to check and remove it.
+fn keep(options: &IntegrationOptions, connection: &Connection, probes: bool) {
+    let target = Target {
+        deployment: options.config.project_name.clone(),
+        run_id: options.run_id.clone(),
+        kubeconfig: connection.kubeconfig.clone(),
+        context: connection.context.clone(),
+        platform_dir: options.platform_dir.clone(),
+        config_source: options.config.source.clone(),
+        config_text: options.config.text.clone(),
+        probes,
+    };
+    let path = options.report_dir.join("target.json");
+    if let Err(error) = target.save(&path) {
+        eprintln!("warning: cannot write {}: {error}", path.display());
+    }
+    eprintln!(
+        "kept deployment `{}` (run {}).\n  re-run its checks: SEATRIAL_TARGET={} cargo nextest run -p harness --test stage_checks --run-ignored all\n  remove it:         cargo xtask teardown --target {}",
+        target.deployment,
+        target.run_id,
+        path.display(),
+        path.display()
+    );
+}
+
+/// Deletes the applied stages in reverse order, then sweeps; records both in `record`.
+async fn tear_down(
+    options: &IntegrationOptions,
+    connection: &Connection,
+    applied: &[(String, Vec<AppliedObject>)],
+    record: &mut RunRecord,
+) {
+    let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
+    let progress = spinner("teardown: deleting stages in reverse order".to_owned());
+    let report = teardown::destroy(&connection.client, applied, deletion_timeout).await;
+    progress.finish_and_clear();
+    record.teardown = Some(TeardownRecord {
+        deleted: report.deleted,
+        problems: report.problems,
+        seconds: report.seconds,
+    });
+    let selector = deployer::inventory::deployment_selector(&record.deployment);
+    let progress = spinner(format!("sweep: looking for anything labelled {selector}"));
+    let swept = sweep::sweep(&connection.client, &record.deployment, deletion_timeout).await;
+    progress.finish_and_clear();
+    match swept {
+        Ok(report) => record.sweep = Some(report),
+        Err(error) => eprintln!("error: the sweep failed: {error}"),
+    }
 }
 
 async fn deploy_stages(

@@ -39,7 +39,7 @@ pub struct Integration {
     /// Keep the deployment (and a hollow cluster this run started) instead of tearing down.
     #[arg(long)]
     keep: bool,
-    /// Where to write report.json, junit.xml (and target.json with --keep) [default: target/seatrial/<run-id>].
+    /// Where to write report.json, junit.xml (and target.json with --keep) [default: target/seatrial/<run-id>, linked from target/seatrial/latest].
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
     /// Kubeconfig for --provider existing [default: the config's, $KUBECONFIG, ~/.kube/config].
@@ -68,6 +68,7 @@ impl Integration {
             None => config.provider,
         };
         let run_id = new_run_id();
+        let default_report_dir = self.report_dir.is_none();
         let report_dir = self
             .report_dir
             .unwrap_or_else(|| exit::reports_root().join(&run_id));
@@ -89,6 +90,14 @@ impl Integration {
             Ok(record) => record,
             Err(error) => return exit::report(&error),
         };
+        if default_report_dir {
+            // target/seatrial/latest always points at the newest run's reports.
+            let latest = exit::reports_root().join("latest");
+            let _ = std::fs::remove_file(&latest);
+            if let Err(error) = std::os::unix::fs::symlink(&report_dir, &latest) {
+                eprintln!("warning: cannot link {}: {error}", latest.display());
+            }
+        }
         println!("\n{}", stage_table(&record));
         if let Some(sweep) = &record.sweep {
             exit::print_leftovers(sweep);
