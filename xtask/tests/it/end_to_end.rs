@@ -201,7 +201,11 @@ async fn stop_at_keep_teardown_and_no_secret_in_any_output() {
 #[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
 async fn readiness_timeout_names_the_object_and_its_status() {
     let dir = tempfile::tempdir().unwrap();
-    let platform = platform_with(dir.path(), "ingress/manifests/90-unschedulable.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: unschedulable, namespace: \"{{ namespace }}\"}\nspec:\n  selector: {matchLabels: {app: u}}\n  template:\n    metadata: {labels: {app: u}}\n    spec:\n      nodeSelector: {seatrial.dev/no-such-node: \"true\"}\n      containers: [{name: c, image: \"{{ images.traefik }}\"}]\n");
+    let platform = platform_with(
+        dir.path(),
+        "ingress/manifests/90-unschedulable.yaml",
+        &unschedulable_deployment("unschedulable"),
+    );
     let config = write_config(dir.path(), "e2e-timeout", "readiness_timeout_seconds: 8\n");
     let reports = dir.path().join("reports");
     let run = integration(
@@ -326,7 +330,7 @@ async fn ctrl_c_during_the_deploy_still_tears_down() {
     let platform = platform_with(
         dir.path(),
         "ingress/manifests/90-unschedulable.yaml",
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: never-ready, namespace: \"{{ namespace }}\"}\nspec:\n  selector: {matchLabels: {app: n}}\n  template:\n    metadata: {labels: {app: n}}\n    spec:\n      nodeSelector: {seatrial.dev/no-such-node: \"true\"}\n      containers: [{name: c, image: \"{{ images.traefik }}\"}]\n",
+        &unschedulable_deployment("never-ready"),
     );
     let config = write_config(dir.path(), "e2e-interrupted", "");
     let reports = dir.path().join("reports");
@@ -378,4 +382,11 @@ async fn ctrl_c_during_the_deploy_still_tears_down() {
         "{report}"
     );
     assert_nothing_left(&report, "e2e-interrupted").await;
+}
+
+/// A Deployment no node can take (its node selector matches none), so it never becomes ready.
+fn unschedulable_deployment(name: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: \"{{{{ namespace }}}}\"}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      nodeSelector: {{seatrial.dev/no-such-node: \"true\"}}\n      containers: [{{name: c, image: \"{{{{ images.traefik }}}}\"}}]\n"
+    )
 }
