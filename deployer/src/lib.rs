@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod pins;
 pub mod platform;
 pub mod providers;
+pub mod random;
 pub mod render;
 pub mod sweep;
 pub mod teardown;

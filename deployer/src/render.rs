@@ -118,21 +118,16 @@ pub fn render_str(path: &Path, source: &str, context: &RenderContext) -> Result<
 
 /// `random_token(n)`: `n` bytes (1 to 64) from the operating system's random source, as hex.
 fn random_token(bytes: usize) -> std::result::Result<String, minijinja::Error> {
-    use std::io::Read;
     if !(1..=64).contains(&bytes) {
         return Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!("random_token takes 1 to 64 bytes, not {bytes}"),
         ));
     }
-    let mut buffer = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut file| file.read_exact(&mut buffer))
-        .map_err(|error| {
-            minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!("cannot read /dev/urandom: {error}"),
-            )
-        })?;
-    Ok(buffer.iter().map(|byte| format!("{byte:02x}")).collect())
+    crate::random::hex_token(bytes).map_err(|error| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("cannot read /dev/urandom: {error}"),
+        )
+    })
 }

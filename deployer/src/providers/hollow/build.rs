@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::{HollowPaths, BIN_ENV, KUBERNETES_BINARIES, KUBERNETES_VERSION};
+use super::{log_tail, HollowPaths, BIN_ENV, KUBERNETES_BINARIES, KUBERNETES_VERSION};
 use crate::error::{Error, Result};
 
 /// Debian packages the build and the cluster need.
@@ -377,14 +377,11 @@ fn run(command: &mut Command, log: &Path, step: &str) -> Result<()> {
     if status.success() {
         return Ok(());
     }
-    let text = fs::read_to_string(log).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(15).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
     Err(Error::Hollow {
         message: format!(
             "`{step}` failed ({status}); log: {}\n{}",
             log.display(),
-            tail.join("\n")
+            log_tail(log, 15)
         ),
     })
 }

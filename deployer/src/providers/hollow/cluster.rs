@@ -20,7 +20,7 @@ use kube::runtime::wait::await_condition;
 use serde::{Deserialize, Serialize};
 
 use super::build::{ensure_binaries, on_path};
-use super::{HollowPaths, KUBERNETES_VERSION};
+use super::{log_tail, HollowPaths, KUBERNETES_VERSION};
 use crate::error::{Error, Result};
 use crate::providers::{connect, Connection};
 
@@ -256,7 +256,7 @@ async fn start(paths: &HollowPaths, state: &mut ClusterState) -> Result<Connecti
         "-out",
         &sa_pub.to_string_lossy(),
     ])?;
-    let token = random_token()?;
+    let token = crate::random::hex_token(24).map_err(urandom_error)?;
     write_private(
         &tokens,
         &format!("{token},admin,admin,\"system:masters\"\n"),
@@ -408,17 +408,12 @@ fn died(state: &ClusterState, name: &str) -> Option<Error> {
         .components
         .iter()
         .find(|component| component.name == name)?;
-    (!component.is_running()).then(|| {
-        let log = fs::read_to_string(&component.log).unwrap_or_default();
-        let mut tail: Vec<&str> = log.lines().rev().take(5).collect();
-        tail.reverse();
-        Error::Hollow {
-            message: format!(
-                "{name} exited while starting; its log: {}\n{}",
-                component.log.display(),
-                tail.join("\n")
-            ),
-        }
+    (!component.is_running()).then(|| Error::Hollow {
+        message: format!(
+            "{name} exited while starting; its log: {}\n{}",
+            component.log.display(),
+            log_tail(&component.log, 5)
+        ),
     })
 }
 
@@ -574,7 +569,7 @@ fn free_port(taken: &mut Vec<u16>) -> Result<u16> {
         .unwrap_or(32768);
     let (low, high) = (10000u16, ephemeral_low.max(10001));
     let mut seed = [0u8; 2];
-    random_bytes(&mut seed)?;
+    crate::random::fill(&mut seed).map_err(urandom_error)?;
     let span = u32::from(high - low);
     let start = u32::from(u16::from_le_bytes(seed)) % span;
     for offset in 0..span {
@@ -587,15 +582,6 @@ fn free_port(taken: &mut Vec<u16>) -> Result<u16> {
     Err(Error::Hollow {
         message: format!("no free loopback port between {low} and {high}"),
     })
-}
-
-fn random_bytes(buffer: &mut [u8]) -> Result<()> {
-    use std::io::Read;
-    fs::File::open("/dev/urandom")
-        .and_then(|mut file| file.read_exact(buffer))
-        .map_err(|error| Error::Hollow {
-            message: format!("cannot read /dev/urandom: {error}"),
-        })
 }
 
 fn openssl(args: &[&str]) -> Result<()> {
@@ -620,12 +606,6 @@ fn openssl(args: &[&str]) -> Result<()> {
     }
 }
 
-fn random_token() -> Result<String> {
-    let mut bytes = [0u8; 24];
-    random_bytes(&mut bytes)?;
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
-}
-
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -646,6 +626,12 @@ fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str) -> Result
         ca = ca.display()
     );
     write_private(path, &text)
+}
+
+fn urandom_error(error: std::io::Error) -> Error {
+    Error::Hollow {
+        message: format!("cannot read /dev/urandom: {error}"),
+    }
 }
 
 fn hollow_io(path: &Path, error: std::io::Error) -> Error {
