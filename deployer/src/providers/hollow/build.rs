@@ -36,7 +36,7 @@ const REQUIRED_FILES: [&str; 1] = [DEBIAN_REFLECT2];
 
 /// Identifies what the cached binaries were built from: the version and our patches. Change
 /// it whenever [`PATCHES`] change, so that caches are rebuilt.
-pub const BUILD_ID: &str = "1.20.2+seatrial.3";
+pub const BUILD_ID: &str = "1.20.2+seatrial.4";
 /// File in the binary directory recording the [`BUILD_ID`] the binaries were built as.
 const BUILD_STAMP_FILE: &str = ".seatrial-build";
 
@@ -267,9 +267,10 @@ fn fetch_source(build_dir: &Path) -> Result<PathBuf> {
 
 /// Source patches applied before the build, as (file, original text, patched text): the
 /// hollow kubelet hard-codes its server's bind address to every interface and its root
-/// directory to `/tmp`; we build it to listen on loopback only and to keep its files under
-/// `$TMPDIR` (which `up` points into the state directory, so `down` removes them).
-const PATCHES: [(&str, &str, &str); 3] = [
+/// directory to `/tmp`, and every kubemark shares one fake-runtime socket in `/tmp`; we build
+/// it to listen on loopback only and to keep its files and its own socket under `$TMPDIR`
+/// (which `up` points into the state directory, so `down` removes them).
+const PATCHES: [(&str, &str, &str); 5] = [
     (
         "pkg/kubemark/hollow_kubelet.go",
         "c.Address = \"0.0.0.0\" /* bind address */",
@@ -284,6 +285,19 @@ const PATCHES: [(&str, &str, &str); 3] = [
         "pkg/kubemark/hollow_kubelet.go",
         "import (\n\t\"fmt\"\n",
         "import (\n\t\"fmt\"\n\t\"os\" // seatrial\n",
+    ),
+    // Every kubemark serves its fake container runtime on one fixed socket,
+    // /tmp/kubelet_remote.sock: a node started later takes it over from the others, whose
+    // kubelets then see foreign containers and mark their pods unready. One socket a process.
+    (
+        "pkg/kubelet/cri/remote/fake/endpoint.go",
+        "package fake\n\nconst (",
+        "package fake\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nconst (",
+    ),
+    (
+        "pkg/kubelet/cri/remote/fake/endpoint.go",
+        "\treturn defaultUnixEndpoint, nil",
+        "\treturn fmt.Sprintf(\"unix://%s/kubelet_remote_%d.sock\", os.TempDir(), os.Getpid()), nil // seatrial",
     ),
 ];
 
