@@ -68,6 +68,18 @@ pub struct Config {
     /// How long teardown and sweep wait for one object to be deleted, in seconds; 180 when absent.
     #[serde(default = "default_deletion_timeout")]
     pub deletion_timeout_seconds: u64,
+    /// How long one attempt of a check may wait for its assertion to hold, in seconds; 60 when
+    /// absent. A check's own `timeout_seconds` overrides it.
+    #[serde(default = "default_check_timeout")]
+    pub check_timeout_seconds: u64,
+    /// How many times a failed check is tried again; 0 when absent. A pass after a failure is
+    /// reported as flaky. A check's own `retries` overrides it.
+    #[serde(default)]
+    pub check_retries: u32,
+    /// The address the platform `domain` resolves to for endpoint checks (the ingress's
+    /// address, e.g. `127.0.0.1` for kind with port mappings); the system resolver when absent.
+    #[serde(default)]
+    pub endpoint_address: Option<std::net::IpAddr>,
     /// Per-stage settings, keyed by stage name; each value overrides the stage's default.
     #[serde(default)]
     pub stages: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
@@ -85,6 +97,10 @@ fn default_readiness_timeout() -> u64 {
 
 fn default_deletion_timeout() -> u64 {
     180
+}
+
+fn default_check_timeout() -> u64 {
+    60
 }
 
 impl Config {
@@ -137,6 +153,7 @@ impl Config {
         for (field, value) in [
             ("readiness_timeout_seconds", self.readiness_timeout_seconds),
             ("deletion_timeout_seconds", self.deletion_timeout_seconds),
+            ("check_timeout_seconds", self.check_timeout_seconds),
         ] {
             if value == 0 {
                 return Err(self.field_error(field, format!("`{field}` must be at least 1 second")));

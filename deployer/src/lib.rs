@@ -26,5 +26,6 @@ pub mod render;
 pub mod sweep;
 pub mod teardown;
 pub mod wait;
+pub mod watches;
 
 pub use error::{Error, ErrorClass, Result};

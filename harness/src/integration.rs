@@ -22,10 +22,15 @@ use deployer::render::{render_file, RenderContext};
 use deployer::{sweep, teardown};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::checks::{load_checks, Check, CheckRunner};
+use std::sync::Arc;
+
+use deployer::watches::Watches;
+
+use crate::checks::{load_checks, run_checks, Check, CheckDefaults, CheckRunner, Resolver};
+use crate::diagnostics::{self, DiagnosticsMode};
 use crate::report::{
-    write_junit, CheckRecord, CheckResult, Outcome, RunRecord, StageRecord, StageStatus,
-    TeardownRecord,
+    timeline_svg, write_junit, write_markdown, CheckRecord, CheckResult, Outcome, RunRecord,
+    StageRecord, StageStatus, TeardownRecord,
 };
 use crate::target::Target;
 
@@ -61,6 +66,10 @@ pub struct IntegrationOptions {
     pub stop_at: Option<String>,
     /// Leave the deployment running (and the hollow cluster, if this run started it).
     pub keep: bool,
+    /// Leave it running only when something failed; tear down when everything passed.
+    pub keep_on_failure: bool,
+    /// When diagnostics bundles are written.
+    pub diagnostics: DiagnosticsMode,
     /// Where `report.json`, `junit.xml` and `target.json` go; created if missing.
     pub report_dir: PathBuf,
     /// The run id (see `deployer::inventory::new_run_id`).
@@ -105,7 +114,7 @@ pub fn prepare(
         for path in &stage.manifests {
             manifests.extend(parse_documents(path, &render_file(path, &context)?)?);
         }
-        let checks = load_checks(&stage, &context)?;
+        let checks = load_checks(&stage, &context, check_defaults(config))?;
         prepared.push(PreparedStage {
             stage,
             manifests,
@@ -113,6 +122,22 @@ pub fn prepare(
         });
     }
     Ok(prepared)
+}
+
+/// The per-check defaults a configuration sets.
+pub fn check_defaults(config: &Config) -> CheckDefaults {
+    CheckDefaults {
+        timeout: Duration::from_secs(config.check_timeout_seconds),
+        retries: config.check_retries,
+    }
+}
+
+/// The resolver endpoint checks use: the platform domain → `endpoint_address`, when set.
+pub fn resolver(config: &Config) -> Resolver {
+    match config.endpoint_address {
+        Some(address) => Resolver::new().with(&config.domain, address),
+        None => Resolver::new(),
+    }
 }
 
 /// Connects to the provider's cluster; for `hollow`, builds and starts it if needed.
@@ -186,6 +211,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
             name: stage.stage.name.clone(),
             status: StageStatus::NotRun,
             objects: Vec::new(),
+            started_seconds: 0.0,
             apply_seconds: 0.0,
             wait_seconds: 0.0,
             checks_seconds: 0.0,
@@ -201,14 +227,22 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         options.config.namespace.clone(),
         readiness_timeout,
     );
-    let runner = CheckRunner::new(connection.client.clone());
+    let watches = Arc::new(Watches::new(connection.client.clone()));
+    let runner = CheckRunner::with(watches.clone(), resolver(&options.config));
 
+    let stage_context = StageContext {
+        run_started: started,
+        report_dir: &options.report_dir,
+        diagnostics: options.diagnostics,
+        namespace: &options.config.namespace,
+    };
     let deploy = deploy_stages(
         &prepared,
         &mut applier,
         &runner,
         &mut stage_records,
         &mut applied,
+        &stage_context,
     );
     let interrupted = tokio::select! {
         () = deploy => false,
@@ -242,13 +276,18 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         stages: stage_records,
         teardown: None,
         sweep: None,
-        kept: options.keep,
+        kept: options.keep || (options.keep_on_failure && !deploy_passed),
+        watches: watches.started(),
         outcome: Outcome::Passed,
         exit_code: EXIT_SUCCESS,
     };
 
-    if options.keep {
+    watches.stop_all();
+    if record.kept {
         keep(options, &connection, probes);
+        if !options.keep {
+            print_kept(&record);
+        }
     } else {
         tear_down(options, &connection, &applied, &mut record).await;
         if started_cluster && options.provider == ProviderKind::Hollow {
@@ -260,7 +299,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
 
     let leftovers = match &record.sweep {
         Some(sweep) => !sweep.leftovers.is_empty(),
-        None => !options.keep,
+        None => !record.kept,
     };
     (record.outcome, record.exit_code) = if interrupted {
         (Outcome::Interrupted, EXIT_CHECKS_FAILED)
@@ -301,6 +340,33 @@ fn keep(options: &IntegrationOptions, connection: &Connection, probes: bool) {
     );
 }
 
+/// After `--keep-on-failure` kept a failed run: says exactly what was kept and how to remove it.
+fn print_kept(record: &RunRecord) {
+    let mut text = format!(
+        "--keep-on-failure: the run failed, so nothing was torn down. Kept (run {}):\n",
+        record.run_id
+    );
+    for stage in record
+        .stages
+        .iter()
+        .filter(|stage| !stage.objects.is_empty())
+    {
+        text.push_str(&format!(
+            "  stage {} ({} objects):\n",
+            stage.name,
+            stage.objects.len()
+        ));
+        for object in &stage.objects {
+            text.push_str(&format!("    {object}\n"));
+        }
+    }
+    text.push_str(&format!(
+        "remove it later with: cargo xtask teardown --run {}",
+        record.run_id
+    ));
+    eprintln!("{text}");
+}
+
 /// Deletes the applied stages in reverse order, then sweeps; records both in `record`.
 async fn tear_down(
     options: &IntegrationOptions,
@@ -327,15 +393,25 @@ async fn tear_down(
     }
 }
 
+/// What [`deploy_stages`] needs besides the stages: the run's clock, where bundles go.
+struct StageContext<'a> {
+    run_started: Instant,
+    report_dir: &'a std::path::Path,
+    diagnostics: DiagnosticsMode,
+    namespace: &'a str,
+}
+
 async fn deploy_stages(
     prepared: &[PreparedStage],
     applier: &mut Applier,
     runner: &CheckRunner,
     records: &mut [StageRecord],
     applied: &mut Vec<(String, Vec<AppliedObject>)>,
+    context: &StageContext<'_>,
 ) {
     for (stage, record) in prepared.iter().zip(records.iter_mut()) {
         let name = &stage.stage.name;
+        record.started_seconds = context.run_started.elapsed().as_secs_f64();
         applied.push((name.clone(), Vec::new()));
         let objects = &mut applied.last_mut().expect("just pushed").1;
         let progress = spinner(format!(
@@ -356,43 +432,59 @@ async fn deploy_stages(
             record.error = Some(error.to_string());
             return;
         }
+        let progress = spinner(format!("{name}: running {} checks", stage.checks.len()));
         let checks_started = Instant::now();
-        let outcomes =
-            futures::future::join_all(stage.checks.iter().map(|check| runner.run(check))).await;
+        let outcomes = run_checks(runner, &stage.checks).await;
         record.checks_seconds = checks_started.elapsed().as_secs_f64();
-        record.checks = stage
-            .checks
-            .iter()
-            .zip(outcomes)
-            .map(|(check, outcome)| {
-                let result = if outcome.passed {
-                    CheckResult::Passed
-                } else {
-                    CheckResult::Failed
-                };
-                if !outcome.passed {
-                    eprintln!("{}: FAILED: {}", check.trial_name(), outcome.message);
-                }
-                CheckRecord {
-                    name: check.name.clone(),
-                    result,
-                    message: outcome.message,
-                    seconds: outcome.seconds,
-                }
-            })
-            .collect();
-        let failed = record
-            .checks
-            .iter()
-            .filter(|check| check.result == CheckResult::Failed)
-            .count();
+        progress.finish_and_clear();
+        let mut checks = Vec::with_capacity(outcomes.len());
+        for (check, outcome) in stage.checks.iter().zip(outcomes) {
+            let result = CheckResult::from(outcome.verdict);
+            if matches!(result, CheckResult::Failed | CheckResult::Flaky) {
+                eprintln!(
+                    "{}: {}: {}",
+                    check.trial_name(),
+                    result.word(),
+                    outcome.message
+                );
+            }
+            let wanted = match context.diagnostics {
+                DiagnosticsMode::Always => true,
+                DiagnosticsMode::OnFailure => result == CheckResult::Failed,
+                DiagnosticsMode::Never => false,
+            };
+            let diagnostics = if wanted {
+                bundle(runner, check, context).await
+            } else {
+                None
+            };
+            checks.push(CheckRecord {
+                name: check.name.clone(),
+                kind: check.assertion.kind().to_owned(),
+                result,
+                message: outcome.message,
+                started_seconds: outcome
+                    .started
+                    .saturating_duration_since(context.run_started)
+                    .as_secs_f64(),
+                seconds: outcome.seconds,
+                attempts: outcome.attempts,
+                failures: outcome.failures,
+                diagnostics,
+            });
+        }
+        record.checks = checks;
         eprintln!(
-            "{name}: {} objects ready in {:.1} s; {} checks passed, {failed} failed",
+            "{name}: {} objects ready in {:.1} s; checks: {}",
             record.objects.len(),
             timings.apply_seconds + timings.wait_seconds,
-            record.checks.len() - failed
+            record.check_summary()
         );
-        if failed > 0 {
+        let passed = record
+            .checks
+            .iter()
+            .all(|check| matches!(check.result, CheckResult::Passed | CheckResult::Flaky));
+        if !passed {
             record.status = StageStatus::ChecksFailed;
             return;
         }
@@ -400,17 +492,47 @@ async fn deploy_stages(
     }
 }
 
+/// Writes one check's diagnostics bundle; returns its directory relative to the report dir.
+async fn bundle(runner: &CheckRunner, check: &Check, context: &StageContext<'_>) -> Option<String> {
+    let relative = format!("diagnostics/{}/{}", check.stage, check.name);
+    let dir = context.report_dir.join(&relative);
+    match diagnostics::collect(runner.watches(), check, context.namespace, &dir).await {
+        Ok(_) => Some(relative),
+        Err(error) => {
+            eprintln!(
+                "warning: cannot write the diagnostics of {} to {}: {error}",
+                check.trial_name(),
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
+/// Writes `report.json`, `junit.xml`, `summary.md` (and `$GITHUB_STEP_SUMMARY`) and
+/// `timeline.svg` to the report dir; a file that cannot be written is warned about, not fatal.
 fn write_reports(record: &RunRecord, report_dir: &std::path::Path) {
+    let warn = |path: &std::path::Path, error: std::io::Error| {
+        eprintln!("warning: cannot write {}: {error}", path.display())
+    };
     let json = report_dir.join("report.json");
     if let Err(error) = std::fs::write(
         &json,
         serde_json::to_string_pretty(record).expect("a record serializes"),
     ) {
-        eprintln!("warning: cannot write {}: {error}", json.display());
+        warn(&json, error);
     }
     let junit = report_dir.join("junit.xml");
     if let Err(error) = write_junit(record, &junit) {
-        eprintln!("warning: cannot write {}: {error}", junit.display());
+        warn(&junit, error);
+    }
+    let markdown = report_dir.join("summary.md");
+    if let Err(error) = write_markdown(record, &markdown) {
+        warn(&markdown, error);
+    }
+    let svg = report_dir.join("timeline.svg");
+    if let Err(error) = std::fs::write(&svg, timeline_svg(record)) {
+        warn(&svg, error);
     }
 }
 

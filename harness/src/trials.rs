@@ -37,6 +37,7 @@ pub fn stage_check_trials(
                 None => Trial::test(name, || Err(Failed::from("no deployment to check: set SEATRIAL_TARGET to a target.json written by `cargo xtask integration --keep`"))).with_ignored_flag(true),
                 Some(target) => {
                     let target = Arc::clone(target);
+                    let resolver = crate::integration::resolver(config);
                     Trial::test(name, move || {
                         let runtime = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
@@ -47,8 +48,12 @@ pub fn stage_check_trials(
                             let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)
                                 .await
                                 .map_err(|error| Failed::from(error.to_string()))?;
-                            let outcome = CheckRunner::new(connection.client).run(&check).await;
-                            if outcome.passed {
+                            let runner = CheckRunner::with(
+                                std::sync::Arc::new(deployer::watches::Watches::new(connection.client)),
+                                resolver.clone(),
+                            );
+                            let outcome = runner.run(&check).await;
+                            if outcome.passed() {
                                 Ok(())
                             } else {
                                 Err(Failed::from(outcome.message))

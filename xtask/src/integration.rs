@@ -7,6 +7,7 @@ use deployer::config::{Config, ProviderKind};
 use deployer::inventory::new_run_id;
 use deployer::platform::default_platform_dir;
 use deployer::providers::hollow::cluster::DEFAULT_NODES;
+use harness::diagnostics::DiagnosticsMode;
 use harness::integration::{run, IntegrationOptions};
 use harness::report::stage_table;
 
@@ -19,6 +20,17 @@ pub enum ProviderArg {
     Hollow,
     /// A running cluster reached through --kubeconfig / --context (or the config's `existing`).
     Existing,
+}
+
+/// When to write diagnostics bundles.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DiagnosticsArg {
+    /// For failed checks only.
+    OnFailure,
+    /// For every check.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Arguments of the subcommand (its help text is on `Command` in main.rs).
@@ -37,9 +49,16 @@ pub struct Integration {
     #[arg(long, value_name = "STAGE")]
     stop_at: Option<String>,
     /// Keep the deployment (and a hollow cluster this run started) instead of tearing down.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "keep_on_failure")]
     keep: bool,
-    /// Where to write report.json, junit.xml (and target.json with --keep) [default: target/seatrial/<run-id>, linked from target/seatrial/latest].
+    /// Tear down only when everything passed; after a failure keep the deployment, print what
+    /// was kept and how to remove it (`cargo xtask teardown --run <id>`).
+    #[arg(long)]
+    keep_on_failure: bool,
+    /// When to write a diagnostics bundle (events, logs, objects, node conditions) per check.
+    #[arg(long, value_enum, default_value_t = DiagnosticsArg::OnFailure)]
+    diagnostics: DiagnosticsArg,
+    /// Where to write report.json, junit.xml, summary.md, timeline.svg, diagnostics/ (and target.json when kept) [default: target/seatrial/<run-id>, linked from target/seatrial/latest].
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
     /// Kubeconfig for --provider existing [default: the config's, $KUBECONFIG, ~/.kube/config].
@@ -82,6 +101,12 @@ impl Integration {
             provider,
             stop_at: self.stop_at,
             keep: self.keep,
+            keep_on_failure: self.keep_on_failure,
+            diagnostics: match self.diagnostics {
+                DiagnosticsArg::OnFailure => DiagnosticsMode::OnFailure,
+                DiagnosticsArg::Always => DiagnosticsMode::Always,
+                DiagnosticsArg::Never => DiagnosticsMode::Never,
+            },
             report_dir: report_dir.clone(),
             run_id,
             hollow_nodes: self.nodes,
@@ -90,6 +115,19 @@ impl Integration {
             Ok(record) => record,
             Err(error) => return exit::report(&error),
         };
+        if record.kept && !default_report_dir {
+            // `cargo xtask teardown --run <id>` looks under target/seatrial/<id>/.
+            let by_run = exit::reports_root().join(&record.run_id);
+            let copied = std::fs::create_dir_all(&by_run).and_then(|()| {
+                std::fs::copy(report_dir.join("target.json"), by_run.join("target.json"))
+            });
+            if let Err(error) = copied {
+                eprintln!(
+                    "warning: cannot copy target.json to {}: {error}",
+                    by_run.display()
+                );
+            }
+        }
         if default_report_dir {
             // target/seatrial/latest always points at the newest run's reports.
             let latest = exit::reports_root().join("latest");
@@ -102,9 +140,9 @@ impl Integration {
         if let Some(sweep) = &record.sweep {
             exit::print_leftovers(sweep);
         }
-        let (passed, failed) = record.check_counts();
+        let (passed, failed, flaky, skipped) = record.check_counts();
         println!(
-            "run {}: {:?} in {:.1} s; {passed} checks passed, {failed} failed; reports in {}",
+            "run {}: {:?} in {:.1} s; {passed} checks passed, {failed} failed, {flaky} flaky, {skipped} skipped; reports in {}",
             record.run_id,
             record.outcome,
             record.seconds,

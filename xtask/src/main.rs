@@ -3,6 +3,7 @@
 //! Each subcommand is a struct with a `run` method; the logic lives in the library crates
 //! (`deployer`, `harness`). Exit codes are shared by every subcommand (see [`exit`]).
 
+mod bench;
 mod exit;
 mod hollow;
 mod integration;
@@ -23,10 +24,11 @@ struct Cli {
 enum Command {
     /// Deploy the platform stage by stage, check every stage, tear it down and sweep leftovers.
     ///
-    /// Writes report.json and junit.xml to the report directory. Exit codes: 0 passed, 1 a
-    /// check failed or a stage did not become ready, 2 bad input, 3 leftovers remain after
-    /// teardown and sweep, 4 environment missing (package, hollow binaries, unreachable API
-    /// server). See docs/integration.md.
+    /// Writes report.json, junit.xml, summary.md (also appended to $GITHUB_STEP_SUMMARY when
+    /// set), timeline.svg and a diagnostics bundle per failed check to the report directory.
+    /// Exit codes: 0 passed, 1 a check failed or a stage did not become ready, 2 bad input,
+    /// 3 leftovers remain after teardown and sweep, 4 environment missing (package, hollow
+    /// binaries, unreachable API server). See docs/integration.md and docs/checks.md.
     Integration(integration::Integration),
     /// Manage the local hollow cluster (a real control plane with fake kubelets).
     ///
@@ -48,6 +50,9 @@ enum Command {
     /// trials, runs `cargo nextest run --workspace --run-ignored all`, then removes that
     /// deployment and stops the cluster if it started it. See docs/testing.md.
     Test(test::Test),
+    /// Benchmarks that print ratios against the peers (not timed tests). See docs/benchmarks.md.
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Hollow(command) => command.run().await,
             Command::Teardown(command) => command.run().await,
             Command::Test(command) => command.run().await,
+            Command::Bench(command) => command.run().await,
         }
     });
     std::process::ExitCode::from(code)

@@ -88,6 +88,8 @@ impl Test {
             context: None,
             stop_at: None,
             keep: true,
+            keep_on_failure: false,
+            diagnostics: harness::diagnostics::DiagnosticsMode::OnFailure,
             report_dir: report_dir.clone(),
             run_id: new_run_id(),
             hollow_nodes: DEFAULT_NODES,

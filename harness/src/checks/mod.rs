@@ -1,36 +1,50 @@
 //! Stage checks: what each stage's `checks.yaml` declares, loaded and validated before anything
-//! is deployed, and run against the cluster after the stage is ready.
+//! is deployed, and run against the cluster after the stage is ready. The same checks can be
+//! built in Rust ([`Check::new`]) and run with a [`CheckRunner`].
 //!
-//! A check file is a minijinja template (the same context as the stage's manifests) of this
-//! shape; each check has a `name` and exactly one assertion:
+//! The file's schema is documented in `docs/checks.md`. Every check has a `name`, exactly one
+//! assertion, and optionally `timeout_seconds`, `retries` and `after`:
 //!
 //! ```yaml
 //! checks:
 //!   - name: traefik_available
-//!     condition:                      # status.conditions[type].status (and .reason)
+//!     condition:
 //!       object: {apiVersion: apps/v1, kind: Deployment, namespace: dev, name: traefik}
 //!       type: Available
 //!       status: "True"
-//!   - name: realm_configmap
-//!     exists: {object: {apiVersion: v1, kind: ConfigMap, namespace: dev, name: realm}}
-//!   - name: dashboard_not_exposed
-//!     absent: {object: {apiVersion: v1, kind: Service, namespace: dev, name: dashboard}}
-//!   - name: ingress_host
-//!     field_equals:                   # a dotted path with [index] steps, compared as JSON
-//!       object: {apiVersion: networking.k8s.io/v1, kind: Ingress, namespace: dev, name: hub}
-//!       path: spec.rules[0].host
-//!       value: seatrial.test
-//!   - name: one_hub_pod
-//!     count:                          # objects matching a label selector: equals, min, max
-//!       resource: {apiVersion: v1, kind: Pod, namespace: dev}
-//!       selector: component=hub
-//!       equals: 1
+//!   - name: hub_image
+//!     after: [traefik_available]
+//!     match:
+//!       object: {apiVersion: apps/v1, kind: Deployment, namespace: dev, name: hub}
+//!       expect:
+//!         spec: {template: {spec: {containers: {$some: [{name: hub}]}}}}
+//!   - name: analyst_cannot_delete_pods
+//!     access: {user: bob, groups: [analyst], verb: delete, resource: pods, namespace: dev, allowed: false}
 //! ```
 
-mod eval;
+mod access;
+mod endpoint;
+mod expression;
+mod observe;
 mod path;
+mod runner;
+mod schedule;
+mod selector;
 mod spec;
+pub mod subset;
+mod tls;
 
-pub use eval::{CheckRunner, Outcome};
+pub use access::question;
+pub use endpoint::{Resolver, OIDC_REQUIRED};
+pub use expression::Expression;
+pub use observe::{observe_object, observe_objects, Observation};
 pub use path::FieldPath;
-pub use spec::{load_checks, Assertion, Check, ObjectSelector, ResourceSelector};
+pub use runner::{seconds_text, CheckRunner, Outcome, Verdict};
+pub use schedule::run_checks;
+pub use selector::LabelSelector;
+pub use spec::{
+    load_checks, parse_checks, split_address, AccessSpec, Assertion, Check, CheckDefaults,
+    ExpressionTarget, HttpSpec, ObjectSelector, OidcSpec, ResourceSelector, TcpSpec, TlsSpec,
+    Trust,
+};
+pub use tls::{fetch_certificate, Certificate};

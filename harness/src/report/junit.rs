@@ -1,10 +1,12 @@
 //! JUnit XML (`junit.xml`) with quick-junit: one test suite per stage, a `deploy` test case
-//! for its apply and readiness, one test case per check, and a `teardown` suite whose `sweep`
-//! case fails when objects remain.
+//! for its apply and readiness, one test case per check (a flaky check passes with its failed
+//! attempts as `<flakyFailure>`; a skipped one is `<skipped>`; a check with a diagnostics
+//! bundle lists its files as `[[ATTACHMENT|path]]` lines in `<system-out>`), and a `teardown`
+//! suite whose `sweep` case fails when objects remain.
 
 use std::path::Path;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use super::record::{CheckResult, RunRecord, StageStatus};
 
@@ -12,6 +14,7 @@ use super::record::{CheckResult, RunRecord, StageStatus};
 ///
 /// Errors: the file cannot be written.
 pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
+    let report_dir = path.parent().unwrap_or(Path::new("."));
     let mut report = Report::new(format!("seatrial {}", record.deployment));
     for stage in &record.stages {
         let mut suite = TestSuite::new(stage.name.clone());
@@ -30,10 +33,33 @@ pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
             let status = match check.result {
                 CheckResult::Passed => TestCaseStatus::success(),
                 CheckResult::Failed => failure(&check.message),
+                CheckResult::Flaky => {
+                    let mut status = TestCaseStatus::success();
+                    for message in &check.failures {
+                        let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+                        rerun.set_message(message.clone());
+                        status.add_rerun(rerun);
+                    }
+                    status
+                }
+                CheckResult::Skipped => {
+                    let mut status = TestCaseStatus::skipped();
+                    status.set_message(check.message.clone());
+                    status
+                }
             };
             let mut case = TestCase::new(format!("{}::{}", stage.name, check.name), status);
             case.set_time(seconds(check.seconds));
-            case.set_system_out(check.message.clone());
+            let mut out = check.message.clone();
+            if let Some(dir) = &check.diagnostics {
+                // The attachment lines follow the Jenkins JUnit Attachments / GitLab convention.
+                out.push_str(&format!("\n\ndiagnostics: {dir}/\n"));
+                let absolute = report_dir.join(dir);
+                for file in bundle_files(&absolute) {
+                    out.push_str(&format!("[[ATTACHMENT|{}]]\n", file.display()));
+                }
+            }
+            case.set_system_out(out);
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);
@@ -65,6 +91,24 @@ pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
     }
     let xml = report.to_string().map_err(std::io::Error::other)?;
     std::fs::write(path, xml)
+}
+
+/// Every file under `dir`, sorted (a bundle is two levels deep at most).
+fn bundle_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 fn failure(message: &str) -> TestCaseStatus {

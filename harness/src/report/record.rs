@@ -36,10 +36,37 @@ pub enum StageStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckResult {
-    /// The assertion held.
+    /// The assertion held on the first attempt.
     Passed,
-    /// It did not.
+    /// It did not hold on any attempt.
     Failed,
+    /// It held after a failed attempt (counts as passed, reported as flaky).
+    Flaky,
+    /// Not run: a check it runs `after` did not pass.
+    Skipped,
+}
+
+impl From<crate::checks::Verdict> for CheckResult {
+    fn from(verdict: crate::checks::Verdict) -> Self {
+        match verdict {
+            crate::checks::Verdict::Passed => CheckResult::Passed,
+            crate::checks::Verdict::Failed => CheckResult::Failed,
+            crate::checks::Verdict::Flaky => CheckResult::Flaky,
+            crate::checks::Verdict::Skipped => CheckResult::Skipped,
+        }
+    }
+}
+
+impl CheckResult {
+    /// The word used in reports: `passed`, `FAILED`, `flaky`, `skipped`.
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckResult::Passed => "passed",
+            CheckResult::Failed => "FAILED",
+            CheckResult::Flaky => "flaky",
+            CheckResult::Skipped => "skipped",
+        }
+    }
 }
 
 /// One check's record.
@@ -47,12 +74,27 @@ pub enum CheckResult {
 pub struct CheckRecord {
     /// Check name (the trial is `<stage>::<name>`).
     pub name: String,
-    /// Passed or failed.
+    /// The assertion kind (`condition`, `match`, `http`, …).
+    #[serde(default)]
+    pub kind: String,
+    /// Passed, failed, flaky or skipped.
     pub result: CheckResult,
-    /// What was observed.
+    /// What was observed; on failure, what was awaited and what was last seen.
     pub message: String,
-    /// Seconds the check took.
+    /// Seconds from the start of the run to the start of the check.
+    #[serde(default)]
+    pub started_seconds: f64,
+    /// Seconds the check took, all attempts together.
     pub seconds: f64,
+    /// Attempts made (0 when skipped).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Messages of the failed attempts (for a flaky check, why it failed first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// The diagnostics bundle's directory, relative to the report dir, when one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<String>,
 }
 
 /// One stage's record.
@@ -64,6 +106,9 @@ pub struct StageRecord {
     pub status: StageStatus,
     /// Objects applied, in apply order.
     pub objects: Vec<ObjectId>,
+    /// Seconds from the start of the run to the start of the stage's apply.
+    #[serde(default)]
+    pub started_seconds: f64,
     /// Seconds spent in apply requests.
     pub apply_seconds: f64,
     /// Seconds spent waiting for readiness.
@@ -75,6 +120,39 @@ pub struct StageRecord {
     /// Why the deploy failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+}
+
+impl StageRecord {
+    /// The stage's checks in words: `3 passed, 1 failed` plus `, N flaky` and `, N skipped`
+    /// when there are any.
+    pub fn check_summary(&self) -> String {
+        let count = |result| self.checks.iter().filter(|c| c.result == result).count();
+        let mut text = format!(
+            "{} passed, {} failed",
+            count(CheckResult::Passed),
+            count(CheckResult::Failed)
+        );
+        for (result, word) in [
+            (CheckResult::Flaky, "flaky"),
+            (CheckResult::Skipped, "skipped"),
+        ] {
+            let n = count(result);
+            if n > 0 {
+                text.push_str(&format!(", {n} {word}"));
+            }
+        }
+        text
+    }
+
+    /// The status in words: `passed`, `DEPLOY FAILED`, `CHECKS FAILED`, `not run`.
+    pub fn status_word(&self) -> &'static str {
+        match self.status {
+            StageStatus::Passed => "passed",
+            StageStatus::DeployFailed => "DEPLOY FAILED",
+            StageStatus::ChecksFailed => "CHECKS FAILED",
+            StageStatus::NotRun => "not run",
+        }
+    }
 }
 
 /// What the teardown did.
@@ -115,8 +193,11 @@ pub struct RunRecord {
     pub teardown: Option<TeardownRecord>,
     /// The sweep, unless the deployment was kept.
     pub sweep: Option<SweepReport>,
-    /// Whether the deployment was kept (`--keep`).
+    /// Whether the deployment was kept (`--keep`, or `--keep-on-failure` after a failure).
     pub kept: bool,
+    /// Watches the checks opened: one per (type, namespace) they looked at.
+    #[serde(default)]
+    pub watches: usize,
     /// How the run ended.
     pub outcome: Outcome,
     /// The process exit code.
@@ -124,13 +205,33 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Number of checks that passed and failed, over all stages.
-    pub fn check_counts(&self) -> (usize, usize) {
-        let all = self.stages.iter().flat_map(|stage| &stage.checks);
-        let passed = all
-            .clone()
-            .filter(|check| check.result == CheckResult::Passed)
-            .count();
-        (passed, all.count() - passed)
+    /// Number of checks per result over all stages: (passed, failed, flaky, skipped).
+    pub fn check_counts(&self) -> (usize, usize, usize, usize) {
+        let mut counts = (0, 0, 0, 0);
+        for check in self.stages.iter().flat_map(|stage| &stage.checks) {
+            match check.result {
+                CheckResult::Passed => counts.0 += 1,
+                CheckResult::Failed => counts.1 += 1,
+                CheckResult::Flaky => counts.2 += 1,
+                CheckResult::Skipped => counts.3 += 1,
+            }
+        }
+        counts
+    }
+
+    /// Seconds from the start of the run to the start of teardown (the end of the last stage).
+    pub fn deploy_end_seconds(&self) -> f64 {
+        self.stages
+            .iter()
+            .filter(|stage| stage.status != StageStatus::NotRun)
+            .map(|stage| {
+                let checks_end = stage
+                    .checks
+                    .iter()
+                    .map(|check| check.started_seconds + check.seconds)
+                    .fold(0.0, f64::max);
+                (stage.started_seconds + stage.apply_seconds + stage.wait_seconds).max(checks_end)
+            })
+            .fold(self.provider_seconds, f64::max)
     }
 }

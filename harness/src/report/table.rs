@@ -1,6 +1,6 @@
 //! The per-stage table printed at the end of a run.
 
-use super::record::{CheckResult, RunRecord, StageStatus};
+use super::record::RunRecord;
 
 /// Renders the run as a plain-text table: stage, status, objects, checks passed/failed, seconds.
 pub fn stage_table(record: &RunRecord) -> String {
@@ -12,23 +12,11 @@ pub fn stage_table(record: &RunRecord) -> String {
         "seconds".into(),
     ]];
     for stage in &record.stages {
-        let passed = stage
-            .checks
-            .iter()
-            .filter(|c| c.result == CheckResult::Passed)
-            .count();
-        let failed = stage.checks.len() - passed;
-        let status = match stage.status {
-            StageStatus::Passed => "passed",
-            StageStatus::DeployFailed => "DEPLOY FAILED",
-            StageStatus::ChecksFailed => "CHECKS FAILED",
-            StageStatus::NotRun => "not run",
-        };
         rows.push([
             stage.name.clone(),
-            status.to_owned(),
+            stage.status_word().to_owned(),
             stage.objects.len().to_string(),
-            format!("{passed} passed, {failed} failed"),
+            stage.check_summary(),
             format!(
                 "{:.1}",
                 stage.apply_seconds + stage.wait_seconds + stage.checks_seconds

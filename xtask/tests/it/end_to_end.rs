@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::support::{
     append, assert_nothing_left, client, copy_platform, labelled_objects, read_report,
-    write_config, xtask,
+    write_config, xtask, xtask_with,
 };
 
 fn integration(config: &Path, report_dir: &Path, extra: &[&str]) -> crate::support::Run {
@@ -74,19 +74,32 @@ async fn full_run_deploys_checks_and_leaves_nothing() {
 
 #[tokio::test]
 #[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
-async fn failing_check_exits_1_and_still_tears_down() {
+async fn failing_check_exits_1_tears_down_and_writes_every_report() {
     let dir = tempfile::tempdir().unwrap();
     let platform = copy_platform(dir.path());
     append(
         &platform.join("ingress/checks.yaml"),
-        "  - name: five_traefik_replicas\n    field_equals:\n      object: {apiVersion: apps/v1, kind: Deployment, namespace: \"{{ namespace }}\", name: traefik}\n      path: spec.replicas\n      value: 5\n",
+        "  - name: five_traefik_replicas\n    timeout_seconds: 2\n    field_equals:\n      object: {apiVersion: apps/v1, kind: Deployment, namespace: \"{{ namespace }}\", name: traefik}\n      path: spec.replicas\n      value: 5\n",
     );
     let config = write_config(dir.path(), "e2e-failing", "");
     let reports = dir.path().join("reports");
-    let run = integration(
-        &config,
-        &reports,
-        &["--platform", &platform.display().to_string()],
+    let step_summary = dir.path().join("step-summary.md");
+    let (config_arg, reports_arg, platform_arg) = (
+        config.display().to_string(),
+        reports.display().to_string(),
+        platform.display().to_string(),
+    );
+    let run = xtask_with(
+        &[
+            "integration",
+            "--config",
+            &config_arg,
+            "--report-dir",
+            &reports_arg,
+            "--platform",
+            &platform_arg,
+        ],
+        &[("GITHUB_STEP_SUMMARY", &step_summary)],
     );
     assert_eq!(run.code, 1, "{}", run.output());
     assert!(
@@ -112,9 +125,10 @@ async fn failing_check_exits_1_and_still_tears_down() {
         .find(|c| c["name"] == "five_traefik_replicas")
         .unwrap();
     assert_eq!(failed["result"], "failed");
+    assert_eq!(failed["kind"], "field_equals");
     assert_eq!(
         failed["message"],
-        "Deployment e2e-failing/traefik: spec.replicas is 1, expected 5"
+        "timed out after 2 s waiting for Deployment e2e-failing/traefik to have spec.replicas = 5; last observed: Deployment e2e-failing/traefik: spec.replicas is 1, expected 5"
     );
     assert!(
         report["teardown"]["deleted"].as_u64().unwrap() > 0,
@@ -122,8 +136,180 @@ async fn failing_check_exits_1_and_still_tears_down() {
     );
     assert_nothing_left(&report, "e2e-failing").await;
 
+    // The diagnostics bundle, for the failed check only.
+    assert_eq!(
+        failed["diagnostics"],
+        "diagnostics/ingress/five_traefik_replicas"
+    );
+    let bundle = reports.join("diagnostics/ingress/five_traefik_replicas");
+    let events = std::fs::read_to_string(bundle.join("events.txt")).unwrap();
+    assert!(
+        events.starts_with("# events in namespace e2e-failing, oldest first"),
+        "{events}"
+    );
+    assert!(
+        events.contains("Deployment/traefik") || events.contains("Pod/traefik"),
+        "{events}"
+    );
+    let times: Vec<&str> = events
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events are not sorted by time:\n{events}"
+    );
+    let objects = std::fs::read_to_string(bundle.join("objects.yaml")).unwrap();
+    assert!(
+        objects.contains("kind: Deployment") && objects.contains("name: traefik"),
+        "{objects}"
+    );
+    assert!(!objects.contains("managedFields"), "{objects}");
+    let logs: Vec<String> = std::fs::read_dir(bundle.join("logs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|name| name.starts_with("traefik-") && name.ends_with(".traefik.log")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|name| name.ends_with(".traefik.previous.log")),
+        "{logs:?}"
+    );
+    let nodes = std::fs::read_to_string(bundle.join("nodes.txt")).unwrap();
+    assert!(nodes.contains("Ready=True"), "{nodes}");
+    assert!(
+        !reports
+            .join("diagnostics/ingress/traefik_available")
+            .exists(),
+        "a passing check got a bundle"
+    );
+
+    // JUnit: the failure, per-check time, and the bundle as attachments.
     let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
     assert!(junit.contains("spec.replicas is 1, expected 5"), "{junit}");
+    assert!(
+        junit.contains("diagnostics: diagnostics/ingress/five_traefik_replicas/"),
+        "{junit}"
+    );
+    assert!(
+        junit.contains(&format!(
+            "[[ATTACHMENT|{}]]",
+            bundle.join("events.txt").display()
+        )),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("name=\"ingress::five_traefik_replicas\"") && junit.contains("time=\"2."),
+        "{junit}"
+    );
+
+    // Markdown, also appended to $GITHUB_STEP_SUMMARY.
+    let summary = std::fs::read_to_string(reports.join("summary.md")).unwrap();
+    assert!(
+        summary.starts_with("## seatrial `e2e-failing`: FAILED"),
+        "{summary}"
+    );
+    assert!(summary.contains("| ingress | CHECKS FAILED |"), "{summary}");
+    assert!(
+        summary.contains("### Failed `ingress::five_traefik_replicas` (field_equals"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Diagnostics: `diagnostics/ingress/five_traefik_replicas/`"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Teardown and sweep: 0 leftovers."),
+        "{summary}"
+    );
+    assert_eq!(std::fs::read_to_string(&step_summary).unwrap(), summary);
+
+    // The SVG timeline: one row per stage, the failure in red.
+    let svg = std::fs::read_to_string(reports.join("timeline.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{svg}"
+    );
+    for stage in [
+        "kubernetes-initialize",
+        "ingress",
+        "keycloak",
+        "jupyterhub",
+        "teardown + sweep",
+    ] {
+        // The svg crate writes a text element's content on its own line.
+        assert!(
+            svg.contains(&format!("\n{stage}\n</text>")),
+            "{stage} row missing:\n{svg}"
+        );
+    }
+    assert!(
+        svg.contains("ingress::five_traefik_replicas FAILED in 2."),
+        "{svg}"
+    );
+    assert!(svg.contains("#d62728"), "no red in:\n{svg}");
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn keep_on_failure_keeps_what_failed_and_teardown_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    append(
+        &platform.join("kubernetes-initialize/checks.yaml"),
+        "  - name: missing_configmap\n    timeout_seconds: 1\n    exists: {object: {apiVersion: v1, kind: ConfigMap, namespace: \"{{ namespace }}\", name: missing}}\n",
+    );
+    let config = write_config(dir.path(), "e2e-keepfail", "");
+    let reports = dir.path().join("reports");
+    let run = integration(
+        &config,
+        &reports,
+        &[
+            "--platform",
+            &platform.display().to_string(),
+            "--stop-at",
+            "kubernetes-initialize",
+            "--keep-on-failure",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    let report = read_report(&reports);
+    assert_eq!(report["kept"], true, "{report}");
+    assert!(report["teardown"].is_null(), "{report}");
+    let run_id = report["run_id"].as_str().unwrap().to_owned();
+    assert!(
+        run.stderr
+            .contains("--keep-on-failure: the run failed, so nothing was torn down"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr.contains("Namespace e2e-keepfail"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("cargo xtask teardown --run {run_id}")),
+        "{}",
+        run.output()
+    );
+    let kept = labelled_objects(&client().await, "e2e-keepfail").await;
+    assert!(
+        kept.iter().any(|object| object.starts_with("Namespace")),
+        "{kept:?}"
+    );
+
+    let teardown = xtask(&["teardown", "--run", &run_id]);
+    assert_eq!(teardown.code, 0, "{}", teardown.output());
+    assert!(labelled_objects(&client().await, "e2e-keepfail")
+        .await
+        .is_empty());
 }
 
 #[tokio::test]

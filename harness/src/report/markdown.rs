@@ -1,0 +1,112 @@
+//! The Markdown summary (`summary.md`), fit for a GitHub Actions step summary: outcome, a table
+//! of stages, every failed and flaky check with its message and diagnostics, and leftovers.
+
+use super::record::{CheckResult, Outcome, RunRecord};
+
+/// Environment variable GitHub Actions sets to the file a step appends its summary to.
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+
+/// Renders the summary.
+pub fn markdown_summary(record: &RunRecord) -> String {
+    let (passed, failed, flaky, skipped) = record.check_counts();
+    let outcome = match record.outcome {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "FAILED",
+        Outcome::Leftovers => "LEFTOVERS",
+        Outcome::Interrupted => "INTERRUPTED",
+    };
+    let mut text = format!(
+        "## seatrial `{}`: {outcome}\n\nRun `{}` on provider `{}` in {:.1} s (exit {}): {passed} checks passed, {failed} failed, {flaky} flaky, {skipped} skipped; {} watches.\n\n",
+        record.deployment, record.run_id, record.provider, record.seconds, record.exit_code, record.watches
+    );
+    text.push_str("| stage | status | objects | apply s | wait s | checks s | checks |\n");
+    text.push_str("|---|---|---:|---:|---:|---:|---|\n");
+    for stage in &record.stages {
+        text.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |\n",
+            stage.name,
+            stage.status_word(),
+            stage.objects.len(),
+            stage.apply_seconds,
+            stage.wait_seconds,
+            stage.checks_seconds,
+            stage.check_summary()
+        ));
+    }
+    for stage in &record.stages {
+        if let Some(error) = &stage.error {
+            text.push_str(&format!(
+                "\n### `{}` did not deploy\n\n```text\n{}\n```\n",
+                stage.name,
+                fence(error)
+            ));
+        }
+    }
+    let notable: Vec<_> = record
+        .stages
+        .iter()
+        .flat_map(|stage| stage.checks.iter().map(move |check| (stage, check)))
+        .filter(|(_, check)| matches!(check.result, CheckResult::Failed | CheckResult::Flaky))
+        .collect();
+    for (stage, check) in notable {
+        text.push_str(&format!(
+            "\n### {} `{}::{}` ({}, {:.1} s, {} attempt{})\n\n```text\n{}\n```\n",
+            if check.result == CheckResult::Failed {
+                "Failed"
+            } else {
+                "Flaky"
+            },
+            stage.name,
+            check.name,
+            check.kind,
+            check.seconds,
+            check.attempts,
+            if check.attempts == 1 { "" } else { "s" },
+            fence(&check.message)
+        ));
+        if let Some(dir) = &check.diagnostics {
+            text.push_str(&format!(
+                "\nDiagnostics: `{dir}/` (events.txt, objects.yaml, logs/, nodes.txt)\n"
+            ));
+        }
+    }
+    if let Some(sweep) = &record.sweep {
+        if sweep.leftovers.is_empty() {
+            text.push_str("\nTeardown and sweep: 0 leftovers.\n");
+        } else {
+            text.push_str(&format!("\n### {} leftovers\n\n", sweep.leftovers.len()));
+            for leftover in &sweep.leftovers {
+                text.push_str(&format!("- `{}`: {}\n", leftover.id, leftover.reason));
+            }
+        }
+    }
+    if record.kept {
+        text.push_str(&format!(
+            "\nThe deployment was kept. Remove it with `cargo xtask teardown --run {}`.\n",
+            record.run_id
+        ));
+    }
+    text
+}
+
+/// Keeps a message from closing its code fence.
+fn fence(text: &str) -> String {
+    text.replace("```", "ʼʼʼ")
+}
+
+/// Writes `summary.md` and, when `$GITHUB_STEP_SUMMARY` names a file, appends to it.
+///
+/// Errors: either file cannot be written.
+pub fn write_markdown(record: &RunRecord, path: &std::path::Path) -> std::io::Result<()> {
+    let text = markdown_summary(record);
+    std::fs::write(path, &text)?;
+    if let Some(summary) = std::env::var_os(GITHUB_STEP_SUMMARY).filter(|value| !value.is_empty()) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(summary)?;
+        file.write_all(text.as_bytes())?;
+    }
+    Ok(())
+}

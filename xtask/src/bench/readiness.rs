@@ -1,0 +1,532 @@
+//! `cargo xtask bench readiness`: how fast, and at what API cost, each wait method sees N
+//! objects become ready. See docs/benchmarks.md for the method and the latest numbers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
+use deployer::providers::hollow::HollowPaths;
+use deployer::providers::{connect, Connection};
+use deployer::wait::condition_status;
+use deployer::watches::Watches;
+use harness::checks::{run_checks, Assertion, Check, CheckRunner, ObjectSelector, Resolver};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::Client;
+use serde_json::json;
+use tokio::io::AsyncBufReadExt;
+
+use super::metrics::request_total;
+use crate::exit;
+
+const GROUP: &str = "bench.seatrial.dev";
+const PLURAL: &str = "benchtargets";
+const CRD_NAME: &str = "benchtargets.bench.seatrial.dev";
+const FIELD_MANAGER: &str = "seatrial-bench";
+/// The verbs a wait method uses; the benchmark's own writes (POST, PATCH) are not counted.
+const READ_VERBS: [&str; 3] = ["GET", "LIST", "WATCH"];
+
+/// Arguments of `bench readiness` (its help text is on `Bench::Readiness`).
+#[derive(Args)]
+pub struct Readiness {
+    /// Object counts to run with, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [20usize, 100])]
+    objects: Vec<usize>,
+    /// Seconds over which the status writes are spread.
+    #[arg(long, default_value_t = 3.0)]
+    spread_seconds: f64,
+    /// A kubeconfig of another cluster [default: the hollow cluster, started if needed].
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Where to write readiness.json [default: target/seatrial/bench].
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+}
+
+/// A wait method under test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Method {
+    /// Our harness: `condition` checks on a shared watch.
+    Harness,
+    /// `kubectl wait --for=condition=Ready --all`.
+    KubectlWait,
+    /// A GET per object every interval until it is ready.
+    Poll(Duration),
+}
+
+impl Method {
+    fn name(self) -> String {
+        match self {
+            Method::Harness => "seatrial (watch)".to_owned(),
+            Method::KubectlWait => "kubectl wait".to_owned(),
+            Method::Poll(interval) if interval >= Duration::from_secs(1) => {
+                format!("poll {} s (kuttl)", interval.as_secs())
+            }
+            Method::Poll(interval) => format!("poll {} ms (chainsaw)", interval.as_millis()),
+        }
+    }
+}
+
+/// One method's measurement at one N.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Measurement {
+    objects: usize,
+    method: String,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    seen: usize,
+    requests: f64,
+}
+
+impl Readiness {
+    pub async fn run(self) -> u8 {
+        if which("kubectl").is_none() {
+            eprintln!("error: kubectl is not on PATH; the benchmark compares against `kubectl wait`\n  hint: install kubectl (Debian package kubernetes-client) and try again");
+            return exit::ENVIRONMENT_MISSING;
+        }
+        let paths = HollowPaths::from_env();
+        let (connection, started_cluster) = match &self.kubeconfig {
+            Some(kubeconfig) => match connect(kubeconfig, None, "check --kubeconfig").await {
+                Ok(connection) => (connection, false),
+                Err(error) => return exit::report(&error),
+            },
+            None => match cluster::up(&paths, DEFAULT_NODES).await {
+                Ok(up) => (up.connection, !up.reused),
+                Err(error) => return exit::report(&error),
+            },
+        };
+        let result = self.measure_all(&connection).await;
+        let cleanup = cleanup(&connection.client).await;
+        if started_cluster {
+            if let Err(error) = cluster::down(&paths) {
+                eprintln!("warning: cannot stop the hollow cluster: {error}");
+            }
+        }
+        let measurements = match cleanup.and(result) {
+            Ok(measurements) => measurements,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return exit::CHECKS_FAILED;
+            }
+        };
+        print!("{}", table(&measurements, self.spread_seconds));
+        let dir = self
+            .report_dir
+            .unwrap_or_else(|| exit::reports_root().join("bench"));
+        let path = dir.join("readiness.json");
+        let written = std::fs::create_dir_all(&dir).and_then(|()| {
+            std::fs::write(
+                &path,
+                serde_json::to_string_pretty(&measurements).expect("measurements serialize"),
+            )
+        });
+        match written {
+            Ok(()) => println!("written to {}", path.display()),
+            Err(error) => eprintln!("warning: cannot write {}: {error}", path.display()),
+        }
+        if targets_met(&measurements) {
+            exit::SUCCESS
+        } else {
+            exit::CHECKS_FAILED
+        }
+    }
+
+    async fn measure_all(&self, connection: &Connection) -> Result<Vec<Measurement>, String> {
+        let client = &connection.client;
+        install_crd(client).await?;
+        let methods = [
+            Method::Harness,
+            Method::KubectlWait,
+            Method::Poll(Duration::from_secs(1)),
+            Method::Poll(Duration::from_millis(50)),
+        ];
+        let mut measurements = Vec::new();
+        for &objects in &self.objects {
+            for (index, method) in methods.iter().enumerate() {
+                let namespace = format!("seatrial-bench-{objects}-{index}");
+                eprintln!("bench: {objects} objects, {}", method.name());
+                let measurement = self
+                    .measure(connection, *method, objects, &namespace)
+                    .await?;
+                measurements.push(measurement);
+            }
+        }
+        Ok(measurements)
+    }
+
+    async fn measure(
+        &self,
+        connection: &Connection,
+        method: Method,
+        objects: usize,
+        namespace: &str,
+    ) -> Result<Measurement, String> {
+        let client = &connection.client;
+        let api = create_objects(client, namespace, objects).await?;
+        let names: Vec<String> = (0..objects).map(|i| format!("t-{i:03}")).collect();
+        let spread = Duration::from_secs_f64(self.spread_seconds);
+        let timeout = spread + Duration::from_secs(60);
+        let before = request_total(&metrics(client).await?, PLURAL, &READ_VERBS);
+
+        let watches = Arc::new(Watches::new(client.clone()));
+        let seen: tokio::task::JoinHandle<Vec<Option<Instant>>> = match method {
+            Method::Harness => {
+                let runner = CheckRunner::with(watches.clone(), Resolver::new());
+                let checks: Vec<Check> = names
+                    .iter()
+                    .map(|name| {
+                        let mut check = Check::new(
+                            "bench",
+                            name,
+                            Assertion::Condition {
+                                object: ObjectSelector {
+                                    api_version: format!("{GROUP}/v1"),
+                                    kind: "BenchTarget".to_owned(),
+                                    namespace: Some(namespace.to_owned()),
+                                    name: name.clone(),
+                                },
+                                type_: "Ready".to_owned(),
+                                status: "True".to_owned(),
+                                reason: None,
+                            },
+                        );
+                        check.timeout = timeout;
+                        check
+                    })
+                    .collect();
+                tokio::spawn(async move {
+                    run_checks(&runner, &checks)
+                        .await
+                        .into_iter()
+                        .map(|outcome| {
+                            outcome
+                                .passed()
+                                .then(|| outcome.started + Duration::from_secs_f64(outcome.seconds))
+                        })
+                        .collect()
+                })
+            }
+            Method::KubectlWait => {
+                let mut child = tokio::process::Command::new("kubectl")
+                    .arg("--kubeconfig")
+                    .arg(&connection.kubeconfig)
+                    .args([
+                        "wait",
+                        "--for=condition=Ready",
+                        CRD_NAME,
+                        "--all",
+                        "-n",
+                        namespace,
+                    ])
+                    .arg(format!("--timeout={}s", timeout.as_secs()))
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|error| format!("cannot run kubectl: {error}"))?;
+                let stdout = child.stdout.take().expect("piped");
+                let names = names.clone();
+                tokio::spawn(async move {
+                    let mut seen = vec![None; names.len()];
+                    let mut lines = tokio::io::BufReader::new(stdout).lines();
+                    // `benchtarget.bench.seatrial.dev/t-007 condition met`
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let now = Instant::now();
+                        let name = line
+                            .split_once('/')
+                            .and_then(|(_, rest)| rest.split_whitespace().next());
+                        if let Some(index) = name.and_then(|n| names.iter().position(|x| x == n)) {
+                            seen[index] = Some(now);
+                        }
+                    }
+                    let _ = child.wait().await;
+                    seen
+                })
+            }
+            Method::Poll(interval) => {
+                let pollers: Vec<_> = names
+                    .iter()
+                    .map(|name| {
+                        let api = api.clone();
+                        let name = name.clone();
+                        tokio::spawn(async move {
+                            let deadline = Instant::now() + timeout;
+                            while Instant::now() < deadline {
+                                if let Ok(object) = api.get(&name).await {
+                                    if condition_status(&object.data["status"], "Ready")
+                                        == Some("True")
+                                    {
+                                        return Some(Instant::now());
+                                    }
+                                }
+                                tokio::time::sleep(interval).await;
+                            }
+                            None
+                        })
+                    })
+                    .collect();
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    for poller in pollers {
+                        seen.push(poller.await.ok().flatten());
+                    }
+                    seen
+                })
+            }
+        };
+
+        // Let the method start (kubectl's process start, the first list) before any write.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut written = Vec::with_capacity(objects);
+        let start = Instant::now();
+        for (index, name) in names.iter().enumerate() {
+            tokio::time::sleep_until(
+                (start + spread.mul_f64(index as f64 / objects as f64)).into(),
+            )
+            .await;
+            let at = Instant::now();
+            api.patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"conditions": [{
+                    "type": "Ready", "status": "True", "reason": "Benchmark",
+                    "lastTransitionTime": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("formats"),
+                }]}})),
+            )
+            .await
+            .map_err(|error| format!("cannot write the status of {name}: {error}"))?;
+            written.push(at);
+        }
+        let seen = tokio::time::timeout(timeout + Duration::from_secs(5), seen)
+            .await
+            .map_err(|_| format!("{} did not finish", method.name()))?
+            .map_err(|error| format!("{} failed: {error}", method.name()))?;
+        watches.stop_all();
+        drop(watches);
+        // A watch request is counted when it ends; give the API server a moment to record it.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = request_total(&metrics(client).await?, PLURAL, &READ_VERBS);
+
+        let mut latencies: Vec<f64> = seen
+            .iter()
+            .zip(&written)
+            .filter_map(|(seen, written)| {
+                seen.map(|seen| seen.saturating_duration_since(*written).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        Ok(Measurement {
+            objects,
+            method: method.name(),
+            p50_ms: percentile(&latencies, 0.50),
+            p99_ms: percentile(&latencies, 0.99),
+            max_ms: latencies.last().copied().unwrap_or(f64::NAN),
+            seen: latencies.len(),
+            requests: after - before,
+        })
+    }
+}
+
+/// Nearest-rank percentile of sorted values (NaN when empty).
+fn percentile(sorted: &[f64], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (quantile * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+async fn metrics(client: &Client) -> Result<String, String> {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("a valid request");
+    client
+        .request_text(request)
+        .await
+        .map_err(|error| format!("cannot read /metrics: {error}"))
+}
+
+fn resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, "v1", "BenchTarget"), PLURAL)
+}
+
+async fn install_crd(client: &Client) -> Result<(), String> {
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": CRD_NAME},
+        "spec": {
+            "group": GROUP,
+            "names": {"kind": "BenchTarget", "plural": PLURAL, "singular": "benchtarget", "listKind": "BenchTargetList"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                }}}
+            }]
+        }
+    }))
+    .expect("a valid CRD");
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    api.patch(
+        CRD_NAME,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .map_err(|error| format!("cannot create the benchmark CRD: {error}"))?;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(api, CRD_NAME, conditions::is_crd_established()),
+    )
+    .await
+    .map_err(|_| "the benchmark CRD was not established within 60 s".to_owned())?
+    .map_err(|error| format!("waiting for the benchmark CRD: {error}"))?;
+    Ok(())
+}
+
+async fn create_objects(
+    client: &Client,
+    namespace: &str,
+    objects: usize,
+) -> Result<Api<DynamicObject>, String> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let body: Namespace = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": {"seatrial.dev/bench": "readiness"}}
+    }))
+    .expect("a valid namespace");
+    namespaces
+        .patch(
+            namespace,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|error| format!("cannot create namespace {namespace}: {error}"))?;
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource());
+    for index in 0..objects {
+        let object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{GROUP}/v1"), "kind": "BenchTarget",
+            "metadata": {"name": format!("t-{index:03}"), "namespace": namespace},
+            "spec": {}
+        }))
+        .expect("a valid object");
+        api.create(&PostParams::default(), &object)
+            .await
+            .map_err(|error| format!("cannot create benchmark object {index}: {error}"))?;
+    }
+    Ok(api)
+}
+
+/// Deletes the benchmark namespaces and the CRD.
+async fn cleanup(client: &Client) -> Result<(), String> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let list = namespaces
+        .list(&kube::api::ListParams::default().labels("seatrial.dev/bench=readiness"))
+        .await
+        .map_err(|error| format!("cannot list benchmark namespaces: {error}"))?;
+    for namespace in list.items {
+        let name = namespace.metadata.name.unwrap_or_default();
+        let _ = namespaces.delete(&name, &DeleteParams::background()).await;
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let _ = crds.delete(CRD_NAME, &DeleteParams::background()).await;
+    Ok(())
+}
+
+fn table(measurements: &[Measurement], spread_seconds: f64) -> String {
+    let mut text = format!(
+        "\nreadiness wait: status written over {spread_seconds:.1} s; latency = T1 (method saw Ready) − T0 (before the status write), one clock\nrequests = apiserver_request_total GET/LIST/WATCH on {PLURAL}, read before and after each method\n\n"
+    );
+    text.push_str(&format!(
+        "{:>5}  {:<22} {:>8} {:>8} {:>8} {:>6} {:>9} {:>10} {:>10}\n",
+        "N", "method", "p50 ms", "p99 ms", "max ms", "seen", "requests", "p50/kctl", "req/kctl"
+    ));
+    for measurement in measurements {
+        let kubectl = measurements
+            .iter()
+            .find(|m| m.objects == measurement.objects && m.method == Method::KubectlWait.name());
+        let ratio = |ours: f64, theirs: Option<f64>| match theirs {
+            Some(theirs) if theirs > 0.0 => format!("{:.3}x", ours / theirs),
+            _ => "-".to_owned(),
+        };
+        text.push_str(&format!(
+            "{:>5}  {:<22} {:>8.1} {:>8.1} {:>8.1} {:>6} {:>9.0} {:>10} {:>10}\n",
+            measurement.objects,
+            measurement.method,
+            measurement.p50_ms,
+            measurement.p99_ms,
+            measurement.max_ms,
+            format!("{}/{}", measurement.seen, measurement.objects),
+            measurement.requests,
+            ratio(measurement.p50_ms, kubectl.map(|k| k.p50_ms)),
+            ratio(measurement.requests, kubectl.map(|k| k.requests)),
+        ));
+    }
+    for measurement in measurements
+        .iter()
+        .filter(|m| m.method == Method::Harness.name())
+    {
+        let kubectl = measurements
+            .iter()
+            .find(|m| m.objects == measurement.objects && m.method == Method::KubectlWait.name());
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        text.push_str(&format!(
+            "targets at N={}: p50 < 50 ms {}, p99 < 250 ms {}, all seen {}, no worse than kubectl wait (p50 and requests) {}\n",
+            measurement.objects,
+            verdict(measurement.p50_ms < 50.0),
+            verdict(measurement.p99_ms < 250.0),
+            verdict(measurement.seen == measurement.objects),
+            verdict(kubectl.is_none_or(|k| measurement.p50_ms <= k.p50_ms && measurement.requests <= k.requests)),
+        ));
+    }
+    text
+}
+
+fn targets_met(measurements: &[Measurement]) -> bool {
+    measurements
+        .iter()
+        .filter(|m| m.method == Method::Harness.name())
+        .all(|m| {
+            let kubectl = measurements
+                .iter()
+                .find(|k| k.objects == m.objects && k.method == Method::KubectlWait.name());
+            m.p50_ms < 50.0
+                && m.p99_ms < 250.0
+                && m.seen == m.objects
+                && kubectl.is_none_or(|k| m.p50_ms <= k.p50_ms && m.requests <= k.requests)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.5), 50.0);
+        assert_eq!(percentile(&values, 0.99), 99.0);
+        assert_eq!(percentile(&[7.0], 0.99), 7.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+}
