@@ -146,6 +146,26 @@ impl Watches {
         Ok(found)
     }
 
+    /// Resolves `kind` and the namespace one of its objects is addressed in: `namespace` for a
+    /// namespaced type, `None` for a cluster-scoped one (whatever was given).
+    ///
+    /// Errors: the type is not served, or it is namespaced and no namespace was given.
+    pub async fn locate(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<(ApiResource, Option<String>), String> {
+        let (resource, capabilities) = self.resolve(api_version, kind).await?;
+        match (capabilities.scope, namespace) {
+            (Scope::Namespaced, Some(namespace)) => Ok((resource, Some(namespace.to_owned()))),
+            (Scope::Namespaced, None) => Err(format!(
+                "{kind} is namespaced: the check must name its namespace"
+            )),
+            (Scope::Cluster, _) => Ok((resource, None)),
+        }
+    }
+
     /// The shared watch of `kind` in `namespace`, started on first use.
     ///
     /// For a cluster-scoped type the namespace is ignored; for a namespaced type `None` means

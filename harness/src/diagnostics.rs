@@ -139,14 +139,16 @@ async fn involved_objects(
 ) -> Vec<Result<DynamicObject, String>> {
     let client = watches.client();
     if let Some(object) = assertion.object() {
-        let resolved = watches.resolve(&object.api_version, &object.kind).await;
-        let found = match resolved {
-            Ok((resource, capabilities)) => {
-                let namespace = match capabilities.scope {
-                    kube::discovery::Scope::Namespaced => object.namespace.as_deref(),
-                    kube::discovery::Scope::Cluster => None,
-                };
-                deployer::apply::api_for(client, &resource, namespace)
+        let located = watches
+            .locate(
+                &object.api_version,
+                &object.kind,
+                object.namespace.as_deref(),
+            )
+            .await;
+        let found = match located {
+            Ok((resource, namespace)) => {
+                deployer::apply::api_for(client, &resource, namespace.as_deref())
                     .get_opt(&object.name)
                     .await
                     .map_err(|error| format!("cannot get {object}: {error}"))

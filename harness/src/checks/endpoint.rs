@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use deployer::providers::error_chain;
 use serde_json::Value;
 
 use super::observe::Observation;
@@ -56,6 +57,14 @@ impl Resolver {
             .ok_or_else(|| format!("{host} resolves to no address"))
     }
 
+    /// The socket address of `host:port` text (see [`split_address`] and [`Resolver::resolve`]).
+    ///
+    /// Errors: malformed text, or a host that does not resolve.
+    pub async fn resolve_address(&self, address: &str) -> Result<SocketAddr, String> {
+        let (host, port) = split_address(address)?;
+        self.resolve(&host, port).await
+    }
+
     fn client(&self, trust: &Trust, follow_redirects: bool) -> Result<reqwest::Client, String> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls::client_config(trust)?)
@@ -75,20 +84,6 @@ impl Resolver {
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// One HTTP request, judged against the spec.
@@ -161,11 +156,7 @@ pub async fn probe_http(resolver: &Resolver, spec: &HttpSpec) -> Observation {
 
 /// One TLS handshake, the certificate judged against the spec.
 pub async fn probe_tls(resolver: &Resolver, spec: &TlsSpec) -> Observation {
-    let (host, port) = match split_address(&spec.address) {
-        Ok(split) => split,
-        Err(error) => return Observation::pending(error),
-    };
-    let address = match resolver.resolve(&host, port).await {
+    let address = match resolver.resolve_address(&spec.address).await {
         Ok(address) => address,
         Err(error) => return Observation::pending(error),
     };
@@ -180,11 +171,7 @@ pub async fn probe_tls(resolver: &Resolver, spec: &TlsSpec) -> Observation {
 
 /// One TCP connection attempt.
 pub async fn probe_tcp(resolver: &Resolver, spec: &TcpSpec) -> Observation {
-    let (host, port) = match split_address(&spec.address) {
-        Ok(split) => split,
-        Err(error) => return Observation::pending(error),
-    };
-    let address = match resolver.resolve(&host, port).await {
+    let address = match resolver.resolve_address(&spec.address).await {
         Ok(address) => address,
         Err(error) => return Observation::pending(error),
     };

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
 use deployer::watches::{SharedWatch, Watches};
-use kube::discovery::Scope;
 use kube::Client;
 
 use super::access::probe_access;
@@ -218,28 +217,19 @@ impl CheckRunner {
                 let object = other
                     .object()
                     .expect("the remaining assertions name one object");
-                let (_, capabilities) = self
+                let (_, namespace) = self
                     .watches
-                    .resolve(&object.api_version, &object.kind)
-                    .await?;
-                if capabilities.scope == Scope::Namespaced && object.namespace.is_none() {
-                    return Err(format!(
-                        "{} is namespaced: the check must name its namespace",
-                        object.kind
-                    ));
-                }
-                let watch = self
-                    .watches
-                    .watch(
+                    .locate(
                         &object.api_version,
                         &object.kind,
                         object.namespace.as_deref(),
                     )
                     .await?;
-                let namespace = match capabilities.scope {
-                    Scope::Namespaced => object.namespace.as_deref(),
-                    Scope::Cluster => None,
-                };
+                let watch = self
+                    .watches
+                    .watch(&object.api_version, &object.kind, namespace.as_deref())
+                    .await?;
+                let namespace = namespace.as_deref();
                 follow(&watch, last, |watch| {
                     observe_object(other, watch.get(&object.name, namespace).as_deref())
                 })

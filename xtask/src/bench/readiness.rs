@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use deployer::providers::hollow::build::on_path;
 use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
 use deployer::providers::hollow::HollowPaths;
 use deployer::providers::{connect, Connection};
@@ -87,7 +88,7 @@ struct Measurement {
 
 impl Readiness {
     pub async fn run(self) -> u8 {
-        if which("kubectl").is_none() {
+        if on_path("kubectl").is_none() {
             eprintln!("error: kubectl is not on PATH; the benchmark compares against `kubectl wait`\n  hint: install kubectl (Debian package kubernetes-client) and try again");
             return exit::ENVIRONMENT_MISSING;
         }
@@ -341,14 +342,6 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     }
     let rank = (quantile * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
-    })
 }
 
 async fn metrics(client: &Client) -> Result<String, String> {

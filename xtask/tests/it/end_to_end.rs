@@ -8,6 +8,16 @@ use crate::support::{
 };
 
 fn integration(config: &Path, report_dir: &Path, extra: &[&str]) -> crate::support::Run {
+    integration_with(config, report_dir, extra, &[])
+}
+
+/// [`integration`] with extra environment variables.
+fn integration_with(
+    config: &Path,
+    report_dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &Path)],
+) -> crate::support::Run {
     let (config, report_dir) = (
         config.display().to_string(),
         report_dir.display().to_string(),
@@ -20,7 +30,7 @@ fn integration(config: &Path, report_dir: &Path, extra: &[&str]) -> crate::suppo
         &report_dir,
     ];
     args.extend_from_slice(extra);
-    xtask(&args)
+    xtask_with(&args, env)
 }
 
 #[tokio::test]
@@ -84,21 +94,10 @@ async fn failing_check_exits_1_tears_down_and_writes_every_report() {
     let config = write_config(dir.path(), "e2e-failing", "");
     let reports = dir.path().join("reports");
     let step_summary = dir.path().join("step-summary.md");
-    let (config_arg, reports_arg, platform_arg) = (
-        config.display().to_string(),
-        reports.display().to_string(),
-        platform.display().to_string(),
-    );
-    let run = xtask_with(
-        &[
-            "integration",
-            "--config",
-            &config_arg,
-            "--report-dir",
-            &reports_arg,
-            "--platform",
-            &platform_arg,
-        ],
+    let run = integration_with(
+        &config,
+        &reports,
+        &["--platform", &platform.display().to_string()],
         &[("GITHUB_STEP_SUMMARY", &step_summary)],
     );
     assert_eq!(run.code, 1, "{}", run.output());
