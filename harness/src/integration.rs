@@ -262,6 +262,33 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     let deploy_passed = stage_records
         .iter()
         .all(|stage| stage.status == StageStatus::Passed);
+    let hub_deployed = stage_records.iter().any(|stage| {
+        stage.name == crate::scenarios::HUB_STAGE && stage.status == StageStatus::Passed
+    });
+    let mut scenario_records = Vec::new();
+    let mut interrupted = interrupted;
+    if hub_deployed && !interrupted {
+        let scenarios = crate::scenarios::run_platform_scenarios(
+            &options.config,
+            options.provider,
+            &connection.client,
+            &options.report_dir,
+        );
+        tokio::select! {
+            records = scenarios => scenario_records = records,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted during the browser scenarios: tearing down");
+                interrupted = true;
+            }
+        }
+        for scenario in &scenario_records {
+            eprintln!("{}", scenario_line(scenario));
+        }
+    }
+    let scenarios_passed = scenario_records
+        .iter()
+        .all(|scenario| scenario.outcome != scenarios::ScenarioOutcome::Failed);
+    let deploy_passed = deploy_passed && scenarios_passed;
 
     let mut record = RunRecord {
         run_id: options.run_id.clone(),
@@ -278,6 +305,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         sweep: None,
         kept: options.keep || (options.keep_on_failure && !deploy_passed),
         watches: watches.started(),
+        scenarios: scenario_records,
         outcome: Outcome::Passed,
         exit_code: EXIT_SUCCESS,
     };
@@ -313,6 +341,24 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     record.seconds = started.elapsed().as_secs_f64();
     write_reports(&record, &options.report_dir);
     Ok(record)
+}
+
+/// One line per scenario for the terminal: `scenario login: passed (4.1 s)`.
+fn scenario_line(record: &scenarios::ScenarioRecord) -> String {
+    let outcome = match record.outcome {
+        scenarios::ScenarioOutcome::Passed => "passed",
+        scenarios::ScenarioOutcome::Failed => "FAILED",
+        scenarios::ScenarioOutcome::Skipped => "skipped",
+    };
+    let mut line = format!(
+        "{}: {outcome} ({:.1} s)",
+        record.trial_name(),
+        record.seconds
+    );
+    if let Some(message) = &record.message {
+        line.push_str(&format!(": {message}"));
+    }
+    line
 }
 
 /// Leaves the deployment running: writes `target.json` and says how to check and remove it.

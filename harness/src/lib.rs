@@ -11,5 +11,6 @@ pub mod checks;
 pub mod diagnostics;
 pub mod integration;
 pub mod report;
+pub mod scenarios;
 pub mod target;
 pub mod trials;

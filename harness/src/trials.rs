@@ -67,3 +67,42 @@ pub fn stage_check_trials(
     }
     Ok(trials)
 }
+
+/// What the `scenarios::<name>` trials do for `target`: ignored without one (listed, with how
+/// to give one); skipped with [`crate::scenarios::NO_WORKLOADS`] when its provider runs no
+/// containers; otherwise run against the platform's hub (trial user from its Secret,
+/// artifacts under `artifacts_dir/<name>/`). A target whose hub cannot be prepared
+/// (no trial user Secret, TLS failure) makes the trials fail with that message.
+pub fn scenario_plan(
+    target: Option<&Target>,
+    artifacts_dir: &Path,
+) -> scenarios::trials::TrialPlan {
+    use scenarios::trials::TrialPlan;
+    let Some(target) = target else {
+        return TrialPlan::NoTarget(
+            "no hub to drive: set SEATRIAL_TARGET to a target.json written by `cargo xtask integration --keep`, or use `cargo xtask scenarios --base-url URL`".into(),
+        );
+    };
+    if !target.probes {
+        return TrialPlan::Skip(crate::scenarios::NO_WORKLOADS.into());
+    }
+    let prepared = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start a runtime: {error}"))
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let config = target.config().map_err(|error| error.to_string())?;
+                let hint = "the kept deployment's cluster must be running";
+                let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let hub = crate::scenarios::platform_target(&config, &connection.client).await?;
+                crate::scenarios::hub_options(&hub, artifacts_dir).await
+            })
+        });
+    match prepared {
+        Ok(options) => TrialPlan::Run(Box::new(options)),
+        Err(error) => TrialPlan::Fail(error),
+    }
+}

@@ -1,30 +1,49 @@
-//! The platform's stage checks as trials (`harness = false`), named `<stage>::<check>`.
+//! The platform's stage checks and browser scenarios as trials (`harness = false`), named
+//! `<stage>::<check>` and `scenarios::<name>`.
 //!
-//! `cargo nextest run -p harness --test stage_checks` lists them. They run against a kept
+//! `cargo nextest list -p harness --test stage_checks` lists them. They run against a kept
 //! deployment named by `SEATRIAL_TARGET` (a `target.json` from `cargo xtask integration
-//! --keep`); without it they are ignored.
+//! --keep`); without it they are ignored. On a hollow-cluster target the scenarios report
+//! themselves skipped: no workload runs there.
 
 use deployer::config::Config;
 use deployer::platform::default_platform_dir;
 use harness::target::{Target, TARGET_ENV};
-use harness::trials::stage_check_trials;
+use harness::trials::{scenario_plan, stage_check_trials};
 use libtest_mimic::Arguments;
+use scenarios::trials::{scenario_trials, TrialPlan};
+use scenarios::Scenario;
 
 fn main() -> std::process::ExitCode {
     let arguments = Arguments::from_args();
-    let loaded = match std::env::var_os(TARGET_ENV) {
-        Some(path) => Target::load(path.as_ref()).and_then(|target| {
+    let target_path = std::env::var_os(TARGET_ENV).map(std::path::PathBuf::from);
+    let loaded = match &target_path {
+        Some(path) => Target::load(path).and_then(|target| {
             let config = target.config()?;
             let platform_dir = target.platform_dir.clone();
             let probes = target.probes;
-            stage_check_trials(&platform_dir, &config, Some(target), probes)
+            let artifacts = path.parent().unwrap_or(path).join("scenarios");
+            // Listing must not touch the cluster: the scenarios' plan is made only to run.
+            let plan = if arguments.list {
+                TrialPlan::Skip("listing only".into())
+            } else {
+                scenario_plan(Some(&target), &artifacts)
+            };
+            let mut trials = stage_check_trials(&platform_dir, &config, Some(target), probes)?;
+            trials.extend(scenario_trials(&plan, &Scenario::ALL, &Default::default()));
+            Ok(trials)
         }),
         None => stage_check_trials(
             &default_platform_dir(),
             &Config::embedded_default(),
             None,
             false,
-        ),
+        )
+        .map(|mut trials| {
+            let plan = scenario_plan(None, std::path::Path::new("."));
+            trials.extend(scenario_trials(&plan, &Scenario::ALL, &Default::default()));
+            trials
+        }),
     };
     match loaded {
         Ok(trials) => libtest_mimic::run(&arguments, trials).exit_code(),

@@ -7,6 +7,7 @@ mod bench;
 mod exit;
 mod hollow;
 mod integration;
+mod scenarios;
 mod teardown;
 mod test;
 
@@ -50,6 +51,16 @@ enum Command {
     /// trials, runs `cargo nextest run --workspace --run-ignored all`, then removes that
     /// deployment and stops the cluster if it started it. See docs/testing.md.
     Test(test::Test),
+    /// Drive a JupyterHub in headless Chromium: log in, run a notebook, log out, use a token.
+    ///
+    /// Runs the scenarios login, spawn_and_run_notebook, logout and hub_api_token (or those
+    /// named with --only), each in a fresh browser, with every step timed. A failure leaves
+    /// screenshot.png, page.html, console.log and url.txt in <report-dir>/scenarios/<name>/;
+    /// scenarios.json and junit.xml go to the report dir. Needs Debian's chromium and
+    /// chromium-driver. Exit codes: 0 passed, 1 a scenario failed, 2 bad input (unknown
+    /// scenario, unset password variable, unreachable hub), 4 chromium or chromedriver
+    /// missing. See docs/scenarios.md.
+    Scenarios(scenarios::Scenarios),
     /// Benchmarks that print ratios against the peers (not timed tests). See docs/benchmarks.md.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -79,6 +90,7 @@ fn main() -> std::process::ExitCode {
             Command::Hollow(command) => command.run().await,
             Command::Teardown(command) => command.run().await,
             Command::Test(command) => command.run().await,
+            Command::Scenarios(command) => command.run().await,
             Command::Bench(command) => command.run().await,
         }
     });

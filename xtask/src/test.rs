@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the README's test command.
 //!
-//! Builds the test binaries, brings the hollow cluster up (or reuses it), deploys the platform once and keeps it so the
+//! Installs Chromium, ChromeDriver and the local JupyterHub for the browser scenario tests,
+//! builds the test binaries, brings the hollow cluster up (or reuses it), deploys the platform once and keeps it so the
 //! stage-check trials have something to check, runs `cargo nextest run --workspace
 //! --run-ignored all` with `SEATRIAL_KUBECONFIG` and `SEATRIAL_TARGET` set, then sweeps that
 //! deployment and stops the cluster if it started it — whatever the tests did.
@@ -34,6 +35,41 @@ pub struct Test {
     nextest_args: Vec<String>,
 }
 
+/// Debian's Chromium and ChromeDriver, for the browser scenario tests.
+const BROWSER_PACKAGES: [&str; 2] = ["chromium", "chromium-driver"];
+
+/// Installs what the browser scenario tests need when it is missing: Chromium and
+/// ChromeDriver (apt, as root) and the local JupyterHub (a venv from PyPI and
+/// configurable-http-proxy from npm, pinned in scenarios/local-hub/).
+async fn ensure_browser_fixtures() -> Result<(), u8> {
+    let installed = tokio::task::spawn_blocking(|| {
+        let missing: Vec<String> = [scenarios::driver::CHROMIUM, scenarios::driver::CHROMEDRIVER]
+            .into_iter()
+            .filter(|path| !std::path::Path::new(path).exists())
+            .map(str::to_owned)
+            .collect();
+        deployer::packages::ensure_debian_packages(&BROWSER_PACKAGES, &missing)
+            .map_err(|error| error.to_string())?;
+        let dir = scenarios::local_hub::default_install_dir();
+        let started = std::time::Instant::now();
+        let install = scenarios::local_hub::LocalHubInstall::ensure(&dir).map_err(|error| error.to_string())?;
+        tracing::info!(dir = %install.dir.display(), seconds = started.elapsed().as_secs_f64(), "local JupyterHub ready");
+        Ok::<(), String>(())
+    })
+    .await;
+    match installed {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            Err(exit::ENVIRONMENT_MISSING)
+        }
+        Err(error) => {
+            eprintln!("error: installing the browser test fixtures panicked: {error}");
+            Err(exit::ENVIRONMENT_MISSING)
+        }
+    }
+}
+
 impl Test {
     pub async fn run(self) -> u8 {
         let nextest = std::process::Command::new("cargo")
@@ -44,6 +80,9 @@ impl Test {
         if !nextest.is_ok_and(|status| status.success()) {
             eprintln!("error: cargo-nextest is not installed\n  hint: cargo install cargo-nextest --locked");
             return exit::ENVIRONMENT_MISSING;
+        }
+        if let Err(code) = ensure_browser_fixtures().await {
+            return code;
         }
         // Build every test binary before the cluster starts: two cores compiling starve the
         // hollow kubelets' heartbeats, and a compile error should fail fast.

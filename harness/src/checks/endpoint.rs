@@ -65,7 +65,9 @@ impl Resolver {
         self.resolve(&host, port).await
     }
 
-    fn client(&self, trust: &Trust, follow_redirects: bool) -> Result<reqwest::Client, String> {
+    /// An HTTP client that resolves through this resolver's overrides and trusts `trust`.
+    /// Errors: the CA file cannot be read, or the TLS backend fails to start.
+    pub fn client(&self, trust: &Trust, follow_redirects: bool) -> Result<reqwest::Client, String> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls::client_config(trust)?)
             .connect_timeout(CONNECT_TIMEOUT)

@@ -178,6 +178,9 @@ pub struct Certificate {
     pub days_to_expiry: i64,
     /// The verifier's verdict for the server name: `Ok`, or why the chain does not verify.
     pub verified: Result<(), String>,
+    /// Base64 SHA-256 of the certificate's SubjectPublicKeyInfo (DER): the form Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes (and HPKP's pin-sha256, RFC 7469).
+    pub spki_sha256: String,
 }
 
 /// Connects to `address`, completes a TLS handshake for `server_name` and reads the
@@ -232,7 +235,9 @@ pub async fn fetch_certificate(
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let days_to_expiry = (parsed.validity().not_after.timestamp() - now).div_euclid(86_400);
+    let spki = ring::digest::digest(&ring::digest::SHA256, parsed.public_key().raw);
     Ok(Certificate {
+        spki_sha256: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, spki),
         sans,
         issuer: parsed.issuer().to_string(),
         days_to_expiry,

@@ -64,6 +64,9 @@ pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
         }
         report.add_test_suite(suite);
     }
+    if !record.scenarios.is_empty() {
+        report.add_test_suite(scenarios::report::junit_suite(&record.scenarios));
+    }
     if let Some(sweep) = &record.sweep {
         let mut suite = TestSuite::new("teardown");
         let status = if sweep.leftovers.is_empty() {

@@ -70,6 +70,7 @@ pub fn markdown_summary(record: &RunRecord) -> String {
             ));
         }
     }
+    text.push_str(&scenarios::report::markdown(&record.scenarios));
     if let Some(sweep) = &record.sweep {
         if sweep.leftovers.is_empty() {
             text.push_str("\nTeardown and sweep: 0 leftovers.\n");

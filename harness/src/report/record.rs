@@ -198,6 +198,10 @@ pub struct RunRecord {
     /// Watches the checks opened: one per (type, namespace) they looked at.
     #[serde(default)]
     pub watches: usize,
+    /// The browser scenarios run after the `jupyterhub` stage (skipped on the hollow
+    /// provider), in order; empty when that stage was not reached.
+    #[serde(default)]
+    pub scenarios: Vec<scenarios::ScenarioRecord>,
     /// How the run ended.
     pub outcome: Outcome,
     /// The process exit code.

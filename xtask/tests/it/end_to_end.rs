@@ -80,6 +80,35 @@ async fn full_run_deploys_checks_and_leaves_nothing() {
     );
     assert!(junit.contains("name=\"teardown::sweep\""), "{junit}");
     assert!(!junit.contains("<failure"), "{junit}");
+
+    // No workload runs on the hollow cluster: the browser scenarios are skipped, saying why.
+    let names: Vec<&str> = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|scenario| {
+            assert_eq!(scenario["outcome"], "skipped", "{scenario}");
+            assert!(
+                scenario["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("the hollow provider runs no workloads"),
+                "{scenario}"
+            );
+            scenario["name"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["login", "spawn_and_run_notebook", "logout", "hub_api_token"]
+    );
+    assert!(junit.contains("name=\"scenarios::login\""), "{junit}");
+    assert!(
+        junit.contains("<skipped message=\"the hollow provider runs no workloads"),
+        "{junit}"
+    );
+    let summary = std::fs::read_to_string(reports.join("summary.md")).unwrap();
+    assert!(summary.contains("| `scenarios::spawn_and_run_notebook` | skipped: the hollow provider runs no workloads"), "{summary}");
 }
 
 #[tokio::test]

@@ -8,5 +8,6 @@ mod bad_input;
 mod end_to_end;
 mod hollow;
 mod repository;
+mod scenarios;
 mod support;
 mod sweep;

@@ -12,10 +12,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use super::{log_tail, HollowPaths, BIN_ENV, KUBERNETES_BINARIES, KUBERNETES_VERSION};
+use super::{HollowPaths, BIN_ENV, KUBERNETES_BINARIES, KUBERNETES_VERSION};
 use crate::error::{Error, Result};
 
 /// Debian packages the build and the cluster need.
@@ -115,30 +115,8 @@ fn ensure_commands() -> Result<()> {
             .into_iter()
             .filter(|file| !Path::new(file).exists()),
     );
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let install = format!("apt-get install -y {}", APT_PACKAGES.join(" "));
-    if !rustix::process::getuid().is_root() {
-        return Err(Error::EnvironmentMissing {
-            what: format!("missing commands: {}", missing.join(", ")),
-            hint: format!("run as root: apt-get update && {install}"),
-        });
-    }
-    tracing::info!(missing = %missing.join(", "), "installing Debian packages: {}", APT_PACKAGES.join(" "));
-    let log = std::env::temp_dir().join("seatrial-apt.log");
-    run(
-        Command::new("apt-get").arg("update"),
-        &log,
-        "apt-get update",
-    )?;
-    run(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(APT_PACKAGES),
-        &log,
-        &install,
-    )
+    let missing: Vec<String> = missing.into_iter().map(str::to_owned).collect();
+    crate::packages::ensure_debian_packages(&APT_PACKAGES, &missing)
 }
 
 /// The first Debian mirror URI the machine's apt sources use for bookworm.
@@ -374,30 +352,7 @@ fn compile(build_dir: &Path, source_dir: &Path) -> Result<()> {
 
 /// Runs a command with output appended to `log`; on failure names the step, the log and its tail.
 fn run(command: &mut Command, log: &Path, step: &str) -> Result<()> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|error| io_error(log, error))?;
-    let stderr = file.try_clone().map_err(|error| io_error(log, error))?;
-    command
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        .stdout(file)
-        .stderr(stderr);
-    let status = command.status().map_err(|error| Error::Hollow {
-        message: format!("cannot run `{step}`: {error}"),
-    })?;
-    if status.success() {
-        return Ok(());
-    }
-    Err(Error::Hollow {
-        message: format!(
-            "`{step}` failed ({status}); log: {}\n{}",
-            log.display(),
-            log_tail(log, 15)
-        ),
-    })
+    crate::packages::run_logged(command, log, step).map_err(|message| Error::Hollow { message })
 }
 
 fn io_error(path: &Path, error: std::io::Error) -> Error {

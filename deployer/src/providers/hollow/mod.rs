@@ -86,11 +86,4 @@ fn xdg_dir(variable: &str, fallback: &str) -> PathBuf {
     }
 }
 
-/// The last `lines` lines of a log file, joined by newlines (empty when it cannot be read),
-/// to show beside a failure that names the log.
-fn log_tail(path: &std::path::Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut tail: Vec<&str> = text.lines().rev().take(lines).collect();
-    tail.reverse();
-    tail.join("\n")
-}
+use crate::logfile::tail as log_tail;

@@ -1,0 +1,84 @@
+//! Debian packages the project installs itself when they are missing (as root), so that a
+//! fresh machine needs nothing done by hand.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+
+/// Where apt's output goes.
+pub fn apt_log() -> std::path::PathBuf {
+    std::env::temp_dir().join("seatrial-apt.log")
+}
+
+/// Installs `packages` with `apt-get install -y --no-install-recommends` when `missing` (the
+/// commands or files found absent, for the message) is not empty.
+///
+/// Errors: [`Error::EnvironmentMissing`] when not root (with the command to run), or when
+/// apt fails (with its log's tail).
+pub fn ensure_debian_packages(packages: &[&str], missing: &[String]) -> Result<()> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let install = format!("apt-get install -y {}", packages.join(" "));
+    if !rustix::process::getuid().is_root() {
+        return Err(Error::EnvironmentMissing {
+            what: format!("missing: {}", missing.join(", ")),
+            hint: format!("run as root: apt-get update && {install}"),
+        });
+    }
+    tracing::info!(missing = %missing.join(", "), "installing Debian packages: {}", packages.join(" "));
+    let log = apt_log();
+    let apt_failed = |what: String| Error::EnvironmentMissing {
+        what,
+        hint: format!("install them by hand: apt-get update && {install}"),
+    };
+    run_logged(
+        Command::new("apt-get").arg("update"),
+        &log,
+        "apt-get update",
+    )
+    .map_err(apt_failed)?;
+    run_logged(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages),
+        &log,
+        &install,
+    )
+    .map_err(apt_failed)
+}
+
+/// Runs `command` non-interactively with its output appended to `log`. Errors: a message
+/// naming `step`, the exit status, the log and its last 15 lines.
+pub fn run_logged(
+    command: &mut Command,
+    log: &Path,
+    step: &str,
+) -> std::result::Result<(), String> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|error| format!("{}: {error}", log.display()))?;
+    let stderr = file
+        .try_clone()
+        .map_err(|error| format!("{}: {error}", log.display()))?;
+    command
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(stderr);
+    let status = command
+        .status()
+        .map_err(|error| format!("cannot run `{step}`: {error}"))?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "`{step}` failed ({status}); log: {}\n{}",
+        log.display(),
+        crate::logfile::tail(log, 15)
+    ))
+}

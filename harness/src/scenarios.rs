@@ -1,0 +1,167 @@
+//! Browser scenarios in a run: the options that point them at a hub (address mapping and
+//! certificate trust shared with the endpoint checks), and the platform's own hub after the
+//! `jupyterhub` stage.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use deployer::config::{Config, ProviderKind};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use scenarios::{Cell, Network, Password, Scenario, ScenarioOptions, ScenarioRecord, Timeouts};
+
+use crate::checks::{fetch_certificate, Resolver, Trust};
+use crate::integration::provider_runs_containers;
+
+/// Why scenarios are skipped on a provider that runs no containers.
+pub const NO_WORKLOADS: &str = "the hollow provider runs no workloads (no container starts), so no browser can log in: not run";
+/// The stage after which the scenarios run.
+pub const HUB_STAGE: &str = "jupyterhub";
+/// The Secret (in the platform namespace) holding the trial user's `username` and `password`.
+pub const TRIAL_USER_SECRET: &str = "trial-user";
+
+/// Where a hub is and how to trust it.
+#[derive(Clone, Debug)]
+pub struct HubTarget {
+    /// The hub's base URL (`https://<domain>/` for the platform).
+    pub base_url: String,
+    /// The user to log in as.
+    pub user: String,
+    /// Their password.
+    pub password: Password,
+    /// The address the URL's host maps to, when it is not in DNS.
+    pub address: Option<IpAddr>,
+    /// How to trust an `https://` hub's certificate: the system store, a CA bundle, or
+    /// (explicitly) any certificate; for the browser, the presented certificate's key is then
+    /// the only one whose errors are ignored.
+    pub trust: Trust,
+    /// The profile to choose on the spawn form.
+    pub profile: Option<String>,
+}
+
+/// Builds [`ScenarioOptions`] for `target`: an HTTP client through the endpoint checks'
+/// resolver, and, for an `https://` URL whose certificate the browser would not trust by
+/// itself (a CA bundle or `insecure`), the SPKI hash of the certificate the hub presents.
+///
+/// Errors: the URL does not parse; a CA bundle that cannot be read; with a CA bundle, a
+/// certificate that does not verify against it; the TLS handshake fails.
+pub async fn hub_options(
+    target: &HubTarget,
+    artifacts_dir: &Path,
+) -> Result<ScenarioOptions, String> {
+    let url = url::Url::parse(&target.base_url)
+        .map_err(|error| format!("`{}` is not a URL: {error}", target.base_url))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("`{}` has no host", target.base_url))?
+        .to_owned();
+    let mut resolver = Resolver::new();
+    if let Some(address) = target.address {
+        resolver = resolver.with(&host, address);
+    }
+    let http = resolver.client(&target.trust, true)?;
+    let mut network = Network {
+        address: target.address,
+        trusted_spki: Vec::new(),
+    };
+    if url.scheme() == "https" && target.trust != Trust::System {
+        let port = url.port_or_known_default().unwrap_or(443);
+        let address = resolver.resolve(&host, port).await?;
+        let certificate =
+            fetch_certificate(address, &host, &target.trust, Duration::from_secs(10)).await?;
+        if let (Trust::Ca(ca), Err(error)) = (&target.trust, &certificate.verified) {
+            return Err(format!(
+                "the certificate {host} presents does not verify against {}: {error}",
+                ca.display()
+            ));
+        }
+        network.trusted_spki.push(certificate.spki_sha256);
+    }
+    Ok(ScenarioOptions {
+        base_url: target.base_url.clone(),
+        user: target.user.clone(),
+        password: target.password.clone(),
+        profile: target.profile.clone(),
+        cell: Cell::default(),
+        timeouts: Timeouts::default(),
+        network,
+        http,
+        artifacts_dir: artifacts_dir.to_owned(),
+    })
+}
+
+/// The platform's hub: `https://<domain>/`, the trial user from [`TRIAL_USER_SECRET`], the
+/// configured endpoint address, and the certificate the ingress presents (self-signed on a
+/// local cluster). Errors: the Secret cannot be read or lacks a key.
+pub async fn platform_target(config: &Config, client: &kube::Client) -> Result<HubTarget, String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
+    let secret = secrets.get(TRIAL_USER_SECRET).await.map_err(|error| {
+        format!(
+            "cannot read Secret {}/{TRIAL_USER_SECRET}: {error}",
+            config.namespace
+        )
+    })?;
+    let field = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|data| data.get(key))
+            .and_then(|value| String::from_utf8(value.0.clone()).ok())
+            .ok_or_else(|| {
+                format!(
+                    "Secret {}/{TRIAL_USER_SECRET} has no `{key}`",
+                    config.namespace
+                )
+            })
+    };
+    Ok(HubTarget {
+        base_url: format!("https://{}/", config.domain),
+        user: field("username")?,
+        password: Password::new(field("password")?),
+        address: config.endpoint_address,
+        trust: Trust::Insecure,
+        profile: config
+            .stages
+            .get(HUB_STAGE)
+            .and_then(|settings| settings.get("default_profile"))
+            .and_then(|profile| profile.as_str())
+            .map(str::to_owned),
+    })
+}
+
+/// Runs every scenario against the platform's hub after the `jupyterhub` stage, or records
+/// them skipped on a provider that runs no workloads. Artifacts go to
+/// `<report_dir>/scenarios/<name>/`. A setup failure (no trial user, no browser) fails every
+/// scenario with its message.
+pub async fn run_platform_scenarios(
+    config: &Config,
+    provider: ProviderKind,
+    client: &kube::Client,
+    report_dir: &Path,
+) -> Vec<ScenarioRecord> {
+    if !provider_runs_containers(provider) {
+        return scenarios::run::skip_all(&Scenario::ALL, NO_WORKLOADS);
+    }
+    let artifacts_dir = report_dir.join("scenarios");
+    let options = match platform_target(config, client).await {
+        Ok(target) => hub_options(&target, &artifacts_dir).await,
+        Err(error) => Err(error),
+    };
+    let result = match options {
+        Ok(options) => scenarios::run::run_scenarios(&Scenario::ALL, &options)
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(records) => records,
+        Err(error) => Scenario::ALL
+            .iter()
+            .map(|scenario| ScenarioRecord {
+                outcome: scenarios::ScenarioOutcome::Failed,
+                ..ScenarioRecord::skipped(scenario.name(), &error)
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,734 @@
+//! JupyterHub's pages as a person uses them: the login form (the hub's own, or Keycloak's
+//! behind an OAuth button), home, spawn with profiles, JupyterLab, the token page.
+//!
+//! Selectors come from JupyterHub 6's templates (`login.html`, `home.html`, `token.html`,
+//! `spawn.html`), Keycloak's login theme (`#username`, `#password`, `#kc-login`), and
+//! JupyterLab 4's DOM (`.jp-LauncherCard`, `.jp-NotebookPanel`, CodeMirror 6 `.cm-content`).
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+
+use deployer::providers::error_chain;
+
+use crate::options::ScenarioOptions;
+use crate::steps::{current_url, element, until, visible, webdriver, Poll};
+
+/// The hub's own login form.
+const HUB_USERNAME: &str = "#username_input";
+const HUB_PASSWORD: &str = "#password_input";
+const HUB_SUBMIT: &str = "#login_submit";
+const HUB_LOGIN_ERROR: &str = ".login_error";
+/// Keycloak's login form.
+const KC_USERNAME: &str = "#username";
+const KC_PASSWORD: &str = "#password";
+const KC_SUBMIT: &str = "#kc-login";
+const KC_ERROR: &str = "#input-error, #input-error-username, .kc-feedback-text, .alert-error";
+/// The button an OAuthenticator puts on the hub's login page.
+const OAUTH_BUTTON: &str = "a[href*='oauth_login']";
+
+/// Which login form the hub presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginForm {
+    /// JupyterHub's own form (native, dummy or PAM authenticators).
+    Hub,
+    /// Keycloak's form, reached through the hub's OAuth button or its auto-login redirect.
+    Keycloak,
+}
+
+fn page(options: &ScenarioOptions) -> Duration {
+    Duration::from_secs(options.timeouts.page_seconds)
+}
+
+/// The path of a URL, or the whole text when it does not parse.
+fn path_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|url| url.path().to_owned())
+        .unwrap_or_else(|_| url.to_owned())
+}
+
+/// The base URL's path prefix (`""` for a hub at the root).
+fn prefix(options: &ScenarioOptions) -> String {
+    path_of(options.base()).trim_end_matches('/').to_owned()
+}
+
+/// Opens `<base>/hub/login?next=<prefix>/hub/home` and waits for a login form, following the
+/// OAuth button to Keycloak when the hub shows one.
+pub async fn open_login(client: &Client, options: &ScenarioOptions) -> Result<LoginForm, String> {
+    let next = format!("{}/hub/home", prefix(options));
+    let url = options.url(&format!("/hub/login?next={}", encode(&next)));
+    client
+        .goto(&url)
+        .await
+        .map_err(webdriver(&format!("open {url}")))?;
+    let clicked = std::cell::Cell::new(false);
+    until(page(options), "login form", || async {
+        if visible(client, HUB_USERNAME).await.is_some() {
+            return Poll::Ready(LoginForm::Hub);
+        }
+        if visible(client, KC_SUBMIT).await.is_some() {
+            return Poll::Ready(LoginForm::Keycloak);
+        }
+        if !clicked.get() {
+            if let Some(button) = visible(client, OAUTH_BUTTON).await {
+                clicked.set(button.click().await.is_ok());
+            }
+        }
+        Poll::Pending(current_url(client).await)
+    })
+    .await
+}
+
+/// Types the credentials into `form` and submits it, then waits for `/hub/home` showing the
+/// user's name. Errors: the form's error text when the login is refused ("Invalid username
+/// or password"), or the URL where the browser ended up.
+pub async fn submit_login(
+    client: &Client,
+    options: &ScenarioOptions,
+    form: LoginForm,
+    password: &str,
+) -> Result<(), String> {
+    let (username, password_field, submit, error) = match form {
+        LoginForm::Hub => (HUB_USERNAME, HUB_PASSWORD, HUB_SUBMIT, HUB_LOGIN_ERROR),
+        LoginForm::Keycloak => (KC_USERNAME, KC_PASSWORD, KC_SUBMIT, KC_ERROR),
+    };
+    let timeout = page(options);
+    type_into(client, username, &options.user, timeout).await?;
+    type_into(client, password_field, password, timeout).await?;
+    element(client, submit, timeout)
+        .await?
+        .click()
+        .await
+        .map_err(webdriver("click the login button"))?;
+    let home = format!("{}/hub/home", prefix(options));
+    until(timeout, "hub home page after login", || async {
+        if let Some(refusal) = visible(client, error).await {
+            let text = refusal.text().await.unwrap_or_default();
+            if !text.trim().is_empty() {
+                return Poll::Fail(format!("login refused: {}", text.trim()));
+            }
+        }
+        let url = current_url(client).await;
+        if path_of(&url) != home {
+            return Poll::Pending(url);
+        }
+        match shows_user(client, &options.user).await {
+            true => Poll::Ready(()),
+            false => Poll::Pending(format!("{url} without the name `{}` shown", options.user)),
+        }
+    })
+    .await
+}
+
+/// Whether the page shows `user` as the text of an element (the navbar's user name).
+async fn shows_user(client: &Client, user: &str) -> bool {
+    let xpath = format!("//*[normalize-space(text())={}]", xpath_literal(user));
+    client.find(Locator::XPath(&xpath)).await.is_ok()
+}
+
+/// Logs in with the configured password (open the login page, submit, land on home).
+pub async fn log_in(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+    let form = open_login(client, options).await?;
+    submit_login(client, options, form, options.password.expose()).await
+}
+
+/// Submits a wrong password and checks that the form shows an error and the browser is still
+/// logged out (`/hub/home` still redirects to the login page). Returns the error text.
+pub async fn refuse_wrong_password(
+    client: &Client,
+    options: &ScenarioOptions,
+) -> Result<String, String> {
+    let form = open_login(client, options).await?;
+    let wrong = format!("{}-not-the-password", options.password.expose());
+    match submit_login(client, options, form, &wrong).await {
+        Ok(()) => Err("a wrong password logged in".into()),
+        Err(message) if message.starts_with("login refused: ") => {
+            redirects_to_login(client, options, "/hub/home").await?;
+            Ok(message.trim_start_matches("login refused: ").to_owned())
+        }
+        Err(message) => Err(format!("a wrong password showed no error: {message}")),
+    }
+}
+
+/// Opens `<base><path>` and waits until the browser is on a login page (the hub's, with a
+/// `next` back to `path`, or Keycloak's).
+pub async fn redirects_to_login(
+    client: &Client,
+    options: &ScenarioOptions,
+    path: &str,
+) -> Result<(), String> {
+    let url = options.url(path);
+    client
+        .goto(&url)
+        .await
+        .map_err(webdriver(&format!("open {url}")))?;
+    let login = format!("{}/hub/login", prefix(options));
+    until(
+        page(options),
+        &format!("redirect from {path} to the login page"),
+        || async {
+            let now = current_url(client).await;
+            let on_hub_login = path_of(&now) == login;
+            let on_keycloak = visible(client, KC_SUBMIT).await.is_some();
+            if on_hub_login || on_keycloak {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(now)
+            }
+        },
+    )
+    .await
+}
+
+/// Clicks the navbar's Logout link on `/hub/home` and waits until the browser has left the
+/// logged-in pages (the hub's logout or login page).
+pub async fn log_out(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+    let home = options.url("/hub/home");
+    client
+        .goto(&home)
+        .await
+        .map_err(webdriver(&format!("open {home}")))?;
+    element(client, "#logout", page(options))
+        .await?
+        .click()
+        .await
+        .map_err(webdriver("click Logout"))?;
+    let done = [
+        format!("{}/hub/login", prefix(options)),
+        format!("{}/hub/logout", prefix(options)),
+    ];
+    until(page(options), "logout page", || async {
+        let now = current_url(client).await;
+        if done.contains(&path_of(&now)) || visible(client, KC_SUBMIT).await.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(now)
+        }
+    })
+    .await
+}
+
+/// Opens the spawn page and submits it, choosing `options.profile` when the hub offers
+/// profiles (KubeSpawner's `input[name=profile]` radios). A server that already runs
+/// redirects straight to it, which counts as started. Returns the profile chosen, if any.
+pub async fn start_server(
+    client: &Client,
+    options: &ScenarioOptions,
+) -> Result<Option<String>, String> {
+    let url = options.url("/hub/spawn");
+    client
+        .goto(&url)
+        .await
+        .map_err(webdriver(&format!("open {url}")))?;
+    let user_prefix = format!("{}/user/{}/", prefix(options), options.user);
+    let form = until(page(options), "spawn form or a running server", || async {
+        if visible(client, "#spawn_form").await.is_some() {
+            return Poll::Ready(true);
+        }
+        let now = current_url(client).await;
+        let path = path_of(&now);
+        if path.starts_with(&user_prefix) || path.contains("/hub/spawn-pending/") {
+            return Poll::Ready(false);
+        }
+        Poll::Pending(now)
+    })
+    .await?;
+    if !form {
+        return Ok(None);
+    }
+    let radios = client
+        .find_all(Locator::Css("#spawn_form input[name='profile']"))
+        .await
+        .map_err(webdriver("list the profiles"))?;
+    let mut chosen = None;
+    if !radios.is_empty() {
+        let mut offered = Vec::new();
+        for radio in &radios {
+            let value = radio.attr("value").await.ok().flatten().unwrap_or_default();
+            let checked = radio.is_selected().await.unwrap_or(false);
+            let wanted = match &options.profile {
+                Some(profile) => *profile == value,
+                None => checked,
+            };
+            if wanted && chosen.is_none() {
+                radio
+                    .click()
+                    .await
+                    .map_err(webdriver(&format!("choose profile `{value}`")))?;
+                chosen = Some(value.clone());
+            }
+            offered.push(value);
+        }
+        if chosen.is_none() {
+            if let Some(profile) = &options.profile {
+                return Err(format!(
+                    "the hub does not offer profile `{profile}`; it offers: {}",
+                    offered.join(", ")
+                ));
+            }
+        }
+    }
+    element(client, "#spawn_form [type='submit']", page(options))
+        .await?
+        .click()
+        .await
+        .map_err(webdriver("submit the spawn form"))?;
+    Ok(chosen)
+}
+
+/// Waits until JupyterLab's main area is shown under `/user/<name>/lab`, reporting the spawn
+/// progress message while waiting, and failing at once when the hub reports the spawn failed.
+pub async fn await_lab(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+    let lab = format!("{}/user/{}/lab", prefix(options), options.user);
+    let timeout = Duration::from_secs(options.timeouts.spawn_seconds);
+    until(timeout, "JupyterLab", || async {
+        let now = current_url(client).await;
+        if path_of(&now).starts_with(&lab) && visible(client, "#jp-main-dock-panel").await.is_some()
+        {
+            return Poll::Ready(());
+        }
+        let progress = match visible(client, "#progress-message").await {
+            Some(message) => message.text().await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if progress.to_lowercase().contains("spawn failed") {
+            return Poll::Fail(format!("the hub reports: {}", progress.trim()));
+        }
+        Poll::Pending(format!("{now} {}", progress.trim()).trim().to_owned())
+    })
+    .await
+}
+
+/// Creates a notebook from the Launcher and returns its file name (the current tab's label).
+pub async fn new_notebook(client: &Client, options: &ScenarioOptions) -> Result<String, String> {
+    let timeout = page(options);
+    element(
+        client,
+        ".jp-LauncherCard[data-category='Notebook']",
+        timeout,
+    )
+    .await?
+    .click()
+    .await
+    .map_err(webdriver("click the Notebook launcher card"))?;
+    element(client, ".jp-NotebookPanel .jp-Cell .cm-content", timeout).await?;
+    until(timeout, "notebook tab", || async {
+        match visible(
+            client,
+            "#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel",
+        )
+        .await
+        {
+            Some(label) => match label.text().await {
+                Ok(text) if text.ends_with(".ipynb") => Poll::Ready(text),
+                Ok(text) => Poll::Pending(format!("current tab `{text}`")),
+                Err(error) => Poll::Pending(error.to_string()),
+            },
+            None => Poll::Pending("no current tab".into()),
+        }
+    })
+    .await
+}
+
+/// Waits until the notebook's kernel is connected and idle (the toolbar's execution
+/// indicator), so a cell run is not dropped while the session is still starting.
+pub async fn await_kernel(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+    let timeout = Duration::from_secs(options.timeouts.kernel_seconds);
+    until(timeout, "idle kernel", || async {
+        match visible(
+            client,
+            ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator",
+        )
+        .await
+        {
+            Some(indicator) => match indicator.attr("data-status").await.ok().flatten() {
+                Some(status) if status == "idle" => Poll::Ready(()),
+                status => Poll::Pending(format!("kernel status `{}`", status.unwrap_or_default())),
+            },
+            None => Poll::Pending("no kernel status in the notebook toolbar".into()),
+        }
+    })
+    .await
+}
+
+/// Types `source` into the notebook's first cell, checks the editor holds it, runs it with
+/// the notebook toolbar's Run button (`notebook:run-cell-and-select-next`), and waits until
+/// the cell's input prompt shows it was sent to the kernel (`[*]:` or `[1]:`).
+pub async fn run_first_cell(
+    client: &Client,
+    options: &ScenarioOptions,
+    source: &str,
+) -> Result<(), String> {
+    const EDITOR: &str = ".jp-NotebookPanel .jp-CodeCell .cm-content";
+    let timeout = page(options);
+    let editor = element(client, EDITOR, timeout).await?;
+    // The editor exists before it is laid out; a click succeeds once it is interactable.
+    until(timeout, "an interactable cell editor", || async {
+        match editor.click().await {
+            Ok(()) => Poll::Ready(()),
+            Err(error) => Poll::Pending(error.to_string()),
+        }
+    })
+    .await?;
+    editor
+        .send_keys(source)
+        .await
+        .map_err(webdriver("type into the cell"))?;
+    until(timeout, &format!("`{source}` in the cell"), || async {
+        match editor.text().await {
+            Ok(text) if text.trim() == source => Poll::Ready(()),
+            Ok(text) => Poll::Pending(format!("the cell holds `{text}`")),
+            Err(error) => Poll::Pending(error.to_string()),
+        }
+    })
+    .await?;
+    element(
+        client,
+        ".jp-NotebookPanel-toolbar [data-command='notebook:run-cell-and-select-next']",
+        timeout,
+    )
+    .await?
+    .click()
+    .await
+    .map_err(webdriver("click the notebook's Run button"))?;
+    until(timeout, "the cell sent to the kernel", || async {
+        match client
+            .find(Locator::Css(
+                ".jp-NotebookPanel .jp-CodeCell .jp-InputPrompt",
+            ))
+            .await
+        {
+            Ok(prompt) => match prompt.text().await {
+                Ok(text) if text.contains('*') || text.chars().any(|c| c.is_ascii_digit()) => {
+                    Poll::Ready(())
+                }
+                Ok(text) => Poll::Pending(format!("input prompt `{}`", text.trim())),
+                Err(error) => Poll::Pending(error.to_string()),
+            },
+            Err(error) => Poll::Pending(error.to_string()),
+        }
+    })
+    .await
+}
+
+/// Waits for the first cell's output area and returns its text (trimmed); an error output
+/// (a traceback) fails with its text.
+pub async fn first_output(client: &Client, options: &ScenarioOptions) -> Result<String, String> {
+    let timeout = Duration::from_secs(options.timeouts.kernel_seconds);
+    until(timeout, "cell output", || async {
+        let Ok(cells) = client
+            .find_all(Locator::Css(".jp-NotebookPanel .jp-CodeCell"))
+            .await
+        else {
+            return Poll::Pending("no code cell".into());
+        };
+        let Some(cell) = cells.first() else {
+            return Poll::Pending("no code cell".into());
+        };
+        if let Ok(error) = cell
+            .find(Locator::Css(
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+            ))
+            .await
+        {
+            return Poll::Fail(format!(
+                "the cell failed: {}",
+                error.text().await.unwrap_or_default()
+            ));
+        }
+        match cell.find(Locator::Css(".jp-OutputArea-output")).await {
+            Ok(output) => match output.text().await {
+                Ok(text) if !text.trim().is_empty() => Poll::Ready(text.trim().to_owned()),
+                _ => Poll::Pending("an empty output area".into()),
+            },
+            Err(_) => {
+                let status = match visible(client, ".jp-Notebook-ExecutionIndicator").await {
+                    Some(indicator) => indicator
+                        .attr("data-status")
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
+                    None => String::new(),
+                };
+                Poll::Pending(format!("no output yet (kernel status `{status}`)"))
+            }
+        }
+    })
+    .await
+}
+
+/// Saves the current notebook with the notebook toolbar's Save button (JupyterLab's
+/// `docmanager:save` command), answering JupyterLab 4's "Rename file" dialog on a first save
+/// with `name`, and waits until the file on the server, read through the Jupyter Server
+/// contents API (`GET /user/<name>/api/contents/<file>`) from the page, holds `source` in its
+/// first cell and `expected` in that cell's output. Returns the saved file's name.
+pub async fn save_and_verify(
+    client: &Client,
+    options: &ScenarioOptions,
+    untitled: &str,
+    name: &str,
+    source: &str,
+    expected: &str,
+) -> Result<String, String> {
+    element(
+        client,
+        ".jp-NotebookPanel-toolbar [data-jp-item-name='save'] [data-command='docmanager:save']",
+        page(options),
+    )
+    .await?
+    .click()
+    .await
+    .map_err(webdriver("click the notebook's Save button"))?;
+    let file = std::cell::RefCell::new(untitled.to_owned());
+    until(page(options), "the saved notebook with the cell and its output", || async {
+        if let Some(input) = visible(client, ".jp-Dialog input:not([type='checkbox'])").await {
+            // JupyterLab's renameUntitledFileOnSave (on by default) asks for a name first.
+            let renamed = async {
+                input.clear().await?;
+                input.send_keys(name).await?;
+                client
+                    .find(Locator::Css(".jp-Dialog .jp-mod-accept"))
+                    .await?
+                    .click()
+                    .await
+            };
+            return match renamed.await {
+                Ok(()) => {
+                    *file.borrow_mut() = name.to_owned();
+                    Poll::Pending(format!("renamed to {name}"))
+                }
+                Err(error) => Poll::Fail(format!("answer the Rename file dialog: {error}")),
+            };
+        }
+        let current = file.borrow().clone();
+        let url = options.url(&format!("/user/{}/api/contents/{}?content=1", options.user, encode(&current)));
+        // Cookie-authenticated API requests need the `_xsrf` cookie echoed in `X-XSRFToken`
+        // (Jupyter Server and JupyterHub >= 4.1 check it on GET too), as JupyterLab does.
+        let script = "const [url, done] = arguments;\
+            const xsrf = (document.cookie.match('(?:^|; )_xsrf=([^;]*)') || [])[1] || '';\
+            fetch(url, {credentials: 'same-origin', headers: {'X-XSRFToken': decodeURIComponent(xsrf)}})\
+            .then(r => r.ok ? r.json() : {error: 'HTTP ' + r.status}).then(done, e => done({error: String(e)}));";
+        match client.execute_async(script, vec![json!(url)]).await {
+            Ok(saved) => match saved_cell(&saved, source, expected) {
+                Poll::Ready(()) => Poll::Ready(current),
+                Poll::Pending(seen) => Poll::Pending(format!("{current}: {seen}")),
+                Poll::Fail(message) => Poll::Fail(message),
+            },
+            Err(error) => Poll::Pending(error.to_string()),
+        }
+    })
+    .await
+}
+
+/// Judges a contents-API notebook model (`{"content": {"cells": [...]}}`).
+pub fn saved_cell(model: &Value, source: &str, expected: &str) -> Poll<()> {
+    if let Some(error) = model["error"].as_str() {
+        return Poll::Pending(format!("contents API: {error}"));
+    }
+    let cell = &model["content"]["cells"][0];
+    let saved_source = text_of(&cell["source"]);
+    let output = text_of(&cell["outputs"][0]["data"]["text/plain"]);
+    if saved_source.trim() == source && output.trim() == expected {
+        Poll::Ready(())
+    } else {
+        Poll::Pending(format!(
+            "first cell `{saved_source}` with output `{output}`"
+        ))
+    }
+}
+
+/// nbformat stores multiline strings as a string or a list of lines.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        _ => String::new(),
+    }
+}
+
+/// Clicks "Stop My Server" on `/hub/home` and waits until the hub says it stopped: the stop
+/// button is gone and the start button reads "Start My Server", also after a reload.
+pub async fn stop_server(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+    let home = options.url("/hub/home");
+    client
+        .goto(&home)
+        .await
+        .map_err(webdriver(&format!("open {home}")))?;
+    element(client, "#stop", page(options))
+        .await?
+        .click()
+        .await
+        .map_err(webdriver("click Stop My Server"))?;
+    let timeout = Duration::from_secs(options.timeouts.stop_seconds);
+    until(timeout, "stopped server", || async {
+        stopped_on_home(client).await
+    })
+    .await
+}
+
+/// Reloads `/hub/home` until it shows no running server.
+pub async fn confirm_stopped(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+    let home = options.url("/hub/home");
+    until(
+        page(options),
+        "home page without a running server",
+        || async {
+            if let Err(error) = client.goto(&home).await {
+                return Poll::Pending(error.to_string());
+            }
+            stopped_on_home(client).await
+        },
+    )
+    .await
+}
+
+async fn stopped_on_home(client: &Client) -> Poll<()> {
+    if visible(client, "#stop").await.is_some() {
+        return Poll::Pending("the Stop My Server button is shown".into());
+    }
+    match visible(client, "#start").await {
+        Some(start) => {
+            let text = start.text().await.unwrap_or_default();
+            if text.contains("Start") {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("the start button reads `{}`", text.trim()))
+            }
+        }
+        None => Poll::Pending("no start button".into()),
+    }
+}
+
+/// Requests a token on `/hub/token` (expiring in one hour, so trial tokens do not pile up)
+/// and returns it from the page.
+pub async fn request_token(
+    client: &Client,
+    options: &ScenarioOptions,
+    note: &str,
+) -> Result<String, String> {
+    let url = options.url("/hub/token");
+    client
+        .goto(&url)
+        .await
+        .map_err(webdriver(&format!("open {url}")))?;
+    let timeout = page(options);
+    type_into(client, "#token-note", note, timeout).await?;
+    if let Ok(select) = client.find(Locator::Css("#token-expiration-seconds")).await {
+        select
+            .select_by_value("3600")
+            .await
+            .map_err(webdriver("choose the token's expiry"))?;
+    }
+    element(client, "#request-token-form [type='submit']", timeout)
+        .await?
+        .click()
+        .await
+        .map_err(webdriver("click Request new API token"))?;
+    until(timeout, "the new token on the page", || async {
+        match visible(client, "#token-result").await {
+            Some(result) => match result.text().await {
+                Ok(token) if !token.trim().is_empty() => Poll::Ready(token.trim().to_owned()),
+                _ => Poll::Pending("an empty token".into()),
+            },
+            None => Poll::Pending("the token area is hidden".into()),
+        }
+    })
+    .await
+}
+
+/// `GET <base>/hub/api/user` with `Authorization: token <token>` (JupyterHub REST API).
+/// Returns the status and the JSON body (`Null` when the body is not JSON).
+pub async fn api_user(options: &ScenarioOptions, token: &str) -> Result<(u16, Value), String> {
+    let url = options.url("/hub/api/user");
+    let response = options
+        .http
+        .get(&url)
+        .header("Authorization", format!("token {token}"))
+        .send()
+        .await
+        .map_err(|error| format!("GET {url}: {}", error_chain(&error)))?;
+    let status = response.status().as_u16();
+    let body = match response.bytes().await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    Ok((status, body))
+}
+
+async fn type_into(
+    client: &Client,
+    selector: &str,
+    text: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let field = element(client, selector, timeout).await?;
+    field
+        .clear()
+        .await
+        .map_err(webdriver(&format!("clear `{selector}`")))?;
+    field
+        .send_keys(text)
+        .await
+        .map_err(webdriver(&format!("type into `{selector}`")))
+}
+
+/// Percent-encodes a URL component (RFC 3986 unreserved characters and `/` pass).
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// An XPath 1.0 string literal for any text (XPath has no escapes: `concat` splits quotes).
+fn xpath_literal(text: &str) -> String {
+    if !text.contains('\'') {
+        return format!("'{text}'");
+    }
+    if !text.contains('"') {
+        return format!("\"{text}\"");
+    }
+    let parts: Vec<String> = text.split('\'').map(|part| format!("'{part}'")).collect();
+    format!("concat({})", parts.join(", \"'\", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xpath_literals_quote_any_text() {
+        assert_eq!(xpath_literal("alice"), "'alice'");
+        assert_eq!(xpath_literal("o'neil"), "\"o'neil\"");
+        assert_eq!(xpath_literal("a'b\"c"), "concat('a', \"'\", 'b\"c')");
+    }
+
+    #[test]
+    fn components_are_percent_encoded() {
+        assert_eq!(encode("/hub/home"), "/hub/home");
+        assert_eq!(encode("Untitled 1.ipynb"), "Untitled%201.ipynb");
+        assert_eq!(encode("a?b&c"), "a%3Fb%26c");
+    }
+
+    #[test]
+    fn a_saved_notebook_is_judged_on_source_and_output() {
+        let model = json!({"content": {"cells": [{"source": ["1 + 5"], "outputs": [{"data": {"text/plain": "6"}}]}]}});
+        assert!(matches!(saved_cell(&model, "1 + 5", "6"), Poll::Ready(())));
+        match saved_cell(&model, "1 + 5", "7") {
+            Poll::Pending(seen) => assert_eq!(seen, "first cell `1 + 5` with output `6`"),
+            _ => panic!("output 6 is not 7"),
+        }
+        assert!(matches!(
+            saved_cell(&json!({"error": "HTTP 404"}), "1 + 5", "6"),
+            Poll::Pending(_)
+        ));
+    }
+}

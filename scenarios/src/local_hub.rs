@@ -1,0 +1,278 @@
+//! A real JupyterHub on loopback, for proving the scenarios: JupyterHub and JupyterLab from
+//! PyPI in a venv, configurable-http-proxy from npm, the simple local-process spawner and
+//! the dummy authenticator with one password. Versions are pinned by the files in
+//! `scenarios/local-hub/` (requirements, pip constraints, npm lockfile), which are embedded
+//! here so the install does not depend on the working directory.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+const REQUIREMENTS: &str = include_str!("../local-hub/requirements.txt");
+const CONSTRAINTS: &str = include_str!("../local-hub/constraints.txt");
+const PACKAGE_JSON: &str = include_str!("../local-hub/package.json");
+const PACKAGE_LOCK: &str = include_str!("../local-hub/package-lock.json");
+const HUB_CONFIG: &str = include_str!("../local-hub/jupyterhub_config.py");
+
+/// How long the hub may take to answer `/hub/api` after start, in seconds.
+const START_SECONDS: u64 = 90;
+/// How long it may take to stop after SIGTERM before the group is killed, in seconds.
+const STOP_SECONDS: u64 = 15;
+
+/// Where the venv and node_modules live: `$SEATRIAL_LOCAL_HUB_DIR`, else
+/// `~/.cache/seatrial/local-hub`.
+pub fn default_install_dir() -> PathBuf {
+    match std::env::var_os("SEATRIAL_LOCAL_HUB_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => deployer::providers::home_dir().join(".cache/seatrial/local-hub"),
+    }
+}
+
+/// An installed local hub: the venv's `jupyterhub` and the proxy's executable.
+#[derive(Clone, Debug)]
+pub struct LocalHubInstall {
+    /// The install directory.
+    pub dir: PathBuf,
+    /// `<dir>/venv/bin`.
+    pub venv_bin: PathBuf,
+    /// `<dir>/npm/node_modules/.bin/configurable-http-proxy`.
+    pub proxy: PathBuf,
+}
+
+impl LocalHubInstall {
+    /// Installs (or finds already installed) the pinned JupyterHub, JupyterLab and
+    /// configurable-http-proxy under `dir`, with `python3 -m venv`, `pip` and `npm ci`. An
+    /// exclusive lock on `<dir>/.lock` serialises concurrent callers; a stamp holding the
+    /// pinned files' text makes a repeat call free. Errors: [`Error::LocalHub`] naming the
+    /// command and quoting its log.
+    pub fn ensure(dir: &Path) -> Result<LocalHubInstall> {
+        std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+        let lock_path = dir.join(".lock");
+        let lock = std::fs::File::create(&lock_path).map_err(|source| io(&lock_path, source))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|error| {
+            Error::LocalHub(format!("cannot lock {}: {error}", lock_path.display()))
+        })?;
+        let install = LocalHubInstall {
+            dir: dir.to_owned(),
+            venv_bin: dir.join("venv/bin"),
+            proxy: dir.join("npm/node_modules/.bin/configurable-http-proxy"),
+        };
+        let stamp_path = dir.join(".stamp");
+        let stamp = [REQUIREMENTS, CONSTRAINTS, PACKAGE_LOCK].concat();
+        if std::fs::read_to_string(&stamp_path).is_ok_and(|text| text == stamp)
+            && install.venv_bin.join("jupyterhub").exists()
+            && install.proxy.exists()
+        {
+            return Ok(install);
+        }
+        let log = dir.join("install.log");
+        let _ = std::fs::remove_file(&stamp_path);
+        write_file(&dir.join("requirements.txt"), REQUIREMENTS)?;
+        write_file(&dir.join("constraints.txt"), CONSTRAINTS)?;
+        let npm_dir = dir.join("npm");
+        std::fs::create_dir_all(&npm_dir).map_err(|source| io(&npm_dir, source))?;
+        write_file(&npm_dir.join("package.json"), PACKAGE_JSON)?;
+        write_file(&npm_dir.join("package-lock.json"), PACKAGE_LOCK)?;
+        let step = |command: &mut Command, what: &str| {
+            deployer::packages::run_logged(command, &log, what).map_err(|message| {
+                Error::LocalHub(format!(
+                    "{message}\n  hint: it needs python3 with venv, and npm"
+                ))
+            })
+        };
+        if !install.venv_bin.join("python").exists() {
+            step(
+                Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(dir.join("venv")),
+                "python3 -m venv",
+            )?;
+        }
+        step(
+            Command::new(install.venv_bin.join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(dir.join("requirements.txt"))
+                .arg("-c")
+                .arg(dir.join("constraints.txt")),
+            "pip install jupyterhub jupyterlab",
+        )?;
+        step(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&npm_dir),
+            "npm ci (configurable-http-proxy)",
+        )?;
+        write_file(&stamp_path, &stamp)?;
+        Ok(install)
+    }
+}
+
+/// A running local JupyterHub. Dropping it stops the hub, its proxy and every user server
+/// (SIGTERM to the process group, SIGKILL after 15 s) and removes its state directory.
+pub struct LocalHub {
+    child: Child,
+    state: tempfile::TempDir,
+    /// `http://127.0.0.1:<port>/`.
+    pub base_url: String,
+}
+
+impl LocalHub {
+    /// Starts the hub on free loopback ports with `password` for every user, and waits (at
+    /// most 90 s) until `/hub/api` answers 200. Errors: [`Error::LocalHub`] with the hub's
+    /// log tail.
+    pub fn start(install: &LocalHubInstall, password: &str) -> Result<LocalHub> {
+        use std::os::unix::process::CommandExt;
+        let state = tempfile::Builder::new()
+            .prefix("seatrial-hub-")
+            .tempdir()
+            .map_err(|error| {
+                Error::LocalHub(format!("cannot create a state directory: {error}"))
+            })?;
+        let config = state.path().join("jupyterhub_config.py");
+        write_file(&config, HUB_CONFIG)?;
+        let [port, api_port, proxy_api_port] = free_ports()?;
+        let log_path = state.path().join("hub.log");
+        let log = std::fs::File::create(&log_path).map_err(|source| io(&log_path, source))?;
+        let path = format!(
+            "{}:{}",
+            install.venv_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let child = Command::new(install.venv_bin.join("jupyterhub"))
+            .arg("-f")
+            .arg(&config)
+            .current_dir(state.path())
+            .env("PATH", path)
+            .env("SEATRIAL_HUB_DIR", state.path())
+            .env("SEATRIAL_HUB_PORT", port.to_string())
+            .env("SEATRIAL_HUB_API_PORT", api_port.to_string())
+            .env("SEATRIAL_PROXY_API_PORT", proxy_api_port.to_string())
+            .env("SEATRIAL_CHP", &install.proxy)
+            .env("SEATRIAL_HUB_PASSWORD", password)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|source| io(&log_path, source))?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .map_err(|error| Error::LocalHub(format!("cannot run jupyterhub: {error}")))?;
+        let mut hub = LocalHub {
+            child,
+            state,
+            base_url: format!("http://127.0.0.1:{port}/"),
+        };
+        hub.await_api()?;
+        Ok(hub)
+    }
+
+    fn await_api(&mut self) -> Result<()> {
+        let url = format!("{}hub/api", self.base_url);
+        let deadline = Instant::now() + Duration::from_secs(START_SECONDS);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(Error::LocalHub(format!(
+                    "jupyterhub exited with {status}; its log:\n{}",
+                    deployer::logfile::tail(&self.log_path(), 30)
+                )));
+            }
+            if http_status(&url) == Some(200) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::LocalHub(format!(
+                    "{url} did not answer 200 within {START_SECONDS} s; the hub's log:\n{}",
+                    deployer::logfile::tail(&self.log_path(), 30)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The hub's log (hub, proxy and user servers).
+    pub fn log_path(&self) -> PathBuf {
+        self.state.path().join("hub.log")
+    }
+
+    /// One line per spawn: `<user> <profile>`, written by the hub's pre-spawn hook.
+    pub fn profiles_log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("profiles.log")).unwrap_or_default()
+    }
+
+    /// Stops the hub and everything it started (see the type's docs). Idempotent.
+    pub fn stop(&mut self) {
+        let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) else {
+            return;
+        };
+        if self.child.try_wait().is_ok_and(|status| status.is_none()) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(STOP_SECONDS);
+            while self.child.try_wait().is_ok_and(|status| status.is_none())
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        // The proxy and user servers share the group; whatever is left goes now.
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalHub {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A blocking `GET` on loopback HTTP/1.0, for the start-up wait (no runtime needed).
+fn http_status(url: &str) -> Option<u16> {
+    use std::io::Read;
+    let url = url::Url::parse(url).ok()?;
+    let address = (url.host_str()?, url.port()?);
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {} HTTP/1.0\r\nHost: {}\r\n\r\n",
+        url.path(),
+        url.host_str()?
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn free_ports() -> Result<[u16; 3]> {
+    // Hold all three listeners at once so the ports differ; they are released on return.
+    let bind = || {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|error| Error::LocalHub(format!("no free loopback port: {error}")))
+    };
+    let listeners = [bind()?, bind()?, bind()?];
+    let port = |listener: &TcpListener| {
+        listener
+            .local_addr()
+            .map(|address| address.port())
+            .map_err(|error| Error::LocalHub(error.to_string()))
+    };
+    Ok([
+        port(&listeners[0])?,
+        port(&listeners[1])?,
+        port(&listeners[2])?,
+    ])
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| io(path, source))
+}
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

@@ -1,0 +1,92 @@
+//! Scenarios as libtest-mimic trials named `scenarios::<name>`, run by the same runner as the
+//! stage checks, so `cargo test` and `cargo nextest run` list, filter and run them.
+
+use std::sync::{Arc, Mutex};
+
+use libtest_mimic::{Completion, Failed, Trial};
+
+use crate::catalog::{trial_name, Scenario};
+use crate::driver::BrowserBinaries;
+use crate::options::ScenarioOptions;
+use crate::record::{ScenarioOutcome, ScenarioRecord};
+
+/// What the trials do when run.
+#[derive(Clone, Debug)]
+pub enum TrialPlan {
+    /// Nothing to run against: the trials are listed but marked ignored (like the stage
+    /// checks without `SEATRIAL_TARGET`). The text says how to give them a target.
+    NoTarget(String),
+    /// The target runs no workloads (the hollow provider): each trial reports itself skipped
+    /// at run time with this reason: not passed, not failed.
+    Skip(String),
+    /// Run against this hub.
+    Run(Box<ScenarioOptions>),
+    /// The hub could not be prepared: every trial fails with this message.
+    Fail(String),
+}
+
+/// Collects the records of trials that ran, for a report written after
+/// `libtest_mimic::run`.
+pub type RecordSink = Arc<Mutex<Vec<ScenarioRecord>>>;
+
+/// One trial per scenario in `scenarios`. Each trial runs its scenario on its own Tokio
+/// runtime (nextest runs each trial in its own process) and pushes its record into `sink`.
+/// A failed trial's message is the failed step's and lists the artifacts written.
+pub fn scenario_trials(plan: &TrialPlan, scenarios: &[Scenario], sink: &RecordSink) -> Vec<Trial> {
+    scenarios
+        .iter()
+        .map(|scenario| {
+            let name = trial_name(scenario.name());
+            let scenario = *scenario;
+            let sink = Arc::clone(sink);
+            match plan.clone() {
+                TrialPlan::NoTarget(hint) => {
+                    Trial::test(name, move || Err(Failed::from(hint))).with_ignored_flag(true)
+                }
+                TrialPlan::Fail(message) => Trial::test(name, move || Err(Failed::from(message))),
+                TrialPlan::Skip(reason) => Trial::ignorable_test(name, move || {
+                    push(&sink, ScenarioRecord::skipped(scenario.name(), &reason));
+                    Ok(Completion::ignored_with(reason))
+                }),
+                TrialPlan::Run(options) => Trial::ignorable_test(name, move || {
+                    let binaries = BrowserBinaries::locate()
+                        .map_err(|error| Failed::from(error.to_string()))?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|error| {
+                            Failed::from(format!("cannot start a runtime: {error}"))
+                        })?;
+                    let record =
+                        runtime.block_on(crate::run::run_scenario(scenario, &options, &binaries));
+                    let verdict = verdict(&record);
+                    push(&sink, record);
+                    verdict.map(|()| Completion::Completed)
+                }),
+            }
+        })
+        .collect()
+}
+
+fn push(sink: &RecordSink, record: ScenarioRecord) {
+    if let Ok(mut records) = sink.lock() {
+        records.push(record);
+    }
+}
+
+/// A record as a trial result: the failure message plus where its artifacts are.
+pub fn verdict(record: &ScenarioRecord) -> Result<(), Failed> {
+    if record.outcome != ScenarioOutcome::Failed {
+        return Ok(());
+    }
+    let mut message = record.message.clone().unwrap_or_default();
+    if let Some(artifacts) = &record.artifacts {
+        for file in artifacts.files() {
+            message.push_str(&format!("\n  artifact: {}", file.display()));
+        }
+        for missing in &artifacts.missing {
+            message.push_str(&format!("\n  not captured: {missing}"));
+        }
+    }
+    Err(Failed::from(message))
+}
