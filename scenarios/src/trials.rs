@@ -16,8 +16,9 @@ pub enum TrialPlan {
     /// Nothing to run against: the trials are listed but marked ignored (like the stage
     /// checks without `SEATRIAL_TARGET`). The text says how to give them a target.
     NoTarget(String),
-    /// The target runs no workloads (the hollow provider): each trial reports itself skipped
-    /// at run time with this reason: not passed, not failed.
+    /// The target runs no workloads (the hollow provider): the trials are listed as ignored,
+    /// and when run anyway (`--include-ignored`) each reports itself ignored with this reason:
+    /// not passed, not failed.
     Skip(String),
     /// Run against this hub.
     Run(Box<ScenarioOptions>),
@@ -44,10 +45,13 @@ pub fn scenario_trials(plan: &TrialPlan, scenarios: &[Scenario], sink: &RecordSi
                     Trial::test(name, move || Err(Failed::from(hint))).with_ignored_flag(true)
                 }
                 TrialPlan::Fail(message) => Trial::test(name, move || Err(Failed::from(message))),
+                // Marked ignored at list time too: nextest decides skips when listing, and
+                // counts a trial that ignores itself at run time as passed.
                 TrialPlan::Skip(reason) => Trial::ignorable_test(name, move || {
                     push(&sink, ScenarioRecord::skipped(scenario.name(), &reason));
                     Ok(Completion::ignored_with(reason))
-                }),
+                })
+                .with_ignored_flag(true),
                 TrialPlan::Run(options) => Trial::ignorable_test(name, move || {
                     let binaries = BrowserBinaries::locate()
                         .map_err(|error| Failed::from(error.to_string()))?;

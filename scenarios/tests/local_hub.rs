@@ -247,6 +247,7 @@ fn scenarios_run_as_libtest_mimic_trials() {
     ));
     let arguments = libtest_mimic::Arguments {
         test_threads: Some(1),
+        include_ignored: true,
         ..libtest_mimic::Arguments::default()
     };
     let conclusion = libtest_mimic::run(&arguments, trials);
