@@ -354,7 +354,8 @@ pub async fn await_kernel(client: &Client, options: &ScenarioOptions) -> Result<
 
 /// Types `source` into the notebook's first cell, checks the editor holds it, runs it with
 /// the notebook toolbar's Run button (`notebook:run-cell-and-select-next`), and waits until
-/// the cell's input prompt shows it was sent to the kernel (`[*]:` or `[1]:`).
+/// the cell's input prompt shows it was sent to the kernel (`[*]:` or `[1]:`), pressing Run
+/// again every 2 s while the prompt still reads `[ ]:`.
 pub async fn run_first_cell(
     client: &Client,
     options: &ScenarioOptions,
@@ -383,33 +384,50 @@ pub async fn run_first_cell(
         }
     })
     .await?;
-    element(
-        client,
-        ".jp-NotebookPanel-toolbar [data-command='notebook:run-cell-and-select-next']",
-        timeout,
-    )
-    .await?
-    .click()
-    .await
-    .map_err(webdriver("click the notebook's Run button"))?;
+    // The kernel indicator can read `idle` before the session is connected, and a run
+    // requested then is dropped (the prompt stays `[ ]:`). So the condition is the prompt:
+    // while it still reads `[ ]:`, select the first cell again and press Run again, every 2 s.
+    let attempt = std::cell::Cell::new(None::<std::time::Instant>);
     until(timeout, "the cell sent to the kernel", || async {
-        match client
+        let prompt = match client
             .find(Locator::Css(
                 ".jp-NotebookPanel .jp-CodeCell .jp-InputPrompt",
             ))
             .await
         {
-            Ok(prompt) => match prompt.text().await {
-                Ok(text) if text.contains('*') || text.chars().any(|c| c.is_ascii_digit()) => {
-                    Poll::Ready(())
-                }
-                Ok(text) => Poll::Pending(format!("input prompt `{}`", text.trim())),
-                Err(error) => Poll::Pending(error.to_string()),
-            },
-            Err(error) => Poll::Pending(error.to_string()),
+            Ok(prompt) => prompt.text().await.unwrap_or_default(),
+            Err(error) => return Poll::Pending(error.to_string()),
+        };
+        if prompt.contains('*') || prompt.chars().any(|c| c.is_ascii_digit()) {
+            return Poll::Ready(());
         }
+        if attempt
+            .get()
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(2))
+        {
+            attempt.set(Some(std::time::Instant::now()));
+            if let Err(error) = press_run(client, &editor).await {
+                return Poll::Pending(error);
+            }
+        }
+        Poll::Pending(format!("input prompt `{}`", prompt.trim()))
     })
     .await
+}
+
+/// Selects the cell of `editor` and clicks the notebook toolbar's Run button
+/// (`notebook:run-cell-and-select-next`).
+async fn press_run(client: &Client, editor: &fantoccini::elements::Element) -> Result<(), String> {
+    editor.click().await.map_err(webdriver("select the cell"))?;
+    client
+        .find(Locator::Css(
+            ".jp-NotebookPanel-toolbar [data-command='notebook:run-cell-and-select-next']",
+        ))
+        .await
+        .map_err(webdriver("find the notebook's Run button"))?
+        .click()
+        .await
+        .map_err(webdriver("click the notebook's Run button"))
 }
 
 /// Waits for the first cell's output area and returns its text (trimmed); an error output
