@@ -70,9 +70,10 @@ pub fn stage_check_trials(
 
 /// What the `scenarios::<name>` trials do for `target`: ignored without one (listed, with how
 /// to give one); skipped with [`crate::scenarios::NO_WORKLOADS`] when its provider runs no
-/// containers; otherwise run against the platform's hub (trial user from its Secret,
-/// artifacts under `artifacts_dir/<name>/`). A target whose hub cannot be prepared
-/// (no trial user Secret, TLS failure) makes the trials fail with that message.
+/// containers; otherwise run against the platform's hub, prepared only when a scenario trial
+/// runs (trial user from its Secret, artifacts under `artifacts_dir/<name>/`). A target whose
+/// hub cannot be prepared (no trial user Secret, TLS failure) fails the trials with that
+/// message.
 pub fn scenario_plan(
     target: Option<&Target>,
     artifacts_dir: &Path,
@@ -86,23 +87,19 @@ pub fn scenario_plan(
     if !target.probes {
         return TrialPlan::Skip(crate::scenarios::NO_WORKLOADS.into());
     }
-    let prepared = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| format!("cannot start a runtime: {error}"))
-        .and_then(|runtime| {
-            runtime.block_on(async {
-                let config = target.config().map_err(|error| error.to_string())?;
-                let hint = "the kept deployment's cluster must be running";
-                let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                let hub = crate::scenarios::platform_target(&config, &connection.client).await?;
-                crate::scenarios::hub_options(&hub, artifacts_dir).await
-            })
-        });
-    match prepared {
-        Ok(options) => TrialPlan::Run(Box::new(options)),
-        Err(error) => TrialPlan::Fail(error),
-    }
+    let target = Arc::new(target.clone());
+    let artifacts_dir = artifacts_dir.to_owned();
+    TrialPlan::Prepare(Arc::new(move || {
+        let target = Arc::clone(&target);
+        let artifacts_dir = artifacts_dir.clone();
+        Box::pin(async move {
+            let config = target.config().map_err(|error| error.to_string())?;
+            let hint = "the kept deployment's cluster must be running";
+            let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)
+                .await
+                .map_err(|error| error.to_string())?;
+            let hub = crate::scenarios::platform_target(&config, &connection.client).await?;
+            crate::scenarios::hub_options(&hub, &artifacts_dir).await
+        })
+    }))
 }

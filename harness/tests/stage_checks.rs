@@ -11,7 +11,7 @@ use deployer::platform::default_platform_dir;
 use harness::target::{Target, TARGET_ENV};
 use harness::trials::{scenario_plan, stage_check_trials};
 use libtest_mimic::Arguments;
-use scenarios::trials::{scenario_trials, TrialPlan};
+use scenarios::trials::scenario_trials;
 use scenarios::Scenario;
 
 fn main() -> std::process::ExitCode {
@@ -23,12 +23,7 @@ fn main() -> std::process::ExitCode {
             let platform_dir = target.platform_dir.clone();
             let probes = target.probes;
             let artifacts = path.parent().unwrap_or(path).join("scenarios");
-            // Listing must not touch the cluster: the scenarios' plan is made only to run.
-            let plan = if arguments.list {
-                TrialPlan::Skip("listing only".into())
-            } else {
-                scenario_plan(Some(&target), &artifacts)
-            };
+            let plan = scenario_plan(Some(&target), &artifacts);
             let mut trials = stage_check_trials(&platform_dir, &config, Some(target), probes)?;
             trials.extend(scenario_trials(&plan, &Scenario::ALL, &Default::default()));
             Ok(trials)

@@ -1,6 +1,8 @@
 //! Scenarios as libtest-mimic trials named `scenarios::<name>`, run by the same runner as the
 //! stage checks, so `cargo test` and `cargo nextest run` list, filter and run them.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use libtest_mimic::{Completion, Failed, Trial};
@@ -10,8 +12,15 @@ use crate::driver::BrowserBinaries;
 use crate::options::ScenarioOptions;
 use crate::record::{ScenarioOutcome, ScenarioRecord};
 
+/// Makes a trial's [`ScenarioOptions`] when the trial runs, on the trial's runtime: preparing
+/// may connect to a cluster and a hub, which listing must not, and which a process that runs
+/// some other trial need not. Errors fail the trial with their text.
+pub type Prepare = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<ScenarioOptions, String>> + Send>> + Send + Sync,
+>;
+
 /// What the trials do when run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum TrialPlan {
     /// Nothing to run against: the trials are listed but marked ignored (like the stage
     /// checks without `SEATRIAL_TARGET`). The text says how to give them a target.
@@ -22,8 +31,8 @@ pub enum TrialPlan {
     Skip(String),
     /// Run against this hub.
     Run(Box<ScenarioOptions>),
-    /// The hub could not be prepared: every trial fails with this message.
-    Fail(String),
+    /// Run against the hub these options, made when the trial runs, point at.
+    Prepare(Prepare),
 }
 
 /// Collects the records of trials that ran, for a report written after
@@ -44,7 +53,6 @@ pub fn scenario_trials(plan: &TrialPlan, scenarios: &[Scenario], sink: &RecordSi
                 TrialPlan::NoTarget(hint) => {
                     Trial::test(name, move || Err(Failed::from(hint))).with_ignored_flag(true)
                 }
-                TrialPlan::Fail(message) => Trial::test(name, move || Err(Failed::from(message))),
                 // Marked ignored at list time too: nextest decides skips when listing, and
                 // counts a trial that ignores itself at run time as passed.
                 TrialPlan::Skip(reason) => Trial::ignorable_test(name, move || {
@@ -52,24 +60,39 @@ pub fn scenario_trials(plan: &TrialPlan, scenarios: &[Scenario], sink: &RecordSi
                     Ok(Completion::ignored_with(reason))
                 })
                 .with_ignored_flag(true),
-                TrialPlan::Run(options) => Trial::ignorable_test(name, move || {
-                    let binaries = BrowserBinaries::locate()
-                        .map_err(|error| Failed::from(error.to_string()))?;
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|error| {
-                            Failed::from(format!("cannot start a runtime: {error}"))
-                        })?;
-                    let record =
-                        runtime.block_on(crate::run::run_scenario(scenario, &options, &binaries));
-                    let verdict = verdict(&record);
-                    push(&sink, record);
-                    verdict.map(|()| Completion::Completed)
-                }),
+                TrialPlan::Run(options) => run_trial(
+                    name,
+                    scenario,
+                    sink,
+                    Arc::new(move || {
+                        let options = (*options).clone();
+                        Box::pin(async move { Ok(options) })
+                    }),
+                ),
+                TrialPlan::Prepare(prepare) => run_trial(name, scenario, sink, prepare),
             }
         })
         .collect()
+}
+
+/// A trial that prepares its options, runs `scenario` on its own runtime and records it.
+fn run_trial(name: String, scenario: Scenario, sink: RecordSink, prepare: Prepare) -> Trial {
+    Trial::ignorable_test(name, move || {
+        let binaries =
+            BrowserBinaries::locate().map_err(|error| Failed::from(error.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| Failed::from(format!("cannot start a runtime: {error}")))?;
+        let record = runtime.block_on(async {
+            let options = prepare().await?;
+            Ok::<_, String>(crate::run::run_scenario(scenario, &options, &binaries).await)
+        });
+        let record = record.map_err(Failed::from)?;
+        let verdict = verdict(&record);
+        push(&sink, record);
+        verdict.map(|()| Completion::Completed)
+    })
 }
 
 fn push(sink: &RecordSink, record: ScenarioRecord) {
