@@ -222,13 +222,10 @@ async fn hub_api_token(
     steps.secrets.push(token.clone());
     // Leave the page that shows the token, so no later screenshot holds it.
     steps
-        .run("leave the token page", async {
-            let home = options.url("/hub/home");
-            client
-                .goto(&home)
-                .await
-                .map_err(crate::steps::webdriver(&format!("open {home}")))
-        })
+        .run(
+            "leave the token page",
+            crate::steps::open(client, &options.url("/hub/home")),
+        )
         .await?;
     steps
         .run("the token reads /hub/api/user", async {

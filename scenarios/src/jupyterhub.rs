@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use deployer::providers::error_chain;
 
 use crate::options::ScenarioOptions;
-use crate::steps::{current_url, element, until, visible, webdriver, Poll};
+use crate::steps::{click, current_url, element, open, until, visible, webdriver, Poll};
 
 /// The hub's own login form.
 const HUB_USERNAME: &str = "#username_input";
@@ -58,10 +58,7 @@ fn prefix(options: &ScenarioOptions) -> String {
 pub async fn open_login(client: &Client, options: &ScenarioOptions) -> Result<LoginForm, String> {
     let next = format!("{}/hub/home", prefix(options));
     let url = options.url(&format!("/hub/login?next={}", encode(&next)));
-    client
-        .goto(&url)
-        .await
-        .map_err(webdriver(&format!("open {url}")))?;
+    open(client, &url).await?;
     let clicked = std::cell::Cell::new(false);
     until(page(options), "login form", || async {
         if visible(client, HUB_USERNAME).await.is_some() {
@@ -96,11 +93,7 @@ pub async fn submit_login(
     let timeout = page(options);
     type_into(client, username, &options.user, timeout).await?;
     type_into(client, password_field, password, timeout).await?;
-    element(client, submit, timeout)
-        .await?
-        .click()
-        .await
-        .map_err(webdriver("click the login button"))?;
+    click(client, submit, timeout, "click the login button").await?;
     let home = format!("{}/hub/home", prefix(options));
     until(timeout, "hub home page after login", || async {
         if let Some(refusal) = visible(client, error).await {
@@ -159,10 +152,7 @@ pub async fn redirects_to_login(
     path: &str,
 ) -> Result<(), String> {
     let url = options.url(path);
-    client
-        .goto(&url)
-        .await
-        .map_err(webdriver(&format!("open {url}")))?;
+    open(client, &url).await?;
     let login = format!("{}/hub/login", prefix(options));
     until(
         page(options),
@@ -185,15 +175,8 @@ pub async fn redirects_to_login(
 /// logged-in pages (the hub's logout or login page).
 pub async fn log_out(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
     let home = options.url("/hub/home");
-    client
-        .goto(&home)
-        .await
-        .map_err(webdriver(&format!("open {home}")))?;
-    element(client, "#logout", page(options))
-        .await?
-        .click()
-        .await
-        .map_err(webdriver("click Logout"))?;
+    open(client, &home).await?;
+    click(client, "#logout", page(options), "click Logout").await?;
     let done = [
         format!("{}/hub/login", prefix(options)),
         format!("{}/hub/logout", prefix(options)),
@@ -217,10 +200,7 @@ pub async fn start_server(
     options: &ScenarioOptions,
 ) -> Result<Option<String>, String> {
     let url = options.url("/hub/spawn");
-    client
-        .goto(&url)
-        .await
-        .map_err(webdriver(&format!("open {url}")))?;
+    open(client, &url).await?;
     let user_prefix = format!("{}/user/{}/", prefix(options), options.user);
     let form = until(page(options), "spawn form or a running server", || async {
         if visible(client, "#spawn_form").await.is_some() {
@@ -269,11 +249,13 @@ pub async fn start_server(
             }
         }
     }
-    element(client, "#spawn_form [type='submit']", page(options))
-        .await?
-        .click()
-        .await
-        .map_err(webdriver("submit the spawn form"))?;
+    click(
+        client,
+        "#spawn_form [type='submit']",
+        page(options),
+        "submit the spawn form",
+    )
+    .await?;
     Ok(chosen)
 }
 
@@ -303,15 +285,13 @@ pub async fn await_lab(client: &Client, options: &ScenarioOptions) -> Result<(),
 /// Creates a notebook from the Launcher and returns its file name (the current tab's label).
 pub async fn new_notebook(client: &Client, options: &ScenarioOptions) -> Result<String, String> {
     let timeout = page(options);
-    element(
+    click(
         client,
         ".jp-LauncherCard[data-category='Notebook']",
         timeout,
+        "click the Notebook launcher card",
     )
-    .await?
-    .click()
-    .await
-    .map_err(webdriver("click the Notebook launcher card"))?;
+    .await?;
     element(client, ".jp-NotebookPanel .jp-Cell .cm-content", timeout).await?;
     until(timeout, "notebook tab", || async {
         match visible(
@@ -490,15 +470,13 @@ pub async fn save_and_verify(
     source: &str,
     expected: &str,
 ) -> Result<String, String> {
-    element(
+    click(
         client,
         ".jp-NotebookPanel-toolbar [data-jp-item-name='save'] [data-command='docmanager:save']",
         page(options),
+        "click the notebook's Save button",
     )
-    .await?
-    .click()
-    .await
-    .map_err(webdriver("click the notebook's Save button"))?;
+    .await?;
     let file = std::cell::RefCell::new(untitled.to_owned());
     until(page(options), "the saved notebook with the cell and its output", || async {
         if let Some(input) = visible(client, ".jp-Dialog input:not([type='checkbox'])").await {
@@ -570,15 +548,8 @@ fn text_of(value: &Value) -> String {
 /// button is gone and the start button reads "Start My Server", also after a reload.
 pub async fn stop_server(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
     let home = options.url("/hub/home");
-    client
-        .goto(&home)
-        .await
-        .map_err(webdriver(&format!("open {home}")))?;
-    element(client, "#stop", page(options))
-        .await?
-        .click()
-        .await
-        .map_err(webdriver("click Stop My Server"))?;
+    open(client, &home).await?;
+    click(client, "#stop", page(options), "click Stop My Server").await?;
     let timeout = Duration::from_secs(options.timeouts.stop_seconds);
     until(timeout, "stopped server", || async {
         stopped_on_home(client).await
@@ -627,10 +598,7 @@ pub async fn request_token(
     note: &str,
 ) -> Result<String, String> {
     let url = options.url("/hub/token");
-    client
-        .goto(&url)
-        .await
-        .map_err(webdriver(&format!("open {url}")))?;
+    open(client, &url).await?;
     let timeout = page(options);
     type_into(client, "#token-note", note, timeout).await?;
     if let Ok(select) = client.find(Locator::Css("#token-expiration-seconds")).await {
@@ -639,11 +607,13 @@ pub async fn request_token(
             .await
             .map_err(webdriver("choose the token's expiry"))?;
     }
-    element(client, "#request-token-form [type='submit']", timeout)
-        .await?
-        .click()
-        .await
-        .map_err(webdriver("click Request new API token"))?;
+    click(
+        client,
+        "#request-token-form [type='submit']",
+        timeout,
+        "click Request new API token",
+    )
+    .await?;
     until(timeout, "the new token on the page", || async {
         match visible(client, "#token-result").await {
             Some(result) => match result.text().await {

@@ -145,6 +145,29 @@ pub async fn element(
     }
 }
 
+/// Navigates to `url`. Errors: `open <url>: <WebDriver error>`.
+pub async fn open(client: &Client, url: &str) -> Result<(), String> {
+    client
+        .goto(url)
+        .await
+        .map_err(webdriver(&format!("open {url}")))
+}
+
+/// Waits for an element matching `selector` (see [`element`]) and clicks it. Errors: the
+/// wait's, or `<action>: <WebDriver error>`.
+pub async fn click(
+    client: &Client,
+    selector: &str,
+    timeout: Duration,
+    action: &str,
+) -> Result<(), String> {
+    element(client, selector, timeout)
+        .await?
+        .click()
+        .await
+        .map_err(webdriver(action))
+}
+
 /// The first displayed element matching `selector`, if any (no waiting).
 pub async fn visible(client: &Client, selector: &str) -> Option<Element> {
     for element in client.find_all(Locator::Css(selector)).await.ok()? {
