@@ -5,7 +5,7 @@ use std::path::Path;
 
 use scenarios::local_hub::{default_install_dir, LocalHub, LocalHubInstall};
 
-use crate::support::{xtask, xtask_with, Run};
+use crate::support::{xtask_with, Run};
 
 const PASSWORD_ENV: &str = "SEATRIAL_TEST_HUB_PASSWORD";
 const PASSWORD: &str = "a real password 123";
@@ -26,17 +26,11 @@ fn scenarios(base_url: &str, extra: &[&str], env: &[(&str, &Path)]) -> Run {
 
 #[test]
 fn an_unknown_scenario_lists_the_valid_ones() {
-    let run = xtask(&[
-        "scenarios",
-        "--base-url",
+    let run = scenarios(
         "http://127.0.0.1:1/",
-        "--user",
-        "u",
-        "--password-env",
-        "HOME",
-        "--only",
-        "logn",
-    ]);
+        &["--only", "logn"],
+        &[(PASSWORD_ENV, Path::new("x"))],
+    );
     assert_eq!(run.code, 2, "{}", run.output());
     assert!(
         run.stderr.contains("unknown scenario `logn`; the scenarios are: login, spawn_and_run_notebook, logout, hub_api_token"),
@@ -47,19 +41,13 @@ fn an_unknown_scenario_lists_the_valid_ones() {
 
 #[test]
 fn an_unset_password_variable_is_named() {
-    let run = xtask(&[
-        "scenarios",
-        "--base-url",
-        "http://127.0.0.1:1/",
-        "--user",
-        "u",
-        "--password-env",
-        "SEATRIAL_NO_SUCH_VARIABLE",
-    ]);
+    // The helper names PASSWORD_ENV, which nothing sets here.
+    let run = scenarios("http://127.0.0.1:1/", &[], &[]);
     assert_eq!(run.code, 2, "{}", run.output());
     assert!(
-        run.stderr
-            .contains("the environment variable SEATRIAL_NO_SUCH_VARIABLE is not set"),
+        run.stderr.contains(&format!(
+            "the environment variable {PASSWORD_ENV} is not set"
+        )),
         "{}",
         run.output()
     );
