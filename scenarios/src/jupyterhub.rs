@@ -341,22 +341,32 @@ pub async fn run_first_cell(
     options: &ScenarioOptions,
     source: &str,
 ) -> Result<(), String> {
-    const EDITOR: &str = ".jp-NotebookPanel .jp-CodeCell .cm-content";
     let timeout = page(options);
-    let editor = element(client, EDITOR, timeout).await?;
-    // The editor exists before it is laid out; a click succeeds once it is interactable.
+    element(client, FIRST_EDITOR, timeout).await?;
+    // The editor exists before it is laid out, and JupyterLab may render the cell again once
+    // the notebook has loaded (the old element goes stale): every use finds it afresh, and a
+    // click succeeds once it is interactable.
     until(timeout, "an interactable cell editor", || async {
+        let editor = match first_editor(client).await {
+            Ok(editor) => editor,
+            Err(error) => return Poll::Pending(error),
+        };
         match editor.click().await {
             Ok(()) => Poll::Ready(()),
             Err(error) => Poll::Pending(error.to_string()),
         }
     })
     .await?;
-    editor
+    first_editor(client)
+        .await?
         .send_keys(source)
         .await
         .map_err(webdriver("type into the cell"))?;
     until(timeout, &format!("`{source}` in the cell"), || async {
+        let editor = match first_editor(client).await {
+            Ok(editor) => editor,
+            Err(error) => return Poll::Pending(error),
+        };
         match editor.text().await {
             Ok(text) if text.trim() == source => Poll::Ready(()),
             Ok(text) => Poll::Pending(format!("the cell holds `{text}`")),
@@ -386,7 +396,7 @@ pub async fn run_first_cell(
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(2))
         {
             attempt.set(Some(std::time::Instant::now()));
-            if let Err(error) = press_run(client, &editor).await {
+            if let Err(error) = press_run(client).await {
                 return Poll::Pending(error);
             }
         }
@@ -395,10 +405,25 @@ pub async fn run_first_cell(
     .await
 }
 
-/// Selects the cell of `editor` and clicks the notebook toolbar's Run button
+/// The first code cell's editor (CodeMirror 6's content element).
+const FIRST_EDITOR: &str = ".jp-NotebookPanel .jp-CodeCell .cm-content";
+
+/// Finds the first cell's editor now (no waiting). Errors: the WebDriver error.
+async fn first_editor(client: &Client) -> Result<fantoccini::elements::Element, String> {
+    client
+        .find(Locator::Css(FIRST_EDITOR))
+        .await
+        .map_err(webdriver("find the first cell's editor"))
+}
+
+/// Selects the first cell and clicks the notebook toolbar's Run button
 /// (`notebook:run-cell-and-select-next`).
-async fn press_run(client: &Client, editor: &fantoccini::elements::Element) -> Result<(), String> {
-    editor.click().await.map_err(webdriver("select the cell"))?;
+async fn press_run(client: &Client) -> Result<(), String> {
+    first_editor(client)
+        .await?
+        .click()
+        .await
+        .map_err(webdriver("select the cell"))?;
     client
         .find(Locator::Css(
             ".jp-NotebookPanel-toolbar [data-command='notebook:run-cell-and-select-next']",
