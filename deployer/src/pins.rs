@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 pub struct ImagePin {
     /// `registry/repository`, e.g. `docker.io/library/traefik`.
     pub repository: String,
-    /// The tag, e.g. `v3.3.4`.
+    /// The tag, e.g. `1.27.0`.
     pub tag: String,
     /// The manifest digest (`sha256:…`), when locked.
     pub digest: Option<String>,
@@ -109,12 +109,12 @@ mod tests {
     fn reads_images_and_names_missing_keys() {
         let pins = parse_images(
             Path::new("p.toml"),
-            "# comment\n[images.traefik]\nrepository = \"docker.io/library/traefik\"\ntag = \"v3.3.4\"\n",
+            "# comment\n[images.traefik]\nrepository = \"docker.io/library/nginx\"\ntag = \"1.27.0\"\n",
         )
         .unwrap();
         assert_eq!(
             pins["traefik"].reference(),
-            "docker.io/library/traefik:v3.3.4"
+            "docker.io/library/nginx:1.27.0"
         );
 
         let error =

@@ -1,12 +1,39 @@
-//! Tooling over the pin set (`pins/pins.toml`).
+//! The pin set and its tooling: one file (`pins/pins.toml`) pins every chart, image, tool
+//! and manifest bundle the platform is built from; this crate reads it, proves every pin
+//! resolves, finds updates allowed by each pin's policy, edits the file in place, and
+//! delivers bumps as pull requests. `cargo xtask pins …` is its command line; docs/pins.md
+//! is the user guide.
 //!
-//! Today the deployer reads the set's images itself (`deployer::pins`); the commands that
-//! check, bump and deliver pins arrive with the issue "Pins". Until then this crate only
-//! re-exports the reader so that callers already depend on the right crate.
+//! Offline: [`load`] (validation), [`edit`], [`changelog`], [`report`]. Online, over one
+//! [`fetch::Network`] (bounded concurrency, timeouts, retries): [`check`], [`outdated`],
+//! [`update`] (`lock`, `bump`), and [`pr`] (octocrab).
+
+pub mod changelog;
+pub mod check;
+pub mod edit;
+pub mod error;
+pub mod fetch;
+pub mod load;
+pub mod model;
+pub mod outdated;
+pub mod policy;
+pub mod pr;
+pub mod report;
+pub mod resolve;
+pub mod sources;
+#[cfg(feature = "testbed")]
+pub mod testbed;
+pub mod update;
 
 pub use deployer::pins::{load_images, parse_images, ImagePin, ImagePins};
+pub use error::{Error, Result};
 
 /// The pin set shipped in this repository.
 pub fn default_pins_file() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pins.toml")
+}
+
+/// The changelog beside the shipped pin set.
+pub fn default_changelog() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("CHANGELOG.md")
 }

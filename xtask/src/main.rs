@@ -7,6 +7,7 @@ mod bench;
 mod exit;
 mod hollow;
 mod integration;
+mod pins;
 mod scenarios;
 mod teardown;
 mod test;
@@ -61,6 +62,14 @@ enum Command {
     /// scenario, unset password variable, unreachable hub), 4 chromium or chromedriver
     /// missing. See docs/scenarios.md.
     Scenarios(scenarios::Scenarios),
+    /// The pin set (pins/pins.toml): list, check, outdated, lock, bump, pr.
+    ///
+    /// Every chart, image, tool and manifest bundle the platform is built from is pinned in
+    /// one file. `check` proves each still resolves (exit 1 naming broken pins, their URL and
+    /// HTTP status, and where a relocation rule found them); `bump` and `pr` move pins to the
+    /// newest version their policy allows. Exit codes: 0 fine, 1 a pin needs attention, 2 bad
+    /// input (file, line and key), 4 no TLS trust store. See docs/pins.md.
+    Pins(pins::Pins),
     /// Benchmarks that print ratios against the peers (not timed tests). See docs/benchmarks.md.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -91,6 +100,7 @@ fn main() -> std::process::ExitCode {
             Command::Teardown(command) => command.run().await,
             Command::Test(command) => command.run().await,
             Command::Scenarios(command) => command.run().await,
+            Command::Pins(command) => command.run().await,
             Command::Bench(command) => command.run().await,
         }
     });

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the README's test command.
 //!
-//! Installs Chromium, ChromeDriver and the local JupyterHub for the browser scenario tests,
+//! Installs Chromium, ChromeDriver and the local JupyterHub for the browser scenario tests and
+//! Debian's docker-registry for the pins tests,
 //! builds the test binaries, brings the hollow cluster up (or reuses it), deploys the platform once and keeps it so the
 //! stage-check trials have something to check, runs `cargo nextest run --workspace
 //! --run-ignored all` with `SEATRIAL_KUBECONFIG` and `SEATRIAL_TARGET` set, then sweeps that
@@ -35,20 +36,29 @@ pub struct Test {
     nextest_args: Vec<String>,
 }
 
-/// Debian's Chromium and ChromeDriver, for the browser scenario tests.
-const BROWSER_PACKAGES: [&str; 2] = ["chromium", "chromium-driver"];
+/// Debian packages the tests run for real: Chromium and ChromeDriver (browser scenarios),
+/// and the CNCF Distribution registry (the pins tests' OCI registry).
+const TEST_PACKAGES: [&str; 3] = [
+    "chromium",
+    "chromium-driver",
+    pins::testbed::registry::PACKAGE,
+];
 
-/// Installs what the browser scenario tests need when it is missing: Chromium and
-/// ChromeDriver (apt, as root) and the local JupyterHub (a venv from PyPI and
+/// Installs what the tests need when it is missing: Chromium, ChromeDriver and
+/// docker-registry (apt, as root) and the local JupyterHub (a venv from PyPI and
 /// configurable-http-proxy from npm, pinned in scenarios/local-hub/).
-async fn ensure_browser_fixtures() -> Result<(), u8> {
+async fn ensure_test_fixtures() -> Result<(), u8> {
     let installed = tokio::task::spawn_blocking(|| {
-        let missing: Vec<String> = [scenarios::driver::CHROMIUM, scenarios::driver::CHROMEDRIVER]
+        let missing: Vec<String> = [
+            scenarios::driver::CHROMIUM,
+            scenarios::driver::CHROMEDRIVER,
+            pins::testbed::registry::BINARY,
+        ]
             .into_iter()
             .filter(|path| !std::path::Path::new(path).exists())
             .map(str::to_owned)
             .collect();
-        deployer::packages::ensure_debian_packages(&BROWSER_PACKAGES, &missing)
+        deployer::packages::ensure_debian_packages(&TEST_PACKAGES, &missing)
             .map_err(|error| error.to_string())?;
         let dir = scenarios::local_hub::default_install_dir();
         let started = std::time::Instant::now();
@@ -64,7 +74,7 @@ async fn ensure_browser_fixtures() -> Result<(), u8> {
             Err(exit::ENVIRONMENT_MISSING)
         }
         Err(error) => {
-            eprintln!("error: installing the browser test fixtures panicked: {error}");
+            eprintln!("error: installing the test fixtures panicked: {error}");
             Err(exit::ENVIRONMENT_MISSING)
         }
     }
@@ -81,7 +91,7 @@ impl Test {
             eprintln!("error: cargo-nextest is not installed\n  hint: cargo install cargo-nextest --locked");
             return exit::ENVIRONMENT_MISSING;
         }
-        if let Err(code) = ensure_browser_fixtures().await {
+        if let Err(code) = ensure_test_fixtures().await {
             return code;
         }
         // Build every test binary before the cluster starts: two cores compiling starve the

@@ -301,7 +301,7 @@ mod tests {
             "spec": {
                 "replicas": 1,
                 "template": {"spec": {"containers": [
-                    {"name": "hub", "image": "quay.io/jupyterhub/k8s-hub:4.1.0", "ports": [{"containerPort": 8081}]},
+                    {"name": "hub", "image": "registry.example.test/hub:1.0.0", "ports": [{"containerPort": 8081}]},
                     {"name": "sidecar", "image": "busybox"}
                 ]}}
             }
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn some_matches_any_element_positional_needs_every_element() {
-        let some = json!({"spec": {"template": {"spec": {"containers": {"$some": [{"name": "sidecar"}, {"image": "quay.io/jupyterhub/k8s-hub:4.1.0"}]}}}}});
+        let some = json!({"spec": {"template": {"spec": {"containers": {"$some": [{"name": "sidecar"}, {"image": "registry.example.test/hub:1.0.0"}]}}}}});
         assert!(matches(&some, &deployment()));
         let positional = json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar"}, {"name": "hub"}]}}}});
         assert!(!matches(&positional, &deployment()));
@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn failure_names_path_and_diffs() {
-        let expected = json!({"spec": {"replicas": 3, "template": {"spec": {"containers": {"$some": [{"name": "hub", "image": "quay.io/jupyterhub/k8s-hub:9.9.9"}]}}}}, "metadata": {"labels": {"tier": "web"}, "annotations": null}});
+        let expected = json!({"spec": {"replicas": 3, "template": {"spec": {"containers": {"$some": [{"name": "hub", "image": "registry.example.test/hub:9.9.9"}]}}}}, "metadata": {"labels": {"tier": "web"}, "annotations": null}});
         let found = mismatches(&expected, &deployment());
         let paths: Vec<&str> = found.iter().map(|m| m.path.as_str()).collect();
         assert_eq!(
@@ -354,7 +354,7 @@ mod tests {
         assert!(text.contains("-  replicas: 3"), "{text}");
         assert!(text.contains("+  replicas: 1"), "{text}");
         assert!(
-            text.contains("+        - image: quay.io/jupyterhub/k8s-hub:4.1.0"),
+            text.contains("+        - image: registry.example.test/hub:1.0.0"),
             "{text}"
         );
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask bench …`: benchmarks that print ratios (never timed tests).
 
 mod metrics;
+mod pins;
 mod readiness;
 
 use clap::Subcommand;
@@ -18,12 +19,18 @@ pub enum Bench {
     /// (GET/LIST/WATCH on the benchmark resource), read before and after each method, one
     /// method at a time. See docs/benchmarks.md.
     Readiness(readiness::Readiness),
+    /// `pins check` of N generated pins (half charts, half images) against a chart
+    /// repository served over HTTP and Debian's docker-registry on loopback: total time and
+    /// requests with bounded concurrency and one request at a time, and their ratio. Needs
+    /// /usr/bin/docker-registry (`cargo xtask test` installs it). See docs/benchmarks.md.
+    Pins(pins::PinsBench),
 }
 
 impl Bench {
     pub async fn run(self) -> u8 {
         match self {
             Bench::Readiness(command) => command.run().await,
+            Bench::Pins(command) => command.run().await,
         }
     }
 }

@@ -7,6 +7,7 @@
 mod bad_input;
 mod end_to_end;
 mod hollow;
+mod pins;
 mod repository;
 mod scenarios;
 mod support;

@@ -61,3 +61,77 @@ fn ci_runs_the_readme_test_command() {
         ".ci/run does not run `cargo xtask test`:\n{ci}"
     );
 }
+
+/// No pinned artifact's version is written outside the pin set: no `<image>:<tag>` of a pinned
+/// image repository, no pinned chart or tool next to its pinned version. Tests use other
+/// names (`registry.example.test/…`); the pins crate's own fixtures are exempt.
+#[test]
+fn no_pinned_version_appears_outside_the_pin_set() {
+    let set = pins::load::load(&repo_root().join("pins/pins.toml")).unwrap();
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(repo_root())
+        .output()
+        .expect("git runs");
+    assert!(listed.status.success());
+    let exempt = |path: &str| {
+        path.starts_with("pins/")
+            || path == "Cargo.lock"
+            || path.starts_with("scenarios/local-hub/")
+    };
+    let mut needles: Vec<(String, Option<String>)> = Vec::new();
+    for pin in &set.pins {
+        match &pin.source {
+            pins::model::Source::Image(name) => needles.push((format!("{}:", name.path), None)),
+            pins::model::Source::Chart { chart, .. } => {
+                needles.push((chart.clone(), Some(pin.version.clone())))
+            }
+            pins::model::Source::Tool { github, .. } => {
+                let tool = github.rsplit('/').next().unwrap().to_owned();
+                needles.push((pin.id.name.clone(), Some(pin.version.clone())));
+                needles.push((tool, Some(pin.version.clone())));
+            }
+            pins::model::Source::Bundle { .. } => {
+                needles.push((pin.id.name.clone(), Some(pin.version.clone())))
+            }
+        }
+    }
+    needles.sort();
+    needles.dedup();
+    let mut offenders = Vec::new();
+    let mut scanned = 0;
+    for path in String::from_utf8(listed.stdout)
+        .unwrap()
+        .split('\0')
+        .filter(|p| !p.is_empty() && !exempt(p))
+    {
+        let Ok(text) = std::fs::read_to_string(repo_root().join(path)) else {
+            continue; // binary files
+        };
+        scanned += 1;
+        for (index, line) in text.lines().enumerate() {
+            for (needle, version) in &needles {
+                let hit = match version {
+                    // `<repository path>:` followed by a tag (a digit or `v` and a digit).
+                    None => line.match_indices(needle.as_str()).any(|(at, _)| {
+                        let rest = &line[at + needle.len()..];
+                        let rest = rest.strip_prefix('v').unwrap_or(rest);
+                        rest.starts_with(|c: char| c.is_ascii_digit())
+                    }),
+                    Some(version) => {
+                        line.contains(needle.as_str()) && line.contains(version.as_str())
+                    }
+                };
+                if hit {
+                    offenders.push(format!("{path}:{}: {}", index + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(scanned > 50, "scanned only {scanned} files");
+    assert!(
+        offenders.is_empty(),
+        "pinned versions written outside pins/pins.toml (read them from the pin set instead):\n{}",
+        offenders.join("\n")
+    );
+}

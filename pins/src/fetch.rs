@@ -1,0 +1,253 @@
+//! The network layer every online command shares: one HTTP client, a bound on requests in
+//! flight, a timeout per request, retries with exponential backoff on 429, 5xx and
+//! connection failures (honouring `Retry-After`, RFC 9110 §10.2.3), and a request count.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tokio::sync::Semaphore;
+
+/// Tuning for [`Network`].
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    /// Requests in flight at most (default 16).
+    pub concurrency: usize,
+    /// Limit per request attempt, connection to last body byte (default 30 s).
+    pub timeout: Duration,
+    /// Retries after the first attempt on 429, 5xx or a connection failure (default 4).
+    pub retries: usize,
+    /// First backoff delay, doubled per retry up to 8 s (default 250 ms).
+    pub backoff: Duration,
+    /// The GitHub REST API base (default `https://api.github.com`; Actions sets
+    /// `GITHUB_API_URL`).
+    pub github_api: String,
+    /// A GitHub token for reads (raises the rate limit); never logged.
+    pub github_token: Option<String>,
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        NetworkOptions {
+            concurrency: 16,
+            timeout: Duration::from_secs(30),
+            retries: 4,
+            backoff: Duration::from_millis(250),
+            github_api: "https://api.github.com".to_owned(),
+            github_token: None,
+        }
+    }
+}
+
+/// A request that failed for good: the method, the URL, the last HTTP status (if any
+/// response came) and what went wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{method} {url}: {message}")]
+pub struct FetchError {
+    /// `GET` or `HEAD`.
+    pub method: String,
+    /// The URL (never carrying credentials).
+    pub url: String,
+    /// The last response's status code.
+    pub status: Option<u16>,
+    /// What went wrong, with the status when there was one.
+    pub message: String,
+}
+
+/// A response read to the end.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The status (any; callers decide what is an error).
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body (empty for `HEAD`).
+    pub body: Bytes,
+}
+
+impl Fetched {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// The shared HTTP client (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct Network {
+    client: reqwest::Client,
+    permits: Arc<Semaphore>,
+    requests: Arc<AtomicU64>,
+    /// Its tuning.
+    pub options: Arc<NetworkOptions>,
+    pub(crate) cache: Arc<crate::sources::Cache>,
+}
+
+enum Attempt {
+    Retry(FetchError, Option<Duration>),
+    Fail(FetchError),
+}
+
+impl Network {
+    /// A client trusting the system's roots (rustls-platform-verifier, ring).
+    ///
+    /// Errors: the system trust store or TLS backend failed to load.
+    pub fn new(options: NetworkOptions) -> Result<Network, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .map_err(|error| format!("cannot load the system trust store: {error}"))?;
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| error.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .user_agent(concat!("seatrial-pins/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(config)
+            .build()
+            .map_err(|error| error.to_string())?;
+        Ok(Network {
+            client,
+            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            requests: Arc::new(AtomicU64::new(0)),
+            options: Arc::new(options),
+            cache: Arc::default(),
+        })
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// `GET url` read to the end, retried as the module docs say. Any final status is
+    /// returned; only transport failures and exhausted retries are errors.
+    pub async fn get(
+        &self,
+        url: &str,
+        headers: &[(HeaderName, String)],
+    ) -> Result<Fetched, FetchError> {
+        self.send(Method::GET, url, headers).await
+    }
+
+    /// `HEAD url`, as [`Network::get`].
+    pub async fn head(
+        &self,
+        url: &str,
+        headers: &[(HeaderName, String)],
+    ) -> Result<Fetched, FetchError> {
+        self.send(Method::HEAD, url, headers).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, String)],
+    ) -> Result<Fetched, FetchError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.options.backoff)
+            .with_max_delay(Duration::from_secs(8))
+            .with_max_times(self.options.retries)
+            .with_jitter();
+        let attempt = || self.attempt(method.clone(), url, headers);
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|outcome| matches!(outcome, Attempt::Retry(..)))
+            // `None` means the retries are spent; Retry-After only replaces the delay.
+            .adjust(|outcome, delay| match (outcome, delay) {
+                (Attempt::Retry(_, Some(after)), Some(_)) => Some(*after),
+                _ => delay,
+            })
+            .notify(|outcome, delay| {
+                if let Attempt::Retry(error, _) = outcome {
+                    tracing::debug!(%error, ?delay, "retrying");
+                }
+            })
+            .await
+            .map_err(|outcome| match outcome {
+                Attempt::Retry(error, _) | Attempt::Fail(error) => error,
+            })
+    }
+
+    async fn attempt(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, String)],
+    ) -> Result<Fetched, Attempt> {
+        let error = |status: Option<u16>, message: String| FetchError {
+            method: method.to_string(),
+            url: url.to_owned(),
+            status,
+            message,
+        };
+        let mut request = self.client.request(method.clone(), url);
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| Attempt::Fail(error(None, format!("bad header {name}: {e}"))))?;
+            request = request.header(name, value);
+        }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response = request.send().await.map_err(|e| {
+            let message = chain(&e);
+            if e.is_builder() {
+                Attempt::Fail(error(None, message))
+            } else {
+                Attempt::Retry(error(None, message), None)
+            }
+        })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Attempt::Retry(error(Some(status.as_u16()), chain(&e)), None))?;
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let after = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(|seconds| Duration::from_secs(seconds.min(30)));
+            return Err(Attempt::Retry(
+                error(Some(status.as_u16()), format!("HTTP {status}")),
+                after,
+            ));
+        }
+        Ok(Fetched {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// An error and its sources, joined with `: `.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
