@@ -75,7 +75,9 @@ fn no_pinned_version_appears_outside_the_pin_set() {
         .expect("git runs");
     assert!(listed.status.success());
     let exempt = |path: &str| {
+        // The pins tooling's own tests build a loopback world whose names mirror real ones.
         path.starts_with("pins/")
+            || path == "xtask/tests/it/pins.rs"
             || path == "Cargo.lock"
             || path.starts_with("scenarios/local-hub/")
     };
