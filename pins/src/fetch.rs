@@ -58,6 +58,28 @@ pub struct FetchError {
     pub message: String,
 }
 
+impl FetchError {
+    /// A `GET` that answered an unexpected `status`.
+    pub fn unexpected_status(url: &str, status: reqwest::StatusCode) -> FetchError {
+        FetchError {
+            method: "GET".into(),
+            url: url.to_owned(),
+            status: Some(status.as_u16()),
+            message: format!("HTTP {status}"),
+        }
+    }
+
+    /// A `GET` that answered 200 with a body that is not the `what` expected.
+    pub fn unexpected_body(url: &str, what: &str, error: impl std::fmt::Display) -> FetchError {
+        FetchError {
+            method: "GET".into(),
+            url: url.to_owned(),
+            status: Some(200),
+            message: format!("unexpected {what}: {error}"),
+        }
+    }
+}
+
 /// A response read to the end.
 #[derive(Debug, Clone)]
 pub struct Fetched {

@@ -48,20 +48,11 @@ pub async fn index(network: &Network, repository: &str) -> Result<Arc<Index>, Fe
         .get_or_fetch(&url, || async {
             let response = network.get(&url, &[]).await?;
             if !response.status.is_success() {
-                return Err(FetchError {
-                    method: "GET".into(),
-                    url: url.clone(),
-                    status: Some(response.status.as_u16()),
-                    message: format!("HTTP {}", response.status),
-                });
+                return Err(FetchError::unexpected_status(&url, response.status));
             }
-            let index: Index =
-                serde_yaml_ng::from_slice(&response.body).map_err(|error| FetchError {
-                    method: "GET".into(),
-                    url: url.clone(),
-                    status: Some(200),
-                    message: format!("not a Helm repository index: {error}"),
-                })?;
+            let index: Index = serde_yaml_ng::from_slice(&response.body).map_err(|error| {
+                FetchError::unexpected_body(&url, "Helm repository index", error)
+            })?;
             Ok(Arc::new(index))
         })
         .await

@@ -72,12 +72,7 @@ pub async fn release_by_tag(
             .map(Some)
             .map_err(|error| parse_error(&url, error)),
         404 => Ok(None),
-        status => Err(FetchError {
-            method: "GET".into(),
-            url,
-            status: Some(status),
-            message: format!("HTTP {}", response.status),
-        }),
+        _ => Err(FetchError::unexpected_status(&url, response.status)),
     }
 }
 
@@ -92,12 +87,7 @@ pub async fn releases(network: &Network, repo: &str) -> Result<Arc<Vec<Release>>
         .get_or_fetch(&url, || async {
             let response = network.get(&url, &headers(network)).await?;
             if response.status.as_u16() != 200 {
-                return Err(FetchError {
-                    method: "GET".into(),
-                    url: url.clone(),
-                    status: Some(response.status.as_u16()),
-                    message: format!("HTTP {}", response.status),
-                });
+                return Err(FetchError::unexpected_status(&url, response.status));
             }
             let releases: Vec<Release> =
                 serde_json::from_slice(&response.body).map_err(|error| parse_error(&url, error))?;
@@ -112,10 +102,5 @@ pub async fn releases(network: &Network, repo: &str) -> Result<Arc<Vec<Release>>
 }
 
 fn parse_error(url: &str, error: serde_json::Error) -> FetchError {
-    FetchError {
-        method: "GET".into(),
-        url: url.to_owned(),
-        status: Some(200),
-        message: format!("unexpected JSON: {error}"),
-    }
+    FetchError::unexpected_body(url, "JSON", error)
 }

@@ -124,13 +124,8 @@ async fn anonymous_token(
             message: format!("anonymous token refused: HTTP {}", response.status),
         });
     }
-    let token: TokenResponse =
-        serde_json::from_slice(&response.body).map_err(|error| FetchError {
-            method: "GET".into(),
-            url: url.clone(),
-            status: Some(200),
-            message: format!("unexpected token response: {error}"),
-        })?;
+    let token: TokenResponse = serde_json::from_slice(&response.body)
+        .map_err(|error| FetchError::unexpected_body(&url, "token response", error))?;
     Ok(token.token.or(token.access_token))
 }
 
@@ -208,20 +203,10 @@ pub async fn tags(network: &Network, name: &ImageName) -> Result<Arc<Vec<String>
             loop {
                 let response = fetch(network, name, false, &url, "application/json").await?;
                 if response.status.as_u16() != 200 {
-                    return Err(FetchError {
-                        method: "GET".into(),
-                        url,
-                        status: Some(response.status.as_u16()),
-                        message: format!("HTTP {}", response.status),
-                    });
+                    return Err(FetchError::unexpected_status(&url, response.status));
                 }
-                let page: TagList =
-                    serde_json::from_slice(&response.body).map_err(|error| FetchError {
-                        method: "GET".into(),
-                        url: url.clone(),
-                        status: Some(200),
-                        message: format!("unexpected tag list: {error}"),
-                    })?;
+                let page: TagList = serde_json::from_slice(&response.body)
+                    .map_err(|error| FetchError::unexpected_body(&url, "tag list", error))?;
                 all.extend(page.tags.unwrap_or_default());
                 let next = response
                     .header("link")

@@ -84,3 +84,28 @@ pub fn index(charts: &[IndexedChart]) -> String {
     text.push_str("generated: \"2026-01-01T00:00:00Z\"\n");
     text
 }
+
+/// Packages each `(name, version, created)` chart, serves the tarballs and an `index.yaml`
+/// listing them under `prefix` (e.g. `/charts`) on `files`, and returns the index entries.
+pub fn publish(
+    files: &super::http::FileServer,
+    prefix: &str,
+    charts: &[(String, String, String)],
+) -> Vec<IndexedChart> {
+    let mut indexed = Vec::new();
+    for (name, version, created) in charts {
+        let tarball = package(name, version);
+        indexed.push(IndexedChart::new(name, version, &tarball, created));
+        files.put(
+            &format!("{prefix}/{name}-{version}.tgz"),
+            "application/gzip",
+            tarball,
+        );
+    }
+    files.put(
+        &format!("{prefix}/index.yaml"),
+        "application/yaml",
+        index(&indexed),
+    );
+    indexed
+}

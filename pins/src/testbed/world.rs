@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::fetch::{sha256_hex, Network, NetworkOptions};
-use crate::testbed::chart::{self, IndexedChart};
+use crate::testbed::chart;
 use crate::testbed::http::FileServer;
 use crate::testbed::registry::{Registry, TokenAuth};
 use crate::testbed::token::TokenIssuer;
@@ -74,30 +74,26 @@ impl World {
             digests.insert(format!("{repository}:{tag}"), digest);
         }
 
-        let mut indexed = Vec::new();
-        for (name, version, age) in [
+        let charts: Vec<(String, String, String)> = [
             ("jupyterhub", "4.0.0", 400),
             ("jupyterhub", "4.1.0", 200),
             ("jupyterhub", "4.2.0", 20),
             ("jupyterhub", "5.0.0", 10),
             ("tampered", "1.0.0", 100),
-        ] {
-            let tarball = chart::package(name, version);
-            let mut entry = IndexedChart::new(name, version, &tarball, &days_ago(age));
+        ]
+        .iter()
+        .map(|(name, version, age)| (name.to_string(), version.to_string(), days_ago(*age)))
+        .collect();
+        let mut indexed = chart::publish(&files, "/charts", &charts);
+        for entry in &mut indexed {
             digests.insert(
-                format!("{name}-{version}.tgz"),
+                format!("{}-{}.tgz", entry.name, entry.version),
                 format!("sha256:{}", entry.digest),
             );
-            if name == "tampered" {
+            if entry.name == "tampered" {
                 // The index lists the digest of another build than the one served.
                 entry.digest = sha256_hex(b"another build");
             }
-            files.put(
-                &format!("/charts/{name}-{version}.tgz"),
-                "application/gzip",
-                tarball,
-            );
-            indexed.push(entry);
         }
         files.put(
             "/charts/index.yaml",
