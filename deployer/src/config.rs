@@ -24,6 +24,10 @@ pub enum ProviderKind {
     Hollow,
     /// Any running cluster reached through a kubeconfig.
     Existing,
+    /// A kind cluster (the `kind` CLI and a Docker engine), created or reused.
+    Kind,
+    /// A k3s container started with testcontainers (a Docker engine).
+    K3s,
 }
 
 impl std::fmt::Display for ProviderKind {
@@ -31,6 +35,8 @@ impl std::fmt::Display for ProviderKind {
         f.write_str(match self {
             ProviderKind::Hollow => "hollow",
             ProviderKind::Existing => "existing",
+            ProviderKind::Kind => "kind",
+            ProviderKind::K3s => "k3s",
         })
     }
 }
@@ -43,6 +49,60 @@ pub struct ExistingCluster {
     pub kubeconfig: Option<PathBuf>,
     /// Context to use; the kubeconfig's current context when absent.
     pub context: Option<String>,
+}
+
+/// Settings of the `kind` provider.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KindSettings {
+    /// The kind cluster's name; `project_name` when absent.
+    pub cluster_name: Option<String>,
+    /// Worker nodes besides the control plane; 0 when absent.
+    pub workers: u32,
+    /// The platform's node groups: every node is labelled `node-group.seatrial.dev/<group>:
+    /// "true"` for the groups it serves (all of them on the control plane without workers;
+    /// one per worker, round robin, with workers). `[general, user, worker]` when absent.
+    pub node_groups: Vec<String>,
+    /// Locally built images to load into the nodes with `kind load docker-image`.
+    pub load_images: Vec<String>,
+    /// Reuse a running cluster of the same name (and leave it running at teardown).
+    pub reuse: bool,
+}
+
+impl Default for KindSettings {
+    fn default() -> Self {
+        KindSettings {
+            cluster_name: None,
+            workers: 0,
+            node_groups: vec!["general".into(), "user".into(), "worker".into()],
+            load_images: Vec::new(),
+            reuse: false,
+        }
+    }
+}
+
+/// Where a container-based cluster (kind, k3s) publishes the ingress on the host: the
+/// ingress stage's NodePorts are mapped to these host ports, so no load balancer (MetalLB)
+/// and no public DNS are needed.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostIngress {
+    /// The host address to listen on; `127.0.0.1` when absent.
+    pub address: std::net::IpAddr,
+    /// The host port for HTTP; 80 when absent.
+    pub http_port: u16,
+    /// The host port for HTTPS; 443 when absent.
+    pub https_port: u16,
+}
+
+impl Default for HostIngress {
+    fn default() -> Self {
+        HostIngress {
+            address: std::net::IpAddr::from([127, 0, 0, 1]),
+            http_port: 80,
+            https_port: 443,
+        }
+    }
 }
 
 /// A validated configuration.
@@ -62,6 +122,12 @@ pub struct Config {
     /// Settings of the `existing` provider.
     #[serde(default)]
     pub existing: ExistingCluster,
+    /// Settings of the `kind` provider.
+    #[serde(default)]
+    pub kind: KindSettings,
+    /// Host ports of the ingress for the `kind` and `k3s` providers.
+    #[serde(default)]
+    pub host_ingress: HostIngress,
     /// How long one object may take to become ready, in seconds; 180 when absent.
     #[serde(default = "default_readiness_timeout")]
     pub readiness_timeout_seconds: u64,
@@ -165,7 +231,30 @@ impl Config {
                 "settings for the `existing` provider are given but `provider` is not `existing`",
             ));
         }
+        if self.provider != ProviderKind::Kind && self.kind != KindSettings::default() {
+            return Err(self.field_error(
+                "kind",
+                "settings for the `kind` provider are given but `provider` is not `kind`",
+            ));
+        }
+        if let Some(name) = &self.kind.cluster_name {
+            self.check_dns_label("cluster_name", name, 40)?;
+        }
+        if self.kind.node_groups.is_empty() {
+            return Err(self.field_error("node_groups", "`node_groups` needs at least one group"));
+        }
+        for group in &self.kind.node_groups {
+            self.check_dns_label("node_groups", group, 40)?;
+        }
         Ok(())
+    }
+
+    /// The kind cluster's name: `kind.cluster_name`, else `project_name`.
+    pub fn kind_cluster_name(&self) -> &str {
+        self.kind
+            .cluster_name
+            .as_deref()
+            .unwrap_or(&self.project_name)
     }
 
     fn check_dns_label(&self, field: &str, value: &str, max: usize) -> Result<()> {
@@ -213,6 +302,31 @@ mod tests {
         }
         assert!(message.contains(expected_fragment), "{message}");
         assert!(message.starts_with("c.yaml:"), "{message}");
+    }
+
+    #[test]
+    fn kind_settings_belong_to_the_kind_provider() {
+        check_error(
+            "project_name: demo\nnamespace: dev\ndomain: x.test\nkind:\n  workers: 2\n",
+            4,
+            "settings for the `kind` provider are given but `provider` is not `kind`",
+        );
+        check_error(
+            "project_name: demo\nnamespace: dev\ndomain: x.test\nprovider: kind\nkind:\n  node_groups: [General]\n",
+            6,
+            "`node_groups: General` must be a DNS label",
+        );
+        let config = Config::parse(
+            Path::new("c.yaml"),
+            "project_name: demo\nnamespace: dev\ndomain: x.test\nprovider: kind\nkind:\n  workers: 2\nhost_ingress:\n  https_port: 8443\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (config.kind.workers, config.kind_cluster_name()),
+            (2, "demo")
+        );
+        assert_eq!(config.host_ingress.https_port, 8443);
+        assert_eq!(config.host_ingress.http_port, 80);
     }
 
     #[test]

@@ -94,6 +94,32 @@ pub fn parse_images(path: &Path, text: &str) -> Result<ImagePins> {
     Ok(pins)
 }
 
+/// The `tag` of `[tools.<name>]` in the pin set at `path` (e.g. the pinned kind release).
+///
+/// Errors: [`Error::Read`]; [`Error::Invalid`] for malformed TOML or a missing tag.
+pub fn load_tool_tag(path: &Path, name: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|error: toml::de::Error| Error::invalid(path, 0, error.message().to_owned()))?;
+    table
+        .get("tools")
+        .and_then(|tools| tools.get(name))
+        .and_then(|tool| tool.get("tag"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Error::invalid(
+                path,
+                line_of_table(&text, &format!("tools.{name}")),
+                format!("`tools.{name}.tag` is missing"),
+            )
+        })
+}
+
 fn line_of_table(text: &str, header: &str) -> usize {
     let wanted = format!("[{header}]");
     text.lines()

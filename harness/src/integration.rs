@@ -17,7 +17,7 @@ use deployer::manifest::{parse_documents, Manifest};
 use deployer::platform::{Platform, Stage};
 use deployer::providers::hollow::cluster;
 use deployer::providers::hollow::HollowPaths;
-use deployer::providers::{connect, default_kubeconfig, Connection};
+use deployer::providers::{connect, default_kubeconfig, k3s, kind, Connection};
 use deployer::render::{render_file, RenderContext};
 use deployer::{sweep, teardown};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -140,14 +140,132 @@ pub fn resolver(config: &Config) -> Resolver {
     }
 }
 
-/// Connects to the provider's cluster; for `hollow`, builds and starts it if needed.
-///
-/// Returns the connection and whether this call started the hollow cluster.
-pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, bool)> {
+/// The cluster a run uses, and what tearing it down means.
+#[derive(Debug)]
+pub enum ProviderHandle {
+    /// The hollow cluster; `started` when this run started it (then it stops it again).
+    Hollow {
+        /// Whether this run started it.
+        started: bool,
+    },
+    /// A cluster this run neither created nor removes.
+    Existing,
+    /// A kind cluster (deleted at teardown unless reused).
+    Kind(kind::KindCluster),
+    /// A k3s container (removed at teardown).
+    K3s(Box<k3s::K3sCluster>),
+}
+
+impl ProviderHandle {
+    /// Whether the run found the cluster running rather than creating it.
+    pub fn reused(&self) -> bool {
+        match self {
+            ProviderHandle::Hollow { started } => !started,
+            ProviderHandle::Existing => true,
+            ProviderHandle::Kind(cluster) => cluster.reused,
+            ProviderHandle::K3s(_) => false,
+        }
+    }
+}
+
+/// Provider defaults a configuration gets before it is prepared: on `kind` and `k3s` the
+/// ingress Service is a NodePort (its ports are mapped to the host) unless the config says
+/// otherwise, and endpoint checks resolve the platform domain to `host_ingress.address`
+/// unless `endpoint_address` is set — so neither MetalLB nor public DNS is needed.
+pub fn apply_provider_defaults(config: &mut Config, provider: ProviderKind) {
+    if matches!(provider, ProviderKind::Kind | ProviderKind::K3s) {
+        config
+            .stages
+            .entry("ingress".to_owned())
+            .or_default()
+            .entry("service_type".to_owned())
+            .or_insert_with(|| "NodePort".into());
+        if config.endpoint_address.is_none() {
+            config.endpoint_address = Some(config.host_ingress.address);
+        }
+    }
+}
+
+/// The ingress stage's NodePorts: the config's `http_node_port`/`https_node_port` for the
+/// `ingress` stage, else the stage's defaults, else 30080/30443.
+pub fn ingress_node_ports(platform: &Platform, config: &Config) -> kind::NodePorts {
+    let setting = |key: &str, fallback: u16| {
+        config
+            .stages
+            .get("ingress")
+            .and_then(|settings| settings.get(key))
+            .or_else(|| {
+                platform
+                    .stages
+                    .iter()
+                    .find(|stage| stage.name == "ingress")
+                    .and_then(|stage| stage.settings.get(key))
+            })
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|port| u16::try_from(port).ok())
+            .unwrap_or(fallback)
+    };
+    kind::NodePorts {
+        http: setting("http_node_port", 30080),
+        https: setting("https_node_port", 30443),
+    }
+}
+
+/// Connects to the provider's cluster: for `hollow`, builds and starts it if needed; for
+/// `kind`, creates (or reuses) the cluster; for `k3s`, starts the container.
+pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, ProviderHandle)> {
     match options.provider {
         ProviderKind::Hollow => {
             let up = cluster::up(&HollowPaths::from_env(), options.hollow_nodes).await?;
-            Ok((up.connection, !up.reused))
+            Ok((
+                up.connection,
+                ProviderHandle::Hollow {
+                    started: !up.reused,
+                },
+            ))
+        }
+        ProviderKind::Kind => {
+            let platform = Platform::load(&options.platform_dir)?;
+            let pinned_kind = deployer::pins::load_tool_tag(&platform.pins_file, "kind")?;
+            let ports = ingress_node_ports(&platform, &options.config);
+            let (config, images, report_dir) = (
+                options.config.clone(),
+                platform.images.clone(),
+                options.report_dir.clone(),
+            );
+            let cluster = tokio::task::spawn_blocking(move || {
+                kind::up(&config, &images, &pinned_kind, ports, &report_dir)
+            })
+            .await
+            .map_err(|error| Error::EnvironmentMissing {
+                what: format!("the kind provider panicked: {error}"),
+                hint: "report this as a bug".into(),
+            })??;
+            let hint = format!(
+                "the kind cluster `{}` does not answer; see {}",
+                cluster.name,
+                cluster.log.display()
+            );
+            let connection = connect(&cluster.kubeconfig, None, &hint).await?;
+            Ok((connection, ProviderHandle::Kind(cluster)))
+        }
+        ProviderKind::K3s => {
+            let platform = Platform::load(&options.platform_dir)?;
+            let ports = ingress_node_ports(&platform, &options.config);
+            let cluster = k3s::up(&options.config, &platform.images, ports).await?;
+            let connection = connect(
+                &cluster.kubeconfig,
+                None,
+                "the k3s container does not answer; see `docker logs` of its container",
+            )
+            .await;
+            match connection {
+                Ok(connection) => Ok((connection, ProviderHandle::K3s(Box::new(cluster)))),
+                Err(error) => {
+                    let _ = k3s::down(cluster).await;
+                    Err(error)
+                }
+            }
         }
         ProviderKind::Existing => {
             let kubeconfig = options
@@ -157,8 +275,51 @@ pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, bo
             let hint = "check the kubeconfig's server and that the cluster runs; for the local hollow cluster run `cargo xtask hollow up` and use --provider hollow";
             Ok((
                 connect(&kubeconfig, options.context.as_deref(), hint).await?,
-                false,
+                ProviderHandle::Existing,
             ))
+        }
+    }
+}
+
+/// Stops what the run started: the hollow cluster it started, the kind cluster it created
+/// (its Docker leftovers go to the record), the k3s container.
+async fn provider_down(handle: ProviderHandle, record: &mut RunRecord) {
+    match handle {
+        ProviderHandle::Hollow { started: true } => {
+            if let Err(error) = cluster::down(&HollowPaths::from_env()) {
+                eprintln!("warning: cannot stop the hollow cluster this run started: {error}");
+            }
+        }
+        ProviderHandle::Hollow { started: false } | ProviderHandle::Existing => {}
+        ProviderHandle::Kind(cluster) => {
+            match tokio::task::spawn_blocking(move || kind::down(&cluster)).await {
+                Ok(Ok(leftovers)) => {
+                    for leftover in &leftovers {
+                        eprintln!(
+                            "leftover: docker {} {} (labelled for the kind cluster)",
+                            leftover.kind, leftover.name
+                        );
+                    }
+                    record.docker_leftovers = leftovers;
+                }
+                Ok(Err(error)) => {
+                    eprintln!("error: deleting the kind cluster: {error}");
+                    record.docker_leftovers.push(kind::DockerLeftover {
+                        kind: "cluster".into(),
+                        name: format!("not deleted: {error}"),
+                    });
+                }
+                Err(error) => eprintln!("error: deleting the kind cluster panicked: {error}"),
+            }
+        }
+        ProviderHandle::K3s(cluster) => {
+            if let Err(error) = k3s::down(*cluster).await {
+                eprintln!("error: {error}");
+                record.docker_leftovers.push(kind::DockerLeftover {
+                    kind: "container".into(),
+                    name: format!("k3s container not removed: {error}"),
+                });
+            }
         }
     }
 }
@@ -194,7 +355,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     ));
     let provider = provider_up(options).await;
     progress.finish_and_clear();
-    let (connection, started_cluster) = provider?;
+    let (connection, handle) = provider?;
     let provider_seconds = provider_started.elapsed().as_secs_f64();
     eprintln!(
         "provider {}: {} ({:.1} s)",
@@ -299,13 +460,14 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         started_at,
         seconds: 0.0,
         provider_seconds,
-        provider_reused: !started_cluster,
+        provider_reused: handle.reused(),
         stages: stage_records,
         teardown: None,
         sweep: None,
         kept: options.keep || (options.keep_on_failure && !deploy_passed),
         watches: watches.started(),
         scenarios: scenario_records,
+        docker_leftovers: Vec::new(),
         outcome: Outcome::Passed,
         exit_code: EXIT_SUCCESS,
     };
@@ -316,19 +478,22 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         if !options.keep {
             print_kept(&record);
         }
+        if let ProviderHandle::Kind(cluster) = &handle {
+            eprintln!(
+                "kept: kind cluster `{0}` (kubeconfig {1}); remove it with: kind delete cluster --name {0}",
+                cluster.name,
+                cluster.kubeconfig.display()
+            );
+        }
     } else {
         tear_down(options, &connection, &applied, &mut record).await;
-        if started_cluster && options.provider == ProviderKind::Hollow {
-            if let Err(error) = cluster::down(&HollowPaths::from_env()) {
-                eprintln!("warning: cannot stop the hollow cluster this run started: {error}");
-            }
-        }
+        provider_down(handle, &mut record).await;
     }
 
     let leftovers = match &record.sweep {
         Some(sweep) => !sweep.leftovers.is_empty(),
         None => !record.kept,
-    };
+    } || !record.docker_leftovers.is_empty();
     (record.outcome, record.exit_code) = if interrupted {
         (Outcome::Interrupted, EXIT_CHECKS_FAILED)
     } else if !deploy_passed {

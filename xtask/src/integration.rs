@@ -20,6 +20,11 @@ pub enum ProviderArg {
     Hollow,
     /// A running cluster reached through --kubeconfig / --context (or the config's `existing`).
     Existing,
+    /// A kind cluster: created with the pinned node image (or reused with --reuse), deleted at
+    /// teardown; needs the `kind` command and a Docker engine.
+    Kind,
+    /// A k3s container started with testcontainers, removed at teardown; needs a Docker engine.
+    K3s,
 }
 
 /// When to write diagnostics bundles.
@@ -67,6 +72,10 @@ pub struct Integration {
     /// Kubeconfig context for --provider existing [default: its current context].
     #[arg(long)]
     context: Option<String>,
+    /// With --provider kind: deploy into a running kind cluster of the same name and leave it
+    /// running afterwards (the config's `kind.reuse`).
+    #[arg(long)]
+    reuse: bool,
     /// Hollow nodes, when this run starts the hollow cluster.
     #[arg(long, default_value_t = DEFAULT_NODES)]
     nodes: usize,
@@ -74,7 +83,7 @@ pub struct Integration {
 
 impl Integration {
     pub async fn run(self) -> u8 {
-        let config = match &self.config {
+        let mut config = match &self.config {
             Some(path) => match Config::load(path) {
                 Ok(config) => config,
                 Err(error) => return exit::report(&error),
@@ -84,8 +93,24 @@ impl Integration {
         let provider = match self.provider {
             Some(ProviderArg::Hollow) => ProviderKind::Hollow,
             Some(ProviderArg::Existing) => ProviderKind::Existing,
+            Some(ProviderArg::Kind) => ProviderKind::Kind,
+            Some(ProviderArg::K3s) => ProviderKind::K3s,
             None => config.provider,
         };
+        if self.reuse {
+            if provider != ProviderKind::Kind {
+                eprintln!(
+                    "error: --reuse applies to --provider kind only (the provider is {provider})"
+                );
+                return exit::BAD_INPUT;
+            }
+            config.kind.reuse = true;
+        }
+        if provider == ProviderKind::K3s && (self.keep || self.keep_on_failure) {
+            eprintln!("error: --keep and --keep-on-failure need a cluster that outlives the run; the k3s container is removed when the run ends (use --provider kind --keep)");
+            return exit::BAD_INPUT;
+        }
+        harness::integration::apply_provider_defaults(&mut config, provider);
         let run_id = new_run_id();
         let default_report_dir = self.report_dir.is_none();
         let report_dir = self

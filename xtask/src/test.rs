@@ -5,7 +5,8 @@
 //! builds the test binaries, brings the hollow cluster up (or reuses it), deploys the platform once and keeps it so the
 //! stage-check trials have something to check, runs `cargo nextest run --workspace
 //! --run-ignored all` with `SEATRIAL_KUBECONFIG` and `SEATRIAL_TARGET` set, then sweeps that
-//! deployment and stops the cluster if it started it — whatever the tests did.
+//! deployment and stops the cluster if it started it — whatever the tests did. Without a
+//! Docker engine the `needs docker` tests are filtered out, with a line saying so.
 
 use std::process::Stdio;
 
@@ -80,6 +81,47 @@ async fn ensure_test_fixtures() -> Result<(), u8> {
     }
 }
 
+/// The Docker-gated tests: `#[ignore = "needs docker"]`, run by the nightly workflow.
+const DOCKER_TESTS: &str = "binary_id(xtask::docker)";
+
+/// Whether `docker info` succeeds (a Docker engine answers).
+fn docker_engine_answers() -> bool {
+    std::process::Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The nextest arguments: without a Docker engine the Docker-gated tests are filtered out
+/// (every `-E` filter gets `and not` them, or one is added), and a line says so.
+fn docker_filter(args: &[String], docker: bool) -> Vec<String> {
+    if docker {
+        return args.to_vec();
+    }
+    eprintln!("no Docker engine (`docker info` fails): the `needs docker` tests ({DOCKER_TESTS}) are left out; the nightly workflow runs them");
+    let mut out = Vec::with_capacity(args.len() + 2);
+    let mut filtered = false;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if matches!(arg.as_str(), "-E" | "--filterset" | "--filter-expr") {
+            if let Some(expression) = iter.next() {
+                out.push(arg.clone());
+                out.push(format!("({expression}) and not {DOCKER_TESTS}"));
+                filtered = true;
+                continue;
+            }
+        }
+        out.push(arg.clone());
+    }
+    if !filtered {
+        out.push("-E".into());
+        out.push(format!("not {DOCKER_TESTS}"));
+    }
+    out
+}
+
 impl Test {
     pub async fn run(self) -> u8 {
         let nextest = std::process::Command::new("cargo")
@@ -151,7 +193,7 @@ impl Test {
         let mut command = tokio::process::Command::new("cargo");
         command
             .args(["nextest", "run", "--workspace", "--run-ignored", "all"])
-            .args(&self.nextest_args)
+            .args(docker_filter(&self.nextest_args, docker_engine_answers()))
             .env(KUBECONFIG_ENV, kubeconfig)
             .env(TARGET_ENV, report_dir.join("target.json"))
             .kill_on_drop(true);
@@ -194,5 +236,32 @@ impl Test {
             Some(0) => exit::SUCCESS,
             _ => exit::CHECKS_FAILED,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_tests_are_filtered_out_only_without_docker() {
+        let user = vec![
+            "-E".to_owned(),
+            "test(sweep)".to_owned(),
+            "--no-capture".to_owned(),
+        ];
+        assert_eq!(docker_filter(&user, true), user);
+        assert_eq!(
+            docker_filter(&user, false),
+            [
+                "-E",
+                "(test(sweep)) and not binary_id(xtask::docker)",
+                "--no-capture"
+            ]
+        );
+        assert_eq!(
+            docker_filter(&[], false),
+            ["-E", "not binary_id(xtask::docker)"]
+        );
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! - `hollow`: the local hollow control plane ([`hollow`]), brought up on demand.
 //! - `existing`: any cluster reached through a kubeconfig and context.
-//!
-//! The `kind` and cloud providers arrive with their own issue; they are not faked here.
+//! - `kind`: a kind cluster through the `kind` CLI and Docker ([`kind`]).
+//! - `k3s`: a k3s container started with testcontainers ([`k3s`]).
 
 pub mod hollow;
+pub mod k3s;
+pub mod kind;
 
 use std::path::{Path, PathBuf};
 

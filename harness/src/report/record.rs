@@ -202,6 +202,10 @@ pub struct RunRecord {
     /// provider), in order; empty when that stage was not reached.
     #[serde(default)]
     pub scenarios: Vec<scenarios::ScenarioRecord>,
+    /// Docker objects still labelled for the run's kind cluster after `kind delete cluster`
+    /// (kind provider only); any makes the run end with leftovers.
+    #[serde(default)]
+    pub docker_leftovers: Vec<deployer::providers::kind::DockerLeftover>,
     /// How the run ended.
     pub outcome: Outcome,
     /// The process exit code.

@@ -8,6 +8,7 @@ mod bad_input;
 mod end_to_end;
 mod hollow;
 mod pins;
+mod providers;
 mod repository;
 mod scenarios;
 mod support;

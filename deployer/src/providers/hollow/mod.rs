@@ -79,7 +79,8 @@ impl HollowPaths {
     }
 }
 
-fn xdg_dir(variable: &str, fallback: &str) -> PathBuf {
+/// `$variable`, else `~/<fallback>`: an XDG base directory.
+pub(crate) fn xdg_dir(variable: &str, fallback: &str) -> PathBuf {
     match std::env::var_os(variable) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => home_dir().join(fallback),
