@@ -82,3 +82,42 @@ pub fn run_logged(
         crate::logfile::tail(log, 15)
     ))
 }
+
+/// Installs a pinned tool set into `dir` unless a previous install of the same inputs is
+/// complete: under an exclusive lock on `<dir>/.lock`, writes `files` (name, text) into
+/// `dir`, runs each step's command (output to `<dir>/install.log`), then writes a stamp of the
+/// files' text. A repeat call with the same files, whose `ready` paths all exist, does nothing.
+///
+/// Errors: a message naming the failing step and quoting its log's tail, or a file error.
+pub fn ensure_installed(
+    dir: &Path,
+    files: &[(&str, &str)],
+    ready: &[std::path::PathBuf],
+    steps: Vec<(Command, &str)>,
+) -> std::result::Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let lock_path = dir.join(".lock");
+    let lock = fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let stamp_path = dir.join(".stamp");
+    let stamp: String = files
+        .iter()
+        .map(|(name, text)| format!("{name}\n{text}"))
+        .collect();
+    if fs::read_to_string(&stamp_path).is_ok_and(|text| text == stamp)
+        && ready.iter().all(|path| path.exists())
+    {
+        return Ok(());
+    }
+    let _ = fs::remove_file(&stamp_path);
+    for (name, text) in files {
+        let path = dir.join(name);
+        fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let log = dir.join("install.log");
+    for (mut command, step) in steps {
+        run_logged(&mut command, &log, step)?;
+    }
+    fs::write(&stamp_path, stamp).map_err(|e| format!("{}: {e}", stamp_path.display()))
+}

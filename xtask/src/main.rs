@@ -7,6 +7,7 @@ mod bench;
 mod exit;
 mod hollow;
 mod integration;
+mod lint_tools;
 mod pins;
 mod scenarios;
 mod teardown;
@@ -29,8 +30,10 @@ enum Command {
     /// Writes report.json, junit.xml, summary.md (also appended to $GITHUB_STEP_SUMMARY when
     /// set), timeline.svg and a diagnostics bundle per failed check to the report directory.
     /// Exit codes: 0 passed, 1 a check failed or a stage did not become ready, 2 bad input,
-    /// 3 leftovers remain after teardown and sweep, 4 environment missing (package, hollow
-    /// binaries, unreachable API server). See docs/integration.md and docs/checks.md.
+    /// 3 leftovers remain after teardown and sweep (Kubernetes objects, or Docker objects of the
+    /// run's kind cluster), 4 environment missing (package, hollow binaries, `kind` or a Docker
+    /// engine, unreachable API server). Providers: hollow (default), existing, kind, k3s. See
+    /// docs/integration.md, docs/providers.md and docs/checks.md.
     Integration(integration::Integration),
     /// Manage the local hollow cluster (a real control plane with fake kubelets).
     ///

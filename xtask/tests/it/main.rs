@@ -13,3 +13,4 @@ mod repository;
 mod scenarios;
 mod support;
 mod sweep;
+mod workflows;

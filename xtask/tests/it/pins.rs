@@ -5,26 +5,16 @@ use std::process::Command;
 
 use pins::testbed::world::World;
 
-use crate::support::{repo_root, Run};
+use crate::support::{repo_root, xtask_env, Run};
 
 fn pins(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command
-        .arg("pins")
-        .args(args)
-        .env("SEATRIAL_LOG", "warn")
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITHUB_REPOSITORY")
-        .env_remove("GITHUB_API_URL");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("the xtask binary runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let mut all = vec!["pins"];
+    all.extend(args);
+    xtask_env(
+        &all,
+        env,
+        &["GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL"],
+    )
 }
 
 /// The deployer and the pins tooling read the same images from the shipped pin set, and the

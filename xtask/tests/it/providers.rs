@@ -3,29 +3,15 @@
 //! The runs against a real Docker engine are in tests/docker.rs (`#[ignore = "needs docker"]`,
 //! run by .github/workflows/nightly.yml).
 
-use std::process::Command;
-
-use crate::support::Run;
+use crate::support::{xtask_env, Run};
 
 fn integration(args: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command
-        .arg("integration")
-        .args(args)
-        .arg("--report-dir")
-        .arg(dir.path())
-        .env("SEATRIAL_LOG", "warn")
-        .env_remove("DOCKER_HOST");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("the xtask binary runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let report = dir.path().display().to_string();
+    let mut all = vec!["integration"];
+    all.extend(args);
+    all.extend(["--report-dir", report.as_str()]);
+    xtask_env(&all, env, &["DOCKER_HOST"])
 }
 
 #[track_caller]

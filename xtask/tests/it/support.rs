@@ -48,6 +48,25 @@ pub fn xtask_with(args: &[&str], env: &[(&str, &Path)]) -> Run {
     }
 }
 
+/// Runs the xtask binary with `args`, the variables `set` set and those in `remove` unset
+/// (so the caller's environment cannot change the outcome).
+pub fn xtask_env(args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.args(args).env("SEATRIAL_LOG", "warn");
+    for key in remove {
+        command.env_remove(key);
+    }
+    for (key, value) in set {
+        command.env(key, value);
+    }
+    let output = command.output().expect("the xtask binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -181,8 +181,8 @@ mod tests {
     fn command_lines() {
         let kubeconfig = Path::new("/state/kind/seatrial/kubeconfig");
         assert_eq!(
-            create("seatrial", Path::new("/report/kind-config.yaml"), "docker.io/kindest/node:v1.33.1@sha256:0123", kubeconfig).to_string(),
-            "kind create cluster --name seatrial --config /report/kind-config.yaml --image docker.io/kindest/node:v1.33.1@sha256:0123 --kubeconfig /state/kind/seatrial/kubeconfig --wait 180s"
+            create("seatrial", Path::new("/report/kind-config.yaml"), "registry.example.test/node:v9.9.9@sha256:0123", kubeconfig).to_string(),
+            "kind create cluster --name seatrial --config /report/kind-config.yaml --image registry.example.test/node:v9.9.9@sha256:0123 --kubeconfig /state/kind/seatrial/kubeconfig --wait 180s"
         );
         assert_eq!(
             load_image("seatrial", "localhost/jupyterlab:dev").to_string(),

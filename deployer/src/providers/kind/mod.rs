@@ -188,12 +188,14 @@ pub fn up(
             run(&commands::export_kubeconfig(&name, &kubeconfig), Some(&log))?;
             true
         }
-        (true, false) => return Err(Error::EnvironmentMissing {
-            what: format!("a kind cluster named `{name}` already runs"),
-            hint: format!(
+        (true, false) => {
+            return Err(Error::EnvironmentMissing {
+                what: format!("a kind cluster named `{name}` already runs"),
+                hint: format!(
                 "pass --reuse to deploy into it, or delete it: kind delete cluster --name {name}"
             ),
-        }),
+            })
+        }
         (false, _) => {
             let config_path = report_dir.join("kind-config.yaml");
             let text = cluster_config(&name, &config.kind, &config.host_ingress, ports);
