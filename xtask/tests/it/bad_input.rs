@@ -160,11 +160,11 @@ fn unreachable_api_server_names_the_url_and_what_to_run() {
 }
 
 #[test]
-fn providers_of_later_issues_are_refused_not_faked() {
-    let run = xtask(&["integration", "--provider", "kind"]);
+fn unknown_providers_are_refused_listing_the_valid_ones() {
+    let run = xtask(&["integration", "--provider", "gke"]);
     assert_eq!(run.code, 2, "{}", run.output());
     assert!(
-        run.stderr.contains("possible values: hollow, existing"),
+        run.stderr.contains("possible values: hollow, existing, kind, k3s"),
         "{}",
         run.output()
     );
