@@ -164,7 +164,8 @@ fn unknown_providers_are_refused_listing_the_valid_ones() {
     let run = xtask(&["integration", "--provider", "gke"]);
     assert_eq!(run.code, 2, "{}", run.output());
     assert!(
-        run.stderr.contains("possible values: hollow, existing, kind, k3s"),
+        run.stderr
+            .contains("possible values: hollow, existing, kind, k3s"),
         "{}",
         run.output()
     );

@@ -263,3 +263,52 @@ fn install_tools_reads_the_pinned_versions() {
         assert!(line.contains(&pin.version), "{line}");
     }
 }
+
+/// The PR job's container comes from the pin set by digest: the one zizmor suppression in the
+/// workflows rests on ci/pin-reference.py refusing an unlocked pin.
+#[test]
+fn the_container_image_is_taken_from_the_pin_set_by_digest_only() {
+    let suppressions: Vec<String> = workflows()
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .filter(|line| line.contains("zizmor: ignore"))
+                .map(|line| format!("{}: {}", path.display(), line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(suppressions.len(), 1, "{suppressions:#?}");
+    assert!(suppressions[0].contains(
+        "pr.yml: image: ${{ needs.image.outputs.debian }} # zizmor: ignore[unpinned-images]"
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pins.toml");
+    let digest = format!("sha256:{}", "a".repeat(64));
+    std::fs::write(
+        &file,
+        format!("[images.unlocked]\nrepository = \"docker.io/library/debian\"\ntag = \"12.0\"\n\n[images.locked]\nrepository = \"docker.io/library/debian\"\ntag = \"12.0\"\ndigest = \"{digest}\"\n"),
+    )
+    .unwrap();
+    let script = repo_root().join("ci/pin-reference.py");
+    let run = |pin: &str| {
+        Command::new("python3")
+            .arg(&script)
+            .arg(pin)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let locked = run("images.locked");
+    assert!(locked.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&locked.stdout).trim(),
+        format!("docker.io/library/debian:12.0@{digest}")
+    );
+    let unlocked = run("images.unlocked");
+    assert!(!unlocked.status.success());
+    assert!(String::from_utf8_lossy(&unlocked.stderr)
+        .contains("has no digest; lock it: cargo xtask pins lock --only images.unlocked"));
+}
