@@ -289,7 +289,7 @@ fn the_container_image_is_taken_from_the_pin_set_by_digest_only() {
     let digest = format!("sha256:{}", "a".repeat(64));
     std::fs::write(
         &file,
-        format!("[images.unlocked]\nrepository = \"docker.io/library/debian\"\ntag = \"12.0\"\n\n[images.locked]\nrepository = \"docker.io/library/debian\"\ntag = \"12.0\"\ndigest = \"{digest}\"\n"),
+        format!("[images.unlocked]\nrepository = \"registry.example.test/os\"\ntag = \"12.0\"\n\n[images.locked]\nrepository = \"registry.example.test/os\"\ntag = \"12.0\"\ndigest = \"{digest}\"\n"),
     )
     .unwrap();
     let script = repo_root().join("ci/pin-reference.py");
@@ -305,7 +305,7 @@ fn the_container_image_is_taken_from_the_pin_set_by_digest_only() {
     assert!(locked.status.success());
     assert_eq!(
         String::from_utf8_lossy(&locked.stdout).trim(),
-        format!("docker.io/library/debian:12.0@{digest}")
+        format!("registry.example.test/os:12.0@{digest}")
     );
     let unlocked = run("images.unlocked");
     assert!(!unlocked.status.success());
