@@ -170,16 +170,30 @@ impl ProviderHandle {
 
 /// Provider defaults a configuration gets before it is prepared: on `kind` and `k3s` the
 /// ingress Service is a NodePort (its ports are mapped to the host) unless the config says
-/// otherwise, and endpoint checks resolve the platform domain to `host_ingress.address`
-/// unless `endpoint_address` is set — so neither MetalLB nor public DNS is needed.
-pub fn apply_provider_defaults(config: &mut Config, provider: ProviderKind) {
+/// otherwise — when the platform in `platform_dir` has an `ingress` stage with a
+/// `service_type` setting — and endpoint checks resolve the platform domain to
+/// `host_ingress.address` unless `endpoint_address` is set, so neither MetalLB nor public
+/// DNS is needed. A platform that does not load is left for [`prepare`] to report.
+pub fn apply_provider_defaults(
+    config: &mut Config,
+    provider: ProviderKind,
+    platform_dir: &std::path::Path,
+) {
     if matches!(provider, ProviderKind::Kind | ProviderKind::K3s) {
-        config
-            .stages
-            .entry("ingress".to_owned())
-            .or_default()
-            .entry("service_type".to_owned())
-            .or_insert_with(|| "NodePort".into());
+        let has_setting = Platform::load(platform_dir).is_ok_and(|platform| {
+            platform
+                .stages
+                .iter()
+                .any(|stage| stage.name == "ingress" && stage.settings.contains_key("service_type"))
+        });
+        if has_setting {
+            config
+                .stages
+                .entry("ingress".to_owned())
+                .or_default()
+                .entry("service_type".to_owned())
+                .or_insert_with(|| "NodePort".into());
+        }
         if config.endpoint_address.is_none() {
             config.endpoint_address = Some(config.host_ingress.address);
         }
@@ -233,14 +247,30 @@ pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, Pr
                 platform.images.clone(),
                 options.report_dir.clone(),
             );
-            let cluster = tokio::task::spawn_blocking(move || {
-                kind::up(&config, &images, &pinned_kind, ports, &report_dir)
-            })
-            .await
-            .map_err(|error| Error::EnvironmentMissing {
+            let panicked = |error: tokio::task::JoinError| Error::EnvironmentMissing {
                 what: format!("the kind provider panicked: {error}"),
                 hint: "report this as a bug".into(),
-            })??;
+            };
+            let mut creating = tokio::task::spawn_blocking(move || {
+                kind::up(&config, &images, &pinned_kind, ports, &report_dir)
+            });
+            let cluster = tokio::select! {
+                created = &mut creating => created.map_err(panicked)??,
+                _ = tokio::signal::ctrl_c() => {
+                    // kind cannot be stopped half-way: let it finish, then delete what it made.
+                    eprintln!("interrupted while the kind cluster is being created: deleting it once kind finishes");
+                    if let Ok(Ok(cluster)) = creating.await {
+                        let deleted = tokio::task::spawn_blocking(move || kind::down(&cluster)).await;
+                        if !matches!(deleted, Ok(Ok(ref leftovers)) if leftovers.is_empty()) {
+                            eprintln!("warning: the kind cluster may remain: {deleted:?}");
+                        }
+                    }
+                    return Err(Error::EnvironmentMissing {
+                        what: "interrupted while creating the kind cluster; nothing was deployed".into(),
+                        hint: "run again; `kind get clusters` lists any cluster left".into(),
+                    });
+                }
+            };
             let hint = format!(
                 "the kind cluster `{}` does not answer; see {}",
                 cluster.name,
@@ -755,4 +785,43 @@ fn spinner(message: String) -> ProgressBar {
     bar.set_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+#[cfg(test)]
+mod provider_defaults_tests {
+    use super::*;
+
+    #[test]
+    fn kind_and_k3s_get_a_node_port_ingress_and_the_host_address_only_where_they_apply() {
+        let platform = deployer::platform::default_platform_dir();
+        let mut config = Config::embedded_default();
+        apply_provider_defaults(&mut config, ProviderKind::Kind, &platform);
+        assert_eq!(config.stages["ingress"]["service_type"], "NodePort");
+        assert_eq!(config.endpoint_address, Some(config.host_ingress.address));
+        let ports = ingress_node_ports(&Platform::load(&platform).unwrap(), &config);
+        assert_eq!((ports.http, ports.https), (30080, 30443));
+
+        // The user's own choice stays; other providers are untouched.
+        let mut config = Config::embedded_default();
+        config
+            .stages
+            .entry("ingress".into())
+            .or_default()
+            .insert("service_type".into(), "LoadBalancer".into());
+        apply_provider_defaults(&mut config, ProviderKind::K3s, &platform);
+        assert_eq!(config.stages["ingress"]["service_type"], "LoadBalancer");
+        let mut config = Config::embedded_default();
+        apply_provider_defaults(&mut config, ProviderKind::Hollow, &platform);
+        assert!(!config.stages.contains_key("ingress"));
+        assert_eq!(config.endpoint_address, None);
+
+        // A platform without that setting gets no stage override it would refuse.
+        let mut config = Config::embedded_default();
+        apply_provider_defaults(
+            &mut config,
+            ProviderKind::Kind,
+            std::path::Path::new("/nonexistent"),
+        );
+        assert!(!config.stages.contains_key("ingress"));
+    }
 }

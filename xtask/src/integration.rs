@@ -110,7 +110,7 @@ impl Integration {
             eprintln!("error: --keep and --keep-on-failure need a cluster that outlives the run; the k3s container is removed when the run ends (use --provider kind --keep)");
             return exit::BAD_INPUT;
         }
-        harness::integration::apply_provider_defaults(&mut config, provider);
+        harness::integration::apply_provider_defaults(&mut config, provider, &self.platform);
         let run_id = new_run_id();
         let default_report_dir = self.report_dir.is_none();
         let report_dir = self
