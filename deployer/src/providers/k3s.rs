@@ -20,11 +20,11 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pins::ImagePins;
 use crate::providers::kind::NodePorts;
+use crate::providers::{write_private, DOCKER_HINT};
 
 /// The pin naming the k3s image.
 pub const IMAGE_PIN: &str = "k3s";
 
-const DOCKER_HINT: &str = "install Docker Engine (https://docs.docker.com/engine/install/debian/) and start it, or set DOCKER_HOST";
 
 /// A running k3s container.
 pub struct K3sCluster {
@@ -129,14 +129,10 @@ pub async fn up(config: &Config, images: &ImagePins, ports: NodePorts) -> Result
         ))
     })?;
     let kubeconfig = state.join("kubeconfig");
-    std::fs::write(&kubeconfig, point_at_port(&text, port)).map_err(|source| Error::Read {
+    write_private(&kubeconfig, &point_at_port(&text, port)).map_err(|source| Error::Read {
         path: kubeconfig.clone(),
         source,
     })?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&kubeconfig, std::fs::Permissions::from_mode(0o600));
-    }
     Ok(K3sCluster {
         container,
         kubeconfig,

@@ -105,6 +105,23 @@ pub fn default_kubeconfig() -> PathBuf {
     home_dir().join(".kube").join("config")
 }
 
+/// What to do without a Docker engine (the kind and k3s providers say it).
+pub(crate) const DOCKER_HINT: &str = "install Docker Engine (https://docs.docker.com/engine/install/debian/) and start it, or set DOCKER_HOST";
+
+/// Writes `text` to `path`, readable by its owner only (mode 0600 from creation: for
+/// kubeconfigs and tokens). Errors: the operating system's.
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
 /// `$HOME`, or `/root` when unset.
 pub fn home_dir() -> PathBuf {
     std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)

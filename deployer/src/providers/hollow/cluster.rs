@@ -607,17 +607,7 @@ fn openssl(args: &[&str]) -> Result<()> {
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|error| hollow_io(path, error))?;
-    file.write_all(text.as_bytes())
-        .map_err(|error| hollow_io(path, error))
+    crate::providers::write_private(path, text).map_err(|error| hollow_io(path, error))
 }
 
 fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str) -> Result<()> {

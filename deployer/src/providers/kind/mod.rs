@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pins::ImagePins;
 use crate::providers::hollow::build::on_path;
+use crate::providers::DOCKER_HINT;
 use commands::CommandLine;
 
 pub use cluster_config::{cluster_config, NodePorts};
@@ -50,7 +51,6 @@ pub struct DockerLeftover {
     pub name: String,
 }
 
-const DOCKER_HINT: &str = "install Docker Engine (https://docs.docker.com/engine/install/debian/) and start it, or set DOCKER_HOST";
 
 /// Checks that `kind` and `docker` are on PATH and that the Docker engine answers; returns
 /// the installed kind version line.
