@@ -84,8 +84,8 @@ pub fn run_logged(
 }
 
 /// Installs a pinned tool set into `dir` unless a previous install of the same inputs is
-/// complete: under an exclusive lock on `<dir>/.lock`, writes `files` (name, text) into
-/// `dir`, runs each step's command (output to `<dir>/install.log`), then writes a stamp of the
+/// complete: under an exclusive lock on `<dir>/.lock`, writes `files` (path relative to
+/// `dir`, text; parent directories are created), runs each step's command (output to `<dir>/install.log`), then writes a stamp of the
 /// files' text. A repeat call with the same files, whose `ready` paths all exist, does nothing.
 ///
 /// Errors: a message naming the failing step and quoting its log's tail, or a file error.
@@ -113,6 +113,9 @@ pub fn ensure_installed(
     let _ = fs::remove_file(&stamp_path);
     for (name, text) in files {
         let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
         fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let log = dir.join("install.log");

@@ -50,63 +50,42 @@ impl LocalHubInstall {
     /// pinned files' text makes a repeat call free. Errors: [`Error::LocalHub`] naming the
     /// command and quoting its log.
     pub fn ensure(dir: &Path) -> Result<LocalHubInstall> {
-        std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-        let lock_path = dir.join(".lock");
-        let lock = std::fs::File::create(&lock_path).map_err(|source| io(&lock_path, source))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|error| {
-            Error::LocalHub(format!("cannot lock {}: {error}", lock_path.display()))
-        })?;
         let install = LocalHubInstall {
             dir: dir.to_owned(),
             venv_bin: dir.join("venv/bin"),
             proxy: dir.join("npm/node_modules/.bin/configurable-http-proxy"),
         };
-        let stamp_path = dir.join(".stamp");
-        let stamp = [REQUIREMENTS, CONSTRAINTS, PACKAGE_LOCK].concat();
-        if std::fs::read_to_string(&stamp_path).is_ok_and(|text| text == stamp)
-            && install.venv_bin.join("jupyterhub").exists()
-            && install.proxy.exists()
-        {
-            return Ok(install);
-        }
-        let log = dir.join("install.log");
-        let _ = std::fs::remove_file(&stamp_path);
-        write_file(&dir.join("requirements.txt"), REQUIREMENTS)?;
-        write_file(&dir.join("constraints.txt"), CONSTRAINTS)?;
         let npm_dir = dir.join("npm");
-        std::fs::create_dir_all(&npm_dir).map_err(|source| io(&npm_dir, source))?;
-        write_file(&npm_dir.join("package.json"), PACKAGE_JSON)?;
-        write_file(&npm_dir.join("package-lock.json"), PACKAGE_LOCK)?;
-        let step = |command: &mut Command, what: &str| {
-            deployer::packages::run_logged(command, &log, what).map_err(|message| {
-                Error::LocalHub(format!(
-                    "{message}\n  hint: it needs python3 with venv, and npm"
-                ))
-            })
-        };
-        if !install.venv_bin.join("python").exists() {
-            step(
-                Command::new("python3")
-                    .args(["-m", "venv"])
-                    .arg(dir.join("venv")),
-                "python3 -m venv",
-            )?;
-        }
-        step(
-            Command::new(install.venv_bin.join("pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-                .arg(dir.join("requirements.txt"))
-                .arg("-c")
-                .arg(dir.join("constraints.txt")),
-            "pip install jupyterhub jupyterlab",
-        )?;
-        step(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-                .arg(&npm_dir),
-            "npm ci (configurable-http-proxy)",
-        )?;
-        write_file(&stamp_path, &stamp)?;
+        let mut venv = Command::new("python3");
+        venv.args(["-m", "venv"]).arg(dir.join("venv"));
+        let mut pip = Command::new(install.venv_bin.join("pip"));
+        pip.args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(dir.join("requirements.txt"))
+            .arg("-c")
+            .arg(dir.join("constraints.txt"));
+        let mut npm = Command::new("npm");
+        npm.args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&npm_dir);
+        deployer::packages::ensure_installed(
+            dir,
+            &[
+                ("requirements.txt", REQUIREMENTS),
+                ("constraints.txt", CONSTRAINTS),
+                ("npm/package.json", PACKAGE_JSON),
+                ("npm/package-lock.json", PACKAGE_LOCK),
+            ],
+            &[install.venv_bin.join("jupyterhub"), install.proxy.clone()],
+            vec![
+                (venv, "python3 -m venv"),
+                (pip, "pip install jupyterhub jupyterlab"),
+                (npm, "npm ci (configurable-http-proxy)"),
+            ],
+        )
+        .map_err(|message| {
+            Error::LocalHub(format!(
+                "{message}\n  hint: it needs python3 with venv, and npm"
+            ))
+        })?;
         Ok(install)
     }
 }

@@ -25,7 +25,6 @@ use crate::providers::{write_private, DOCKER_HINT};
 /// The pin naming the k3s image.
 pub const IMAGE_PIN: &str = "k3s";
 
-
 /// A running k3s container.
 pub struct K3sCluster {
     /// The container; dropping it stops and removes it.

@@ -51,7 +51,6 @@ pub struct DockerLeftover {
     pub name: String,
 }
 
-
 /// Checks that `kind` and `docker` are on PATH and that the Docker engine answers; returns
 /// the installed kind version line.
 ///
