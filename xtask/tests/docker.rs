@@ -26,12 +26,15 @@ fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
 }
 
-fn kind_clusters() -> String {
+/// Whether `kind get clusters` lists `name`.
+fn kind_cluster_exists(name: &str) -> bool {
     let output = Command::new("kind")
         .args(["get", "clusters"])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .any(|line| line == name)
 }
 
 fn write_config(dir: &Path, text: &str) -> String {
@@ -59,7 +62,7 @@ fn kind_runs_the_whole_platform_and_leaves_nothing() {
     assert!(record["sweep"]["leftovers"].as_array().unwrap().is_empty());
     assert!(reports.join("kind-config.yaml").exists());
     assert!(
-        !kind_clusters().lines().any(|line| line == "trialkind"),
+        !kind_cluster_exists("trialkind"),
         "the cluster outlived the run"
     );
     let text = std::fs::read_to_string(reports.join("report.json")).unwrap();
@@ -86,7 +89,7 @@ fn a_failed_kind_run_still_deletes_its_cluster() {
     assert_eq!(code, 1, "{output}");
     assert_eq!(report(&reports)["docker_leftovers"], serde_json::json!([]));
     assert!(
-        !kind_clusters().lines().any(|line| line == "failkind"),
+        !kind_cluster_exists("failkind"),
         "the cluster outlived a failed run"
     );
 }
@@ -127,7 +130,7 @@ fn kind_reuse_leaves_the_cluster_running() {
     );
     assert_eq!(code, 0, "{output}");
     assert_eq!(report(&second)["provider_reused"], true);
-    assert!(kind_clusters().lines().any(|line| line == "reusekind"));
+    assert!(kind_cluster_exists("reusekind"));
     let deleted = Command::new("kind")
         .args(["delete", "cluster", "--name", "reusekind"])
         .status()
