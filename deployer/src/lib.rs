@@ -15,6 +15,7 @@
 
 pub mod apply;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod inventory;
 pub mod logfile;

@@ -1,20 +1,24 @@
 //! The sweep: find every object that still carries a deployment's inventory labels, in every
 //! served resource type, delete it, and report what remains.
 //!
-//! Resource types come from API discovery (`/api` and `/apis`), namespaced and cluster-scoped
-//! alike, restricted to those that support `list` and `delete`. Each is listed cluster-wide
-//! with the deployment's label selector, at most [`LIST_CONCURRENCY`] lists at a time.
+//! Resource types come from API discovery (`/api` and `/apis`, see [`crate::discovery`]),
+//! namespaced and cluster-scoped alike, restricted to those that support `list` and `delete`.
+//! Each is listed cluster-wide with the deployment's label selector, at most
+//! [`LIST_CONCURRENCY`] lists at a time. A group version that cannot be discovered, or a type
+//! that cannot be listed, is reported in [`SweepReport::unchecked`]: the sweep says where it
+//! could not look instead of claiming nothing is there.
 
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PropagationPolicy};
-use kube::discovery::{verbs, ApiCapabilities, Discovery, Scope};
+use kube::discovery::{verbs, ApiCapabilities, Scope};
 use kube::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::apply::api_for;
-use crate::error::{Error, Result};
+use crate::discovery::{reason, served_types, Unavailable};
+use crate::error::Result;
 use crate::inventory::{deployment_selector, ObjectId};
 use crate::wait::{deletion_status, wait_deleted};
 
@@ -40,6 +44,10 @@ pub struct SweepReport {
     pub deleted: Vec<ObjectId>,
     /// Objects still present at the end.
     pub leftovers: Vec<Leftover>,
+    /// Group versions that could not be discovered and resource types that could not be
+    /// listed (an aggregated API that is down answers 503): the sweep could not look there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<Unavailable>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -53,13 +61,14 @@ struct Found {
 
 /// Sweeps `deployment`: deletes every labelled object and waits up to `timeout` for each to go.
 ///
-/// Errors: [`Error::Api`] when discovery fails; a failed list of one resource type is logged
-/// and skipped (some aggregated APIs are unavailable) unless every list fails.
+/// Errors: [`crate::Error::Api`] when `/api` or `/apis` cannot be read. A group version
+/// that cannot be discovered or a type that cannot be listed does not fail the sweep; it is
+/// named in [`SweepReport::unchecked`].
 pub async fn sweep(client: &Client, deployment: &str, timeout: Duration) -> Result<SweepReport> {
     let started = Instant::now();
-    let resources = discover_sweepable(client).await?;
+    let (resources, mut unchecked) = discover_sweepable(client).await?;
     let selector = deployment_selector(deployment);
-    let found = list_labelled(client, &resources, &selector).await;
+    let found = list_labelled(client, &resources, &selector, &mut unchecked).await;
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()
@@ -93,7 +102,7 @@ pub async fn sweep(client: &Client, deployment: &str, timeout: Duration) -> Resu
         }
     }
     // Whatever the deletes did, the truth is what a fresh list says.
-    let remaining = list_labelled(client, &resources, &selector).await;
+    let remaining = list_labelled(client, &resources, &selector, &mut unchecked).await;
     let mut leftovers: Vec<Leftover> = remaining
         .into_iter()
         .map(|object| {
@@ -110,43 +119,41 @@ pub async fn sweep(client: &Client, deployment: &str, timeout: Duration) -> Resu
     leftovers.sort_by(|a, b| a.id.cmp(&b.id));
     deleted.retain(|id| !leftovers.iter().any(|leftover| &leftover.id == id));
     deleted.sort();
+    unchecked.sort_by(|a, b| a.what.cmp(&b.what));
+    unchecked.dedup_by(|a, b| a.what == b.what);
     Ok(SweepReport {
         resource_types_listed: resources.len(),
         deleted,
         leftovers,
+        unchecked,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
-/// Every served resource type that supports `list` and `delete`, one version per group.
-pub async fn discover_sweepable(client: &Client) -> Result<Vec<(ApiResource, ApiCapabilities)>> {
-    let discovery = Discovery::new(client.clone())
-        .run()
-        .await
-        .map_err(|source| Error::Api {
-            action: "discover",
-            object: "the served API resources".to_owned(),
-            source,
-        })?;
-    let mut resources = Vec::new();
-    for group in discovery.groups() {
-        for (resource, capabilities) in group.recommended_resources() {
-            let sweepable = capabilities.supports_operation(verbs::LIST)
+/// Every served resource type that supports `list` and `delete`, one version per kind, and
+/// the group versions that could not be discovered.
+pub async fn discover_sweepable(
+    client: &Client,
+) -> Result<(Vec<(ApiResource, ApiCapabilities)>, Vec<Unavailable>)> {
+    let served = served_types(client).await?;
+    let resources = served
+        .resources
+        .into_iter()
+        .filter(|(resource, capabilities)| {
+            capabilities.supports_operation(verbs::LIST)
                 && capabilities.supports_operation(verbs::DELETE)
                 // Events are never labelled by us, and are the most numerous objects.
-                && resource.kind != "Event";
-            if sweepable {
-                resources.push((resource, capabilities));
-            }
-        }
-    }
-    Ok(resources)
+                && resource.kind != "Event"
+        })
+        .collect();
+    Ok((resources, served.unavailable))
 }
 
 async fn list_labelled(
     client: &Client,
     resources: &[(ApiResource, ApiCapabilities)],
     selector: &str,
+    unchecked: &mut Vec<Unavailable>,
 ) -> Vec<Found> {
     let params = ListParams::default().labels(selector);
     let lists = stream::iter(resources.iter().map(|(resource, capabilities)| {
@@ -182,7 +189,11 @@ async fn list_labelled(
             // The type was removed since discovery (its CRD was swept): nothing of it remains.
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(error) => {
-                tracing::warn!(resource = %resource.plural, %error, "cannot list for the sweep")
+                tracing::warn!(resource = %resource.plural, %error, "cannot list for the sweep");
+                unchecked.push(Unavailable {
+                    what: format!("{}/{}", resource.api_version, resource.plural),
+                    reason: reason(&error),
+                });
             }
         }
     }

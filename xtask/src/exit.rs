@@ -17,10 +17,16 @@ pub fn report(error: &deployer::Error) -> u8 {
     }
 }
 
-/// Prints a sweep's leftovers, one per line, to stderr.
+/// Prints a sweep's leftovers, then the places it could not look, one per line, to stderr.
 pub fn print_leftovers(sweep: &deployer::sweep::SweepReport) {
     for leftover in &sweep.leftovers {
         eprintln!("leftover: {} ({})", leftover.id, leftover.reason);
+    }
+    for place in &sweep.unchecked {
+        eprintln!(
+            "warning: the sweep could not check {}: {}",
+            place.what, place.reason
+        );
     }
 }
 

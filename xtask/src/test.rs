@@ -230,10 +230,11 @@ impl Test {
             )
             .await
             {
-                Ok(report) if report.leftovers.is_empty() => {}
                 Ok(report) => {
                     exit::print_leftovers(&report);
-                    return exit::LEFTOVERS;
+                    if !report.leftovers.is_empty() {
+                        return exit::LEFTOVERS;
+                    }
                 }
                 Err(error) => {
                     eprintln!("warning: the sweep of the trials deployment failed: {error}")

@@ -44,6 +44,9 @@ impl std::fmt::Debug for Connection {
 /// `hint` tells the user what to do when it does not. Errors: [`Error::EnvironmentMissing`]
 /// for an unreadable kubeconfig or unknown context; [`Error::Unreachable`] with the server URL
 /// and the connection error when the server does not answer.
+///
+/// The client does not retry failed requests (kube's default retry layer is off): a 429, 503
+/// or 504 is returned to the caller at once.
 pub async fn connect(kubeconfig: &Path, context: Option<&str>, hint: &str) -> Result<Connection> {
     let file = Kubeconfig::read_from(kubeconfig).map_err(|error| Error::EnvironmentMissing {
         what: format!(
@@ -65,6 +68,13 @@ pub async fn connect(kubeconfig: &Path, context: Option<&str>, hint: &str) -> Re
             ),
             hint: hint.to_owned(),
         })?;
+    // kube's default retry layer retries 429, 503 and 504 up to 15 times, from 5 ms doubling
+    // to at most 1000 s: one aggregated API answering 503 (metrics-server down) held every
+    // discovery, and so every sweep, for about five minutes. Without it a 503 surfaces at
+    // once and the caller decides (the sweep names the group as unchecked; watches have
+    // their own backoff).
+    let mut config = config;
+    config.default_retry = false;
     let server_url = config.cluster_url.to_string();
     let unreachable = |reason: String| Error::Unreachable {
         url: server_url.clone(),

@@ -89,7 +89,32 @@ pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
             .as_ref()
             .map_or(0.0, |teardown| teardown.seconds);
         case.set_time(seconds(teardown_seconds + sweep.seconds));
+        if !sweep.unchecked.is_empty() {
+            let lines: Vec<String> = sweep
+                .unchecked
+                .iter()
+                .map(|place| format!("could not check {}: {}", place.what, place.reason))
+                .collect();
+            case.set_system_out(lines.join("\n"));
+        }
         suite.add_test_case(case);
+        if matches!(record.provider.as_str(), "kind" | "k3s") {
+            let status = if record.docker_leftovers.is_empty() {
+                TestCaseStatus::success()
+            } else {
+                let lines: Vec<String> = record
+                    .docker_leftovers
+                    .iter()
+                    .map(|leftover| format!("{} {}", leftover.kind, leftover.name))
+                    .collect();
+                failure(&format!(
+                    "{} Docker leftovers:\n{}",
+                    lines.len(),
+                    lines.join("\n")
+                ))
+            };
+            suite.add_test_case(TestCase::new("teardown::docker", status));
+        }
         report.add_test_suite(suite);
     }
     let xml = report.to_string().map_err(std::io::Error::other)?;

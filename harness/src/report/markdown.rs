@@ -80,6 +80,24 @@ pub fn markdown_summary(record: &RunRecord) -> String {
                 text.push_str(&format!("- `{}`: {}\n", leftover.id, leftover.reason));
             }
         }
+        if !sweep.unchecked.is_empty() {
+            text.push_str(&format!(
+                "\nThe sweep could not look in {} places; leftovers there would not be seen:\n\n",
+                sweep.unchecked.len()
+            ));
+            for place in &sweep.unchecked {
+                text.push_str(&format!("- `{}`: {}\n", place.what, place.reason));
+            }
+        }
+    }
+    if !record.docker_leftovers.is_empty() {
+        text.push_str(&format!(
+            "\n### {} Docker leftovers after `kind delete cluster`\n\n",
+            record.docker_leftovers.len()
+        ));
+        for leftover in &record.docker_leftovers {
+            text.push_str(&format!("- {} `{}`\n", leftover.kind, leftover.name));
+        }
     }
     if record.kept {
         text.push_str(&format!(

@@ -14,3 +14,89 @@ pub use record::{
 };
 pub use table::stage_table;
 pub use timeline::timeline_svg;
+
+#[cfg(test)]
+mod tests {
+    use deployer::discovery::Unavailable;
+    use deployer::providers::kind::DockerLeftover;
+    use deployer::sweep::SweepReport;
+
+    use super::*;
+
+    /// A kind run that passed its checks, could not look in one group version, and left a
+    /// Docker network behind.
+    fn kind_run_with_docker_leftovers() -> RunRecord {
+        RunRecord {
+            run_id: "20261122t000000-abcd".into(),
+            deployment: "seatrial".into(),
+            provider: "kind".into(),
+            server_url: "https://127.0.0.1:6443".into(),
+            config: "<embedded default config>".into(),
+            started_at: "2026-11-22T00:00:00Z".into(),
+            seconds: 1.0,
+            provider_seconds: 0.5,
+            provider_reused: false,
+            stages: Vec::new(),
+            teardown: None,
+            sweep: Some(SweepReport {
+                resource_types_listed: 40,
+                unchecked: vec![Unavailable {
+                    what: "metrics.k8s.io/v1beta1".into(),
+                    reason: "HTTP 503: service unavailable".into(),
+                }],
+                ..SweepReport::default()
+            }),
+            kept: false,
+            watches: 0,
+            scenarios: Vec::new(),
+            docker_leftovers: vec![DockerLeftover {
+                kind: "network".into(),
+                name: "kind".into(),
+            }],
+            outcome: Outcome::Leftovers,
+            exit_code: 3,
+        }
+    }
+
+    #[test]
+    fn summary_names_docker_leftovers_and_where_the_sweep_could_not_look() {
+        let summary = markdown_summary(&kind_run_with_docker_leftovers());
+        assert!(
+            summary.contains("## seatrial `seatrial`: LEFTOVERS"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(
+                "### 1 Docker leftovers after `kind delete cluster`\n\n- network `kind`\n"
+            ),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("- `metrics.k8s.io/v1beta1`: HTTP 503: service unavailable\n"),
+            "{summary}"
+        );
+        let table = stage_table(&kind_run_with_docker_leftovers());
+        assert!(table.contains("0 leftovers, 1 unchecked"), "{table}");
+    }
+
+    #[test]
+    fn junit_fails_teardown_docker_on_docker_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junit.xml");
+        write_junit(&kind_run_with_docker_leftovers(), &path).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(xml.contains(r#"name="teardown::docker""#), "{xml}");
+        assert!(xml.contains("1 Docker leftovers:\nnetwork kind"), "{xml}");
+        assert!(
+            xml.contains("could not check metrics.k8s.io/v1beta1"),
+            "{xml}"
+        );
+
+        let mut hollow = kind_run_with_docker_leftovers();
+        hollow.provider = "hollow".into();
+        hollow.docker_leftovers.clear();
+        write_junit(&hollow, &path).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(!xml.contains("teardown::docker"), "{xml}");
+    }
+}

@@ -38,11 +38,14 @@ pub fn stage_table(record: &RunRecord) -> String {
         ]);
     }
     if let Some(sweep) = &record.sweep {
-        let status = if sweep.leftovers.is_empty() {
+        let mut status = if sweep.leftovers.is_empty() {
             "0 leftovers".to_owned()
         } else {
             format!("{} LEFTOVERS", sweep.leftovers.len())
         };
+        if !sweep.unchecked.is_empty() {
+            status.push_str(&format!(", {} unchecked", sweep.unchecked.len()));
+        }
         rows.push([
             "sweep".into(),
             status,
