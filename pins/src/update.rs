@@ -31,7 +31,7 @@ pub struct Plan {
     /// The value edits to the pin set.
     #[serde(skip)]
     pub edits: Vec<Edit>,
-    /// Digests filled in (`lock`): pin and digest.
+    /// Digests filled in (`lock`, and `pr` for pins that had none): pin and digest.
     pub locked: Vec<(PinId, String)>,
     /// Pins left alone because resolving them failed.
     pub problems: Vec<Problem>,
@@ -39,17 +39,52 @@ pub struct Plan {
 
 /// Fills in the digest of every pin in `pins` that has none.
 pub async fn plan_lock(network: &Network, pins: &[&Pin]) -> Plan {
-    let unlocked: Vec<&Pin> = pins
+    let unlocked: Vec<(&Pin, &str)> = pins
         .iter()
         .copied()
         .filter(|pin| pin.digest.is_none())
+        .map(|pin| (pin, pin.version.as_str()))
         .collect();
-    let results: Vec<_> = stream::iter(unlocked)
-        .map(|pin| async move { (pin, resolve(network, pin, &pin.version, None, true).await) })
+    let mut plan = Plan::default();
+    lock_into(&mut plan, network, &unlocked).await;
+    plan
+}
+
+/// What `pins pr` proposes: [`plan_bump`], then a digest for every pin that still has none —
+/// at its new version when it moved — so the pull request also locks the pin set.
+pub async fn plan_pr(network: &Network, pins: &[&Pin], now: OffsetDateTime) -> Plan {
+    let mut plan = plan_bump(network, pins, now).await;
+    let unlocked: Vec<(&Pin, String)> = pins
+        .iter()
+        .copied()
+        .filter(|pin| pin.digest.is_none())
+        .filter(|pin| !plan.problems.iter().any(|problem| problem.pin == pin.id))
+        .map(|pin| {
+            let version = plan
+                .changes
+                .iter()
+                .find(|change| change.pin == pin.id)
+                .map_or_else(|| pin.version.clone(), |change| change.new.clone());
+            (pin, version)
+        })
+        .collect();
+    let unlocked: Vec<(&Pin, &str)> = unlocked
+        .iter()
+        .map(|(pin, version)| (*pin, version.as_str()))
+        .collect();
+    lock_into(&mut plan, network, &unlocked).await;
+    plan
+}
+
+/// Resolves each (pin, version) and adds a digest edit for it to `plan`, or a problem.
+async fn lock_into(plan: &mut Plan, network: &Network, unlocked: &[(&Pin, &str)]) {
+    let results: Vec<_> = stream::iter(unlocked.iter().copied())
+        .map(
+            |(pin, version)| async move { (pin, resolve(network, pin, version, None, true).await) },
+        )
         .buffered(256)
         .collect()
         .await;
-    let mut plan = Plan::default();
     for (pin, result) in results {
         match result {
             Ok(resolved) => match resolved.digest {
@@ -72,7 +107,6 @@ pub async fn plan_lock(network: &Network, pins: &[&Pin]) -> Plan {
             }),
         }
     }
-    plan
 }
 
 /// Moves every pin in `pins` to the newest version its policy allows; a locked pin gets the

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use pins::fetch::{Network, NetworkOptions};
 use pins::model::{PinSet, Selection};
 use pins::pr::{CommitFile, PrTarget, TOKEN_ENV};
-use pins::update::{new_files, plan_bump, plan_lock, today, write_files, Plan};
+use pins::update::{new_files, plan_bump, plan_lock, plan_pr, today, write_files, Plan};
 
 use crate::exit;
 
@@ -69,8 +69,8 @@ enum PinsCommand {
         #[arg(long, value_name = "FILE")]
         changelog: Option<PathBuf>,
     },
-    /// Bump, then push one commit to a branch and open a pull request (or update the open
-    /// one from that branch), labelled. Needs GITHUB_TOKEN (contents: write, pull-requests:
+    /// Bump, lock every pin that has no digest, then push one commit to a branch and open a
+    /// pull request (or update the open one from that branch), labelled. Needs GITHUB_TOKEN (contents: write, pull-requests:
     /// write) unless --dry-run; the API is GITHUB_API_URL or https://api.github.com.
     Pr {
         /// Print the pull request that would be opened; needs no token.
@@ -245,15 +245,15 @@ impl Pins {
                     eprintln!("error: `pins pr` needs the repository: pass --repo owner/name or set GITHUB_REPOSITORY");
                     return exit::BAD_INPUT;
                 };
-                let plan = plan_bump(
+                let plan = plan_pr(
                     &network.expect("online"),
                     &selected,
                     time::OffsetDateTime::now_utc(),
                 )
                 .await;
                 print_problems(&plan);
-                if plan.changes.is_empty() {
-                    println!("nothing to bump: no pull request");
+                if plan.changes.is_empty() && plan.locked.is_empty() {
+                    println!("nothing to bump or lock: no pull request");
                     return if plan.problems.is_empty() {
                         exit::SUCCESS
                     } else {
@@ -272,25 +272,23 @@ impl Pins {
                         return exit::BAD_INPUT;
                     }
                 };
-                let count = plan.changes.len();
+                let (title, body) = pull_request_text(&plan, self.group.as_deref());
                 let target = PrTarget {
-                    api: std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into()),
+                    api: std::env::var("GITHUB_API_URL")
+                        .unwrap_or_else(|_| "https://api.github.com".into()),
                     repo,
                     base,
                     branch: branch.unwrap_or_else(|| match &self.group {
                         Some(group) => format!("seatrial/pins-{group}"),
                         None => "seatrial/pins".into(),
                     }),
-                    labels: if label.is_empty() { vec!["dependencies".into(), "pins".into()] } else { label },
-                    title: format!(
-                        "pins: bump {count} pin{}{}",
-                        if count == 1 { "" } else { "s" },
-                        self.group.as_ref().map(|g| format!(" ({g})")).unwrap_or_default()
-                    ),
-                    body: format!(
-                        "{}\nOpened by `cargo xtask pins pr`; every new version was resolved and its digest re-locked.\n",
-                        pins::changelog::table(&plan.changes)
-                    ),
+                    labels: if label.is_empty() {
+                        vec!["dependencies".into(), "pins".into()]
+                    } else {
+                        label
+                    },
+                    title,
+                    body,
                 };
                 let token = match token {
                     Some(token) if !dry_run => token,
@@ -332,6 +330,40 @@ impl Pins {
             }
         }
     }
+}
+
+/// The pull request's title and body: the bump table, then the digests locked.
+fn pull_request_text(plan: &Plan, group: Option<&str>) -> (String, String) {
+    let plural =
+        |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if !plan.changes.is_empty() {
+        parts.push(format!("bump {}", plural(plan.changes.len(), "pin")));
+    }
+    if !plan.locked.is_empty() {
+        parts.push(format!("lock {}", plural(plan.locked.len(), "digest")));
+    }
+    let title = format!(
+        "pins: {}{}",
+        parts.join(", "),
+        group.map(|g| format!(" ({g})")).unwrap_or_default()
+    );
+    let mut body = String::new();
+    if !plan.changes.is_empty() {
+        body.push_str(&pins::changelog::table(&plan.changes));
+        body.push('\n');
+    }
+    if !plan.locked.is_empty() {
+        body.push_str("Digests locked (the pin had none):\n\n| pin | digest |\n|---|---|\n");
+        for (pin, digest) in &plan.locked {
+            body.push_str(&format!("| `{pin}` | `{digest}` |\n"));
+        }
+        body.push('\n');
+    }
+    body.push_str(
+        "Opened by `cargo xtask pins pr`; every new version was resolved and its digest locked.\n",
+    );
+    (title, body)
 }
 
 fn changelog_beside(pins: &Path) -> PathBuf {

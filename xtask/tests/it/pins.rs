@@ -211,6 +211,86 @@ fn commands_against_real_servers() {
         run.output()
     );
 
+    // A pin without a digest and nothing to bump: the pull request locks it.
+    let unlocked = good.replace(
+        &format!(
+            "version = \"4.1.0\"\ndigest = \"{}\"\n",
+            world.digest("jupyterhub-4.1.0.tgz")
+        ),
+        "version = \"4.2.0\"\n",
+    );
+    assert_ne!(unlocked, good);
+    let unlocked_path = world.pins_file("unlocked.toml", &unlocked);
+    let run = pins(
+        &[
+            "--pins",
+            &unlocked_path.display().to_string(),
+            "pr",
+            "--dry-run",
+            "--repo",
+            "acme/platform",
+            "--only",
+            "jupyterhub",
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stdout
+            .contains("with one commit changing:\n  unlocked.toml\nand open a pull request"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stdout.contains("# pins: lock 1 digest\n"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "| `charts.jupyterhub` | `{}` |",
+            world.digest("jupyterhub-4.2.0.tgz")
+        )),
+        "{}",
+        run.output()
+    );
+    // Unlocked and behind: bumped, and locked at the new version.
+    let behind = unlocked.replace("version = \"4.2.0\"\n", "version = \"4.1.0\"\n");
+    let behind_path = world.pins_file("behind.toml", &behind);
+    let run = pins(
+        &[
+            "--pins",
+            &behind_path.display().to_string(),
+            "pr",
+            "--dry-run",
+            "--repo",
+            "acme/platform",
+            "--only",
+            "jupyterhub",
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stdout.contains("# pins: bump 1 pin, lock 1 digest\n"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stdout
+            .contains("| `charts.jupyterhub` | hub | 4.1.0 | 4.2.0 |"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "| `charts.jupyterhub` | `{}` |",
+            world.digest("jupyterhub-4.2.0.tgz")
+        )),
+        "{}",
+        run.output()
+    );
+
     let run = pins(&["--pins", &file, "bump", "--only", "traefik"], &env);
     assert_eq!(run.code, 0, "{}", run.output());
     let bumped = std::fs::read_to_string(&path).unwrap();
