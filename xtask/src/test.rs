@@ -25,6 +25,11 @@ use crate::exit;
 /// Environment variable the cluster tests read: the hollow cluster's kubeconfig.
 pub const KUBECONFIG_ENV: &str = "SEATRIAL_KUBECONFIG";
 
+/// The label the discovery tests put on the APIServices they break discovery with (a group
+/// answering 503, one answering 404). While one exists no namespace can finish deleting, so a
+/// test run killed before it deleted its own is cleaned up before the next run deploys.
+pub const BROKEN_ON_PURPOSE: &str = "seatrial.dev/broken-on-purpose=true";
+
 /// The deployment the stage-check trials run against.
 const TRIALS_CONFIG: &str =
     "project_name: trials\nnamespace: trials\ndomain: trials.seatrial.test\nprovider: hollow\n";
@@ -183,6 +188,7 @@ impl Test {
     }
 
     async fn deploy_and_test(&self, kubeconfig: &std::path::Path) -> u8 {
+        remove_broken_on_purpose(kubeconfig).await;
         let config = Config::parse(std::path::Path::new("<xtask test config>"), TRIALS_CONFIG)
             .expect("the trials config is valid");
         let report_dir = exit::reports_root().join("xtask-test-target");
@@ -251,6 +257,35 @@ impl Test {
         match status.code() {
             Some(0) => exit::SUCCESS,
             _ => exit::CHECKS_FAILED,
+        }
+    }
+}
+
+/// Deletes APIServices labelled [`BROKEN_ON_PURPOSE`] that an earlier, killed test run left.
+async fn remove_broken_on_purpose(kubeconfig: &std::path::Path) {
+    use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+    use kube::api::{Api, DeleteParams, ListParams};
+
+    let Ok(connection) = deployer::providers::connect(kubeconfig, None, cluster::UP_HINT).await
+    else {
+        return;
+    };
+    let api: Api<APIService> = Api::all(connection.client);
+    let left = match api
+        .list(&ListParams::default().labels(BROKEN_ON_PURPOSE))
+        .await
+    {
+        Ok(list) => list.items,
+        Err(error) => {
+            eprintln!("warning: cannot list APIServices left by a killed test run: {error}");
+            return;
+        }
+    };
+    for service in left {
+        let name = service.metadata.name.unwrap_or_default();
+        eprintln!("removing APIService {name}, left broken on purpose by a killed test run");
+        if let Err(error) = api.delete(&name, &DeleteParams::default()).await {
+            eprintln!("warning: cannot delete APIService {name}: {error}");
         }
     }
 }

@@ -24,6 +24,14 @@ async fn a_listed_group_that_answers_404_is_skipped_where_kube_discovery_fails()
             &APIService {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
+                    // `cargo xtask test` deletes it if this run is killed before it does.
+                    labels: Some(
+                        [(
+                            "seatrial.dev/broken-on-purpose".to_owned(),
+                            "true".to_owned(),
+                        )]
+                        .into(),
+                    ),
                     ..ObjectMeta::default()
                 },
                 spec: Some(APIServiceSpec {

@@ -174,6 +174,14 @@ async fn a_group_that_answers_503_is_reported_unchecked_and_the_sweep_goes_on() 
             &APIService {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
+                    // `cargo xtask test` deletes it if this run is killed before it does.
+                    labels: Some(
+                        [(
+                            "seatrial.dev/broken-on-purpose".to_owned(),
+                            "true".to_owned(),
+                        )]
+                        .into(),
+                    ),
                     ..ObjectMeta::default()
                 },
                 spec: Some(APIServiceSpec {
