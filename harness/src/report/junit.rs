@@ -69,21 +69,11 @@ pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
     }
     if let Some(sweep) = &record.sweep {
         let mut suite = TestSuite::new("teardown");
-        let status = if sweep.leftovers.is_empty() {
-            TestCaseStatus::success()
-        } else {
-            let lines: Vec<String> = sweep
-                .leftovers
-                .iter()
-                .map(|l| format!("{}: {}", l.id, l.reason))
-                .collect();
-            failure(&format!(
-                "{} leftovers:\n{}",
-                sweep.leftovers.len(),
-                lines.join("\n")
-            ))
-        };
-        let mut case = TestCase::new("teardown::sweep", status);
+        let leftovers = sweep
+            .leftovers
+            .iter()
+            .map(|l| format!("{}: {}", l.id, l.reason));
+        let mut case = TestCase::new("teardown::sweep", leftovers_status("leftovers", leftovers));
         let teardown_seconds = record
             .teardown
             .as_ref()
@@ -99,21 +89,14 @@ pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
         }
         suite.add_test_case(case);
         if matches!(record.provider.as_str(), "kind" | "k3s") {
-            let status = if record.docker_leftovers.is_empty() {
-                TestCaseStatus::success()
-            } else {
-                let lines: Vec<String> = record
-                    .docker_leftovers
-                    .iter()
-                    .map(|leftover| format!("{} {}", leftover.kind, leftover.name))
-                    .collect();
-                failure(&format!(
-                    "{} Docker leftovers:\n{}",
-                    lines.len(),
-                    lines.join("\n")
-                ))
-            };
-            suite.add_test_case(TestCase::new("teardown::docker", status));
+            let leftovers = record
+                .docker_leftovers
+                .iter()
+                .map(|leftover| format!("{} {}", leftover.kind, leftover.name));
+            suite.add_test_case(TestCase::new(
+                "teardown::docker",
+                leftovers_status("Docker leftovers", leftovers),
+            ));
         }
         report.add_test_suite(suite);
     }
@@ -137,6 +120,16 @@ fn bundle_files(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files.sort();
     files
+}
+
+/// Success when `lines` is empty, else a failure reading `<count> <noun>:` and one line each.
+fn leftovers_status(noun: &str, lines: impl Iterator<Item = String>) -> TestCaseStatus {
+    let lines: Vec<String> = lines.collect();
+    if lines.is_empty() {
+        TestCaseStatus::success()
+    } else {
+        failure(&format!("{} {noun}:\n{}", lines.len(), lines.join("\n")))
+    }
 }
 
 fn failure(message: &str) -> TestCaseStatus {
