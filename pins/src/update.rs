@@ -39,14 +39,14 @@ pub struct Plan {
 
 /// Fills in the digest of every pin in `pins` that has none.
 pub async fn plan_lock(network: &Network, pins: &[&Pin]) -> Plan {
-    let unlocked: Vec<(&Pin, &str)> = pins
+    let unlocked: Vec<(&Pin, String)> = pins
         .iter()
         .copied()
         .filter(|pin| pin.digest.is_none())
-        .map(|pin| (pin, pin.version.as_str()))
+        .map(|pin| (pin, pin.version.clone()))
         .collect();
     let mut plan = Plan::default();
-    lock_into(&mut plan, network, &unlocked).await;
+    lock_into(&mut plan, network, unlocked).await;
     plan
 }
 
@@ -68,20 +68,17 @@ pub async fn plan_pr(network: &Network, pins: &[&Pin], now: OffsetDateTime) -> P
             (pin, version)
         })
         .collect();
-    let unlocked: Vec<(&Pin, &str)> = unlocked
-        .iter()
-        .map(|(pin, version)| (*pin, version.as_str()))
-        .collect();
-    lock_into(&mut plan, network, &unlocked).await;
+    lock_into(&mut plan, network, unlocked).await;
     plan
 }
 
 /// Resolves each (pin, version) and adds a digest edit for it to `plan`, or a problem.
-async fn lock_into(plan: &mut Plan, network: &Network, unlocked: &[(&Pin, &str)]) {
-    let results: Vec<_> = stream::iter(unlocked.iter().copied())
-        .map(
-            |(pin, version)| async move { (pin, resolve(network, pin, version, None, true).await) },
-        )
+async fn lock_into(plan: &mut Plan, network: &Network, unlocked: Vec<(&Pin, String)>) {
+    let results: Vec<_> = stream::iter(unlocked)
+        .map(|(pin, version)| async move {
+            let resolved = resolve(network, pin, &version, None, true).await;
+            (pin, resolved)
+        })
         .buffered(256)
         .collect()
         .await;

@@ -1,6 +1,7 @@
 //! `cargo xtask pins …` as a release manager runs it: the shipped pin set, bad input, and the
 //! commands against the loopback world (chart repository, docker-registry, GitHub on wiremock).
 
+use std::path::Path;
 use std::process::Command;
 
 use pins::testbed::world::World;
@@ -189,20 +190,22 @@ fn commands_against_real_servers() {
         .status()
         .unwrap();
     assert!(init.success());
-    let run = pins(
-        &[
+    let pr_dry_run = |pins_file: &Path, selection: [&str; 2]| {
+        let pins_file = pins_file.display().to_string();
+        let mut args = vec![
             "--pins",
-            &file,
+            pins_file.as_str(),
             "pr",
             "--dry-run",
             "--repo",
             "acme/platform",
-            "--group",
-            "hub",
-        ],
-        &env,
-    );
-    assert_eq!(run.code, 0, "{}", run.output());
+        ];
+        args.extend(selection);
+        let run = pins(&args, &env);
+        assert_eq!(run.code, 0, "{}", run.output());
+        run
+    };
+    let run = pr_dry_run(&path, ["--group", "hub"]);
     assert!(run.stdout.contains("would push branch seatrial/pins-hub to acme/platform with one commit changing:\n  pins.toml\n  CHANGELOG.md\n"), "{}", run.output());
     assert!(
         run.stdout
@@ -221,20 +224,7 @@ fn commands_against_real_servers() {
     );
     assert_ne!(unlocked, good);
     let unlocked_path = world.pins_file("unlocked.toml", &unlocked);
-    let run = pins(
-        &[
-            "--pins",
-            &unlocked_path.display().to_string(),
-            "pr",
-            "--dry-run",
-            "--repo",
-            "acme/platform",
-            "--only",
-            "jupyterhub",
-        ],
-        &env,
-    );
-    assert_eq!(run.code, 0, "{}", run.output());
+    let run = pr_dry_run(&unlocked_path, ["--only", "jupyterhub"]);
     assert!(
         run.stdout
             .contains("with one commit changing:\n  unlocked.toml\nand open a pull request"),
@@ -257,20 +247,7 @@ fn commands_against_real_servers() {
     // Unlocked and behind: bumped, and locked at the new version.
     let behind = unlocked.replace("version = \"4.2.0\"\n", "version = \"4.1.0\"\n");
     let behind_path = world.pins_file("behind.toml", &behind);
-    let run = pins(
-        &[
-            "--pins",
-            &behind_path.display().to_string(),
-            "pr",
-            "--dry-run",
-            "--repo",
-            "acme/platform",
-            "--only",
-            "jupyterhub",
-        ],
-        &env,
-    );
-    assert_eq!(run.code, 0, "{}", run.output());
+    let run = pr_dry_run(&behind_path, ["--only", "jupyterhub"]);
     assert!(
         run.stdout.contains("# pins: bump 1 pin, lock 1 digest\n"),
         "{}",
