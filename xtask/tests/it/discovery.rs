@@ -2,54 +2,20 @@
 //! (or an aggregated API registered) between the two discovery steps looks like, made
 //! deterministic with a local APIService that nothing serves.
 
-use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::{APIService, APIServiceSpec};
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::api::DeleteParams;
 use kube::core::gvk::GroupVersion;
 use kube::discovery::{pinned_group, Discovery};
 
-use crate::support::client;
+use crate::support::{client, register_broken_api_service};
 
 #[tokio::test]
 #[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
 async fn a_listed_group_that_answers_404_is_skipped_where_kube_discovery_fails() {
     const GROUP: &str = "nothing.seatrial.test";
     let client = client().await;
-    let api_services: Api<APIService> = Api::all(client.clone());
-    let name = format!("v1.{GROUP}");
     // No `service`: "local", so the aggregator hands the group to the API server itself,
-    // which serves nothing there. A run killed half way leaves it behind; take it over.
-    let registered = api_services
-        .create(
-            &PostParams::default(),
-            &APIService {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    // `cargo xtask test` deletes it if this run is killed before it does.
-                    labels: Some(
-                        [(
-                            "seatrial.dev/broken-on-purpose".to_owned(),
-                            "true".to_owned(),
-                        )]
-                        .into(),
-                    ),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(APIServiceSpec {
-                    group: Some(GROUP.to_owned()),
-                    version: Some("v1".to_owned()),
-                    group_priority_minimum: 1000,
-                    version_priority: 15,
-                    ..APIServiceSpec::default()
-                }),
-                ..APIService::default()
-            },
-        )
-        .await;
-    match registered {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
-        Err(error) => panic!("register {name}: {error}"),
-    }
+    // which serves nothing there.
+    let (api_services, name) = register_broken_api_service(&client, GROUP, None).await;
     // The aggregator serves /apis from an informer; no object records when it has caught up.
     let mut listed = false;
     for _ in 0..300 {

@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kube::api::{Api, DynamicObject, ListParams};
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::{
+    APIService, APIServiceSpec, ServiceReference,
+};
+use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, PostParams};
 use kube::Client;
 
 /// What one xtask run printed and returned.
@@ -165,6 +168,54 @@ pub async fn labelled_objects(client: &Client, deployment: &str) -> Vec<String> 
         }
     }
     found
+}
+
+/// Registers the APIService `v1.<group>` that breaks discovery on purpose: with `service`, an
+/// aggregated API behind that Service; without, "local", which the API server itself does not
+/// serve. It is labelled `seatrial.dev/broken-on-purpose=true`, so `cargo xtask test` deletes it
+/// if this run is killed before the test does; one an earlier killed run left is taken over.
+/// Returns the APIService API and its name.
+pub async fn register_broken_api_service(
+    client: &Client,
+    group: &str,
+    service: Option<ServiceReference>,
+) -> (Api<APIService>, String) {
+    let api_services: Api<APIService> = Api::all(client.clone());
+    let name = format!("v1.{group}");
+    let registered = api_services
+        .create(
+            &PostParams::default(),
+            &APIService {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    labels: Some(
+                        [(
+                            "seatrial.dev/broken-on-purpose".to_owned(),
+                            "true".to_owned(),
+                        )]
+                        .into(),
+                    ),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(APIServiceSpec {
+                    group: Some(group.to_owned()),
+                    version: Some("v1".to_owned()),
+                    group_priority_minimum: 1000,
+                    version_priority: 15,
+                    insecure_skip_tls_verify: service.is_some().then_some(true),
+                    service,
+                    ..APIServiceSpec::default()
+                }),
+                ..APIService::default()
+            },
+        )
+        .await;
+    match registered {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(error) => panic!("register {name}: {error}"),
+    }
+    (api_services, name)
 }
 
 /// Reads `report.json` from a report dir.

@@ -8,14 +8,12 @@ use deployer::sweep::sweep;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::{
-    APIService, APIServiceSpec, ServiceReference,
-};
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::ServiceReference;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::core::gvk::GroupVersion;
 use kube::discovery::pinned_group;
 
-use crate::support::client;
+use crate::support::{client, register_broken_api_service};
 
 fn meta(name: &str, namespace: Option<&str>, deployment: &str) -> ObjectMeta {
     let inventory = Inventory {
@@ -165,47 +163,16 @@ async fn a_group_that_answers_503_is_reported_unchecked_and_the_sweep_goes_on() 
     const GROUP: &str = "broken.seatrial.test";
     let client = client().await;
     let post = PostParams::default();
-    let api_services: Api<APIService> = Api::all(client.clone());
-    let name = format!("v1.{GROUP}");
-    // A run killed half way leaves it behind; this run then takes it over and deletes it.
-    let registered = api_services
-        .create(
-            &post,
-            &APIService {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    // `cargo xtask test` deletes it if this run is killed before it does.
-                    labels: Some(
-                        [(
-                            "seatrial.dev/broken-on-purpose".to_owned(),
-                            "true".to_owned(),
-                        )]
-                        .into(),
-                    ),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(APIServiceSpec {
-                    group: Some(GROUP.to_owned()),
-                    version: Some("v1".to_owned()),
-                    group_priority_minimum: 1000,
-                    version_priority: 15,
-                    insecure_skip_tls_verify: Some(true),
-                    service: Some(ServiceReference {
-                        namespace: Some("default".to_owned()),
-                        name: Some("seatrial-no-such-service".to_owned()),
-                        port: Some(443),
-                    }),
-                    ..APIServiceSpec::default()
-                }),
-                ..APIService::default()
-            },
-        )
-        .await;
-    match registered {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
-        Err(error) => panic!("register {name}: {error}"),
-    }
+    let (api_services, name) = register_broken_api_service(
+        &client,
+        GROUP,
+        Some(ServiceReference {
+            namespace: Some("default".to_owned()),
+            name: Some("seatrial-no-such-service".to_owned()),
+            port: Some(443),
+        }),
+    )
+    .await;
     // The aggregator registers the group's proxy handler asynchronously, and no object
     // records when it has: until then the group answers 404, afterwards 503. Ask until it
     // stops answering 404.
