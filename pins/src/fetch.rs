@@ -28,6 +28,9 @@ pub struct NetworkOptions {
     pub github_api: String,
     /// A GitHub token for reads (raises the rate limit); never logged.
     pub github_token: Option<String>,
+    /// The Go module proxy base (default: the first URL of `GOPROXY`, else
+    /// `https://proxy.golang.org`).
+    pub go_proxy: String,
 }
 
 impl Default for NetworkOptions {
@@ -39,6 +42,7 @@ impl Default for NetworkOptions {
             backoff: Duration::from_millis(250),
             github_api: "https://api.github.com".to_owned(),
             github_token: None,
+            go_proxy: crate::sources::go_proxy::default_proxy(),
         }
     }
 }

@@ -92,6 +92,7 @@ struct RawPin {
     tag: Option<String>,
     digest: Option<String>,
     github: Option<String>,
+    go_module: Option<String>,
     asset: Option<String>,
     url: Option<String>,
     group: Option<String>,
@@ -226,6 +227,7 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
                     for (value, key) in [
                         (&raw_pin.tag, "tag"),
                         (&raw_pin.github, "github"),
+                        (&raw_pin.go_module, "go_module"),
                         (&raw_pin.asset, "asset"),
                         (&raw_pin.url, "url"),
                     ] {
@@ -242,6 +244,7 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
                         (&raw_pin.version, "version"),
                         (&raw_pin.chart, "chart"),
                         (&raw_pin.github, "github"),
+                        (&raw_pin.go_module, "go_module"),
                         (&raw_pin.asset, "asset"),
                         (&raw_pin.url, "url"),
                     ] {
@@ -253,6 +256,23 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
                             format!("`{repository}` must start with a registry host, e.g. docker.io/library/traefik"),
                         )
                     })?)
+                }
+                Kind::Tool if raw_pin.go_module.is_some() => {
+                    let module = raw_pin.go_module.clone().unwrap_or_default();
+                    check_go_module(&module).map_err(|message| fail("go_module", message))?;
+                    for (value, key) in [
+                        (&raw_pin.version, "version"),
+                        (&raw_pin.chart, "chart"),
+                        (&raw_pin.repository, "repository"),
+                        (&raw_pin.github, "github"),
+                        (&raw_pin.asset, "asset"),
+                        (&raw_pin.url, "url"),
+                    ] {
+                        if value.is_some() {
+                            return Err(fail(key, format!("a `go_module` tool takes no `{key}`")));
+                        }
+                    }
+                    Source::GoModule { module }
                 }
                 Kind::Tool => {
                     let github = required(&raw_pin.github, "github")?;
@@ -286,6 +306,7 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
                         (&raw_pin.tag, "tag"),
                         (&raw_pin.chart, "chart"),
                         (&raw_pin.repository, "repository"),
+                        (&raw_pin.go_module, "go_module"),
                         (&raw_pin.asset, "asset"),
                     ] {
                         refuse(value, key)?;
@@ -432,6 +453,24 @@ fn build_policy(
     })
 }
 
+/// A Go module path: a host with a dot, then path elements of letters, digits and `-._~`.
+fn check_go_module(module: &str) -> std::result::Result<(), String> {
+    let mut parts = module.split('/');
+    let host = parts.next().unwrap_or_default();
+    let valid_element = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+    };
+    if !host.contains('.') || !valid_element(host) || !module.split('/').all(valid_element) {
+        return Err(format!(
+            "`{module}` is not a Go module path (e.g. k8s.io/kubernetes)"
+        ));
+    }
+    Ok(())
+}
+
 fn check_github(text: &str) -> std::result::Result<(), String> {
     match text.split_once('/') {
         Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
@@ -533,7 +572,7 @@ mod tests {
     fn malformed_files_name_file_line_and_key() {
         assert_eq!(
             error("[images.a]\nrepository = \"docker.io/a/b\"\ntga = \"1.0.0\"\n"),
-            "pins.toml:3: images.a.tga: unknown field `tga`, expected one of `repository`, `chart`, `version`, `tag`, `digest`, `github`, `asset`, `url`, `group`, `policy`, `release_notes`"
+            "pins.toml:3: images.a.tga: unknown field `tga`, expected one of `repository`, `chart`, `version`, `tag`, `digest`, `github`, `go_module`, `asset`, `url`, `group`, `policy`, `release_notes`"
         );
         assert_eq!(
             error("\n[images.a]\nrepository = \"docker.io/a/b\"\n"),

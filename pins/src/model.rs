@@ -159,6 +159,12 @@ pub enum Source {
         /// A download URL outside GitHub (e.g. `https://dl.k8s.io/...`), with placeholders.
         url: Option<String>,
     },
+    /// A Go module built from source through the Go module proxy (the cluster's binaries):
+    /// its versions are the proxy's `@v/list`, its release times the `.info` files'.
+    GoModule {
+        /// The module path, e.g. `k8s.io/kubernetes`.
+        module: String,
+    },
     /// A bundle's download URL (with `{tag}`/`{version}` placeholders) and, optionally, the
     /// GitHub repository whose releases list its versions.
     Bundle {
@@ -202,6 +208,7 @@ impl Pin {
             Source::Chart { repository, chart } => format!("{chart} {version} from {repository}"),
             Source::Image(name) => format!("{name}:{version}"),
             Source::Tool { github, .. } => format!("{github} {version}"),
+            Source::GoModule { module } => format!("{module}@{version}"),
             Source::Bundle { url, .. } => fill(url, version),
         }
     }

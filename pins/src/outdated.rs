@@ -16,7 +16,7 @@ use crate::fetch::Network;
 use crate::model::{ChartRepository, Pin, PinId, Source};
 use crate::policy::TagVersion;
 use crate::resolve::{oci_chart_name, Broken};
-use crate::sources::{chart_repo, github, oci};
+use crate::sources::{chart_repo, github, go_proxy, oci};
 
 /// A version offered as an update.
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +134,14 @@ async fn published(network: &Network, pin: &Pin) -> Result<Option<Vec<Published>
                 released: release.published_at.clone(),
             })
             .collect(),
+        Source::GoModule { module } => go_proxy::versions(network, module)
+            .await?
+            .into_iter()
+            .map(|tag| Published {
+                tag,
+                released: None,
+            })
+            .collect(),
         Source::Bundle { github: None, .. } => return Ok(None),
     };
     Ok(Some(versions))
@@ -145,6 +153,10 @@ async fn release_time(network: &Network, pin: &Pin, published: &Published) -> Op
     }
     match &pin.source {
         Source::Image(name) => oci::created(network, name, &published.tag).await,
+        Source::GoModule { module } => go_proxy::info(network, module, &published.tag)
+            .await
+            .ok()
+            .map(|info| info.time),
         _ => None,
     }
 }

@@ -45,6 +45,7 @@ pub fn list(pins: &[&Pin]) -> String {
                 Source::Chart { repository, chart } => format!("{chart} @ {repository}"),
                 Source::Image(name) => name.to_string(),
                 Source::Tool { github, .. } => format!("github.com/{github}"),
+                Source::GoModule { module } => format!("go module {module}"),
                 Source::Bundle { url, .. } => url.clone(),
             };
             vec![
@@ -136,6 +137,7 @@ pub fn list_json(pins: &[&Pin]) -> serde_json::Value {
                         serde_json::json!({"asset": asset, "url": url}),
                         format!("github.com/{github}"),
                     ),
+                    Source::GoModule { module } => (serde_json::json!({"go_module": module}), module.clone()),
                     Source::Bundle { url, github } => (serde_json::json!({"github": github}), url.clone()),
                 };
                 let mut value = serde_json::json!({

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::fetch::{sha256_hex, FetchError, Network};
 use crate::model::{fill, ChartRepository, ImageName, Pin, Source};
-use crate::sources::{chart_repo, github, oci};
+use crate::sources::{chart_repo, github, go_proxy, oci};
 
 /// A pin that resolves: the digest found and the URL that proved it.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +94,7 @@ pub async fn resolve(
             )
             .await?
         }
+        Source::GoModule { module } => go_proxy::resolve(network, module, version).await?,
         Source::Bundle { url, .. } => {
             let url = fill(url, version);
             let body = download(network, &url).await?;

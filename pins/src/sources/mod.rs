@@ -1,8 +1,9 @@
-//! Where versions come from: Helm chart repositories, OCI registries, GitHub releases and
-//! plain downloads. Each module speaks one protocol over [`crate::fetch::Network`].
+//! Where versions come from: Helm chart repositories, OCI registries, GitHub releases, the
+//! Go module proxy and plain downloads. Each module speaks one protocol over [`crate::fetch::Network`].
 
 pub mod chart_repo;
 pub mod github;
+pub mod go_proxy;
 pub mod oci;
 
 use std::collections::HashMap;

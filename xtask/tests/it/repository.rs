@@ -93,6 +93,15 @@ fn no_pinned_version_appears_outside_the_pin_set() {
                 needles.push((pin.id.name.clone(), Some(pin.version.clone())));
                 needles.push((tool, Some(pin.version.clone())));
             }
+            pins::model::Source::GoModule { module } => {
+                let last = module
+                    .rsplit('/')
+                    .find(|part| !part.starts_with('v') || part[1..].parse::<u32>().is_err())
+                    .unwrap()
+                    .to_owned();
+                needles.push((pin.id.name.clone(), Some(pin.version.clone())));
+                needles.push((last, Some(pin.version.clone())));
+            }
             pins::model::Source::Bundle { .. } => {
                 needles.push((pin.id.name.clone(), Some(pin.version.clone())))
             }
