@@ -93,10 +93,18 @@ pub enum Error {
         /// The client error.
         source: kube::Error,
     },
-    /// A hollow cluster process or build step failed.
+    /// A process of a cluster this project runs (hollow or local), or a host step of it,
+    /// failed.
     #[error("{message}")]
-    Hollow {
+    Cluster {
         /// What failed, including the log file to read.
+        message: String,
+    },
+    /// Building cluster binaries or an image failed, or what it needs (a module version, a
+    /// package) is not to be had.
+    #[error("{message}")]
+    Build {
+        /// The step that failed, the pin or package, and the log file to read.
         message: String,
     },
 }
@@ -121,9 +129,10 @@ impl Error {
             }
             Error::Read { .. } => ErrorClass::BadInput,
             // A hollow cluster that cannot be built or started is the environment's trouble.
-            Error::Unreachable { .. } | Error::EnvironmentMissing { .. } | Error::Hollow { .. } => {
-                ErrorClass::EnvironmentMissing
-            }
+            Error::Unreachable { .. }
+            | Error::EnvironmentMissing { .. }
+            | Error::Cluster { .. }
+            | Error::Build { .. } => ErrorClass::EnvironmentMissing,
             Error::Timeout { .. } | Error::NotReady { .. } | Error::Api { .. } => {
                 ErrorClass::Runtime
             }

@@ -17,6 +17,7 @@ pub mod apply;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod images;
 pub mod inventory;
 pub mod logfile;
 pub mod manifest;

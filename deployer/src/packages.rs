@@ -7,6 +7,14 @@ use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 
+/// Whether `command` is an executable file on `PATH`; its path if so.
+pub fn on_path(command: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(command))
+        .find(|candidate| candidate.is_file())
+}
+
 /// Where apt's output goes.
 pub fn apt_log() -> std::path::PathBuf {
     std::env::temp_dir().join("seatrial-apt.log")

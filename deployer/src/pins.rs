@@ -120,6 +120,51 @@ pub fn load_tool_tag(path: &Path, name: &str) -> Result<String> {
         })
 }
 
+/// The shipped pin set, `pins/pins.toml` of this workspace.
+pub fn default_pins_file() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pins/pins.toml")
+}
+
+/// A tool built from the Go module proxy: `[tools.<name>]` with `go_module` and `tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoModulePin {
+    /// The module path, e.g. `k8s.io/kubernetes`.
+    pub module: String,
+    /// The module version, e.g. `v1.37.2`.
+    pub tag: String,
+}
+
+/// The `go_module` and `tag` of `[tools.<name>]` in the pin set at `path`.
+///
+/// Errors: [`Error::Read`]; [`Error::Invalid`] naming `tools.<name>.go_module` or `.tag` when
+/// either is missing.
+pub fn load_go_module(path: &Path, name: &str) -> Result<GoModulePin> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|error: toml::de::Error| Error::invalid(path, 0, error.message().to_owned()))?;
+    let tool = table.get("tools").and_then(|tools| tools.get(name));
+    let field = |key: &str| {
+        tool.and_then(|tool| tool.get(key))
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    line_of_table(&text, &format!("tools.{name}")),
+                    format!("`tools.{name}.{key}` is missing"),
+                )
+            })
+    };
+    Ok(GoModulePin {
+        module: field("go_module")?,
+        tag: field("tag")?,
+    })
+}
+
 fn line_of_table(text: &str, header: &str) -> usize {
     let wanted = format!("[{header}]");
     text.lines()

@@ -230,7 +230,14 @@ pub fn ingress_node_ports(platform: &Platform, config: &Config) -> kind::NodePor
 pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, ProviderHandle)> {
     match options.provider {
         ProviderKind::Hollow => {
-            let up = cluster::up(&HollowPaths::from_env(), options.hollow_nodes).await?;
+            let binaries = tokio::task::spawn_blocking(|| {
+                crate::cluster_build::ensure(&deployer::providers::hollow::HOLLOW_RECIPES)
+            })
+            .await
+            .map_err(|error| Error::Build {
+                message: format!("the cluster build panicked: {error}"),
+            })??;
+            let up = cluster::up(&HollowPaths::from_env(), options.hollow_nodes, &binaries).await?;
             Ok((
                 up.connection,
                 ProviderHandle::Hollow {

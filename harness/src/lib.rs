@@ -8,6 +8,7 @@
 //! - [`target`]: the description of a kept deployment that trials and teardown use.
 
 pub mod checks;
+pub mod cluster_build;
 pub mod diagnostics;
 pub mod integration;
 pub mod report;

@@ -1,16 +1,16 @@
 //! `cargo xtask hollow build|up|down|status`.
 
 use clap::Subcommand;
-use deployer::providers::hollow::build::{ensure_binaries, BuildOutcome};
+use deployer::providers::binaries::{self, BIN_ENV};
 use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
-use deployer::providers::hollow::HollowPaths;
+use deployer::providers::hollow::{HollowPaths, HOLLOW_RECIPES};
 
 use crate::exit;
 
 /// The `hollow` subcommands (the group's help text is on `Command` in main.rs).
 #[derive(Subcommand)]
 pub enum Hollow {
-    /// Build the Kubernetes binaries from Debian's source package (once; about 10 minutes).
+    /// Build the binaries (Kubernetes and etcd at their pins, from the Go module proxy; once).
     Build,
     /// Start the cluster, or reuse a healthy running one; prints the kubeconfig path.
     Up {
@@ -28,28 +28,48 @@ impl Hollow {
     pub async fn run(self) -> u8 {
         let paths = HollowPaths::from_env();
         match self {
-            Hollow::Build => match ensure_binaries(&paths) {
-                Ok(BuildOutcome::Present) => {
-                    println!("hollow binaries present in {}", paths.bin_dir.display());
-                    exit::SUCCESS
-                }
-                Ok(BuildOutcome::Built { seconds }) => {
-                    println!(
-                        "built the hollow binaries into {} in {seconds:.0} s",
-                        paths.bin_dir.display()
-                    );
+            Hollow::Build => match harness::cluster_build::ensure(&HOLLOW_RECIPES) {
+                Ok(found) => {
+                    print_binaries(&found);
                     exit::SUCCESS
                 }
                 Err(error) => exit::report(&error),
             },
-            Hollow::Up { nodes } => match cluster::up(&paths, nodes).await {
-                Ok(up) => {
-                    let verb = if up.reused {
-                        "reused the running"
-                    } else {
-                        "started a"
-                    };
-                    println!(
+            Hollow::Up { nodes } => {
+                let found = match harness::cluster_build::ensure(&HOLLOW_RECIPES) {
+                    Ok(found) => found,
+                    Err(error) => return exit::report(&error),
+                };
+                up(&paths, nodes, &found).await
+            }
+            Hollow::Down => down(&paths),
+            Hollow::Status => status(&paths),
+        }
+    }
+}
+
+/// Prints where the binaries are and their versions.
+pub fn print_binaries(found: &binaries::ClusterBinaries) {
+    let versions: Vec<String> = found
+        .versions
+        .iter()
+        .map(|(name, version)| format!("{name} {version}"))
+        .collect();
+    println!("binaries: {}", versions.join(", "));
+    for dir in found.dirs() {
+        println!("  {}", dir.display());
+    }
+}
+
+async fn up(paths: &HollowPaths, nodes: usize, found: &binaries::ClusterBinaries) -> u8 {
+    match cluster::up(paths, nodes, found).await {
+        Ok(up) => {
+            let verb = if up.reused {
+                "reused the running"
+            } else {
+                "started a"
+            };
+            println!(
                         "{verb} hollow cluster with {} nodes in {:.1} s\n  API server: {}\n  kubeconfig: {}\n  try: kubectl --kubeconfig {} get nodes",
                         up.state.nodes,
                         up.seconds,
@@ -57,49 +77,45 @@ impl Hollow {
                         up.state.kubeconfig.display(),
                         up.state.kubeconfig.display()
                     );
-                    exit::SUCCESS
-                }
-                Err(error) => exit::report(&error),
-            },
-            Hollow::Down => match cluster::down(&paths) {
-                Ok(stopped) if stopped.is_empty() => {
-                    println!(
-                        "no hollow cluster was running (state: {})",
-                        paths.state_dir.display()
-                    );
-                    exit::SUCCESS
-                }
-                Ok(stopped) => {
-                    println!(
-                        "stopped {} and removed {}",
-                        stopped.join(", "),
-                        paths.state_dir.display()
-                    );
-                    exit::SUCCESS
-                }
-                Err(error) => exit::report(&error),
-            },
-            Hollow::Status => status(&paths),
+            exit::SUCCESS
         }
+        Err(error) => exit::report(&error),
+    }
+}
+
+fn down(paths: &HollowPaths) -> u8 {
+    match cluster::down(paths) {
+        Ok(stopped) if stopped.is_empty() => {
+            println!(
+                "no hollow cluster was running (state: {})",
+                paths.state_dir.display()
+            );
+            exit::SUCCESS
+        }
+        Ok(stopped) => {
+            println!(
+                "stopped {} and removed {}",
+                stopped.join(", "),
+                paths.state_dir.display()
+            );
+            exit::SUCCESS
+        }
+        Err(error) => exit::report(&error),
     }
 }
 
 fn status(paths: &HollowPaths) -> u8 {
-    println!(
-        "binaries: {}{}",
-        paths.bin_dir.display(),
-        if paths.prebuilt {
-            " (SEATRIAL_HOLLOW_BIN)"
-        } else {
-            ""
+    match std::env::var_os(BIN_ENV) {
+        Some(dir) if !dir.is_empty() => {
+            println!(
+                "binaries: {} ({BIN_ENV})",
+                std::path::Path::new(&dir).display()
+            )
         }
-    );
-    let missing = deployer::providers::hollow::build::missing_binaries(&paths.bin_dir);
-    if !missing.is_empty() {
-        println!(
-            "  missing: {} (run `cargo xtask hollow build`)",
-            missing.join(", ")
-        );
+        _ => println!(
+            "binaries: cached under {} (`cargo xtask hollow build` builds what is missing)",
+            binaries::cache_root().display()
+        ),
     }
     let state = match cluster::read_state(paths) {
         Ok(Some(state)) => state,

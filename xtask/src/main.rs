@@ -8,6 +8,7 @@ mod exit;
 mod hollow;
 mod integration;
 mod lint_tools;
+mod local;
 mod pins;
 mod scenarios;
 mod teardown;
@@ -32,17 +33,26 @@ enum Command {
     /// Exit codes: 0 passed, 1 a check failed or a stage did not become ready, 2 bad input,
     /// 3 leftovers remain after teardown and sweep (Kubernetes objects, or Docker objects of the
     /// run's kind cluster), 4 environment missing (package, hollow binaries, `kind` or a Docker
-    /// engine, unreachable API server). Providers: hollow (default), existing, kind, k3s. See
+    /// engine, unreachable API server, a cluster binary that cannot be built). Providers: hollow (default), existing, kind, k3s. See
     /// docs/integration.md, docs/providers.md and docs/checks.md.
     Integration(integration::Integration),
     /// Manage the local hollow cluster (a real control plane with fake kubelets).
     ///
     /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubemark hollow nodes
-    /// on loopback. Binaries are cached in ~/.cache/seatrial/hollow (or taken from
-    /// SEATRIAL_HOLLOW_BIN); state, logs and the kubeconfig live in
+    /// on loopback, of the pinned releases built from the Go module proxy (cached in
+    /// ~/.cache/seatrial/cluster, or SEATRIAL_CLUSTER_BIN); state, logs and the kubeconfig live in
     /// ~/.local/state/seatrial/hollow (or SEATRIAL_HOLLOW_STATE). See docs/hollow-cluster.md.
     #[command(subcommand)]
     Hollow(hollow::Hollow),
+    /// Manage the local cluster: the hollow control plane plus a real node on this machine.
+    ///
+    /// containerd, runc, the CNI bridge `seatrial0`, kubelet, kube-proxy and CoreDNS, of the
+    /// pinned releases built from the Go module proxy (cached in ~/.cache/seatrial/cluster,
+    /// or SEATRIAL_CLUSTER_BIN). Needs root. Everything listens on loopback or the bridge;
+    /// pods get no route out. State and logs: ~/.local/state/seatrial/local (or
+    /// SEATRIAL_LOCAL_STATE). `down` leaves nothing on the host. See docs/local-cluster.md.
+    #[command(subcommand)]
+    Local(local::Local),
     /// Tear down and sweep a deployment kept with `integration --keep`.
     ///
     /// Deletes every object carrying the deployment's inventory labels, in every served
@@ -100,6 +110,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Integration(command) => command.run().await,
             Command::Hollow(command) => command.run().await,
+            Command::Local(command) => command.run().await,
             Command::Teardown(command) => command.run().await,
             Command::Test(command) => command.run().await,
             Command::Scenarios(command) => command.run().await,

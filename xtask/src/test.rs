@@ -88,6 +88,33 @@ async fn ensure_test_fixtures() -> Result<(), u8> {
     }
 }
 
+/// Installs cargo-nextest at the pin set's `tools.nextest` version from crates.io
+/// (`cargo install cargo-nextest --locked --version X`), as a fresh machine lacks it.
+async fn install_nextest() -> Result<(), u8> {
+    let tag = match deployer::pins::load_tool_tag(&deployer::pins::default_pins_file(), "nextest") {
+        Ok(tag) => tag,
+        Err(error) => return Err(exit::report(&error)),
+    };
+    let version = tag.trim_start_matches("cargo-nextest-").to_owned();
+    eprintln!("cargo-nextest is not installed: installing {version} from crates.io (cargo install --locked; a few minutes, once)");
+    let status = tokio::process::Command::new("cargo")
+        .args([
+            "install",
+            "cargo-nextest",
+            "--locked",
+            "--version",
+            &version,
+        ])
+        .status()
+        .await;
+    if status.is_ok_and(|status| status.success()) {
+        Ok(())
+    } else {
+        eprintln!("error: installing cargo-nextest {version} failed\n  hint: cargo install cargo-nextest --locked");
+        Err(exit::ENVIRONMENT_MISSING)
+    }
+}
+
 /// The Docker-gated tests: `#[ignore = "needs docker"]`, run by the nightly workflow.
 const DOCKER_TESTS: &str = "binary_id(xtask::docker)";
 
@@ -150,8 +177,9 @@ impl Test {
             .stderr(Stdio::null())
             .status();
         if !nextest.is_ok_and(|status| status.success()) {
-            eprintln!("error: cargo-nextest is not installed\n  hint: cargo install cargo-nextest --locked");
-            return exit::ENVIRONMENT_MISSING;
+            if let Err(code) = install_nextest().await {
+                return code;
+            }
         }
         if let Err(code) = ensure_test_fixtures().await {
             return code;
@@ -167,8 +195,13 @@ impl Test {
             eprintln!("error: building the tests failed");
             return exit::CHECKS_FAILED;
         }
+        // The local cluster's binaries and pause image too: its tests start real nodes.
+        let binaries = match crate::local::ensure_built() {
+            Ok((binaries, _pause)) => binaries,
+            Err(code) => return code,
+        };
         let paths = HollowPaths::from_env();
-        let up = match cluster::up(&paths, DEFAULT_NODES).await {
+        let up = match cluster::up(&paths, DEFAULT_NODES, &binaries).await {
             Ok(up) => up,
             Err(error) => return exit::report(&error),
         };

@@ -5,9 +5,13 @@
 //! - `kind`: a kind cluster through the `kind` CLI and Docker ([`kind`]).
 //! - `k3s`: a k3s container started with testcontainers ([`k3s`]).
 
+pub mod binaries;
+pub(crate) mod control_plane;
 pub mod hollow;
 pub mod k3s;
 pub mod kind;
+pub mod local;
+pub mod processes;
 
 use std::path::{Path, PathBuf};
 

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use deployer::providers::hollow::build::on_path;
 use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
-use deployer::providers::hollow::HollowPaths;
+use deployer::providers::hollow::{HollowPaths, HOLLOW_RECIPES};
 use deployer::providers::{connect, Connection};
 use deployer::wait::condition_status;
 use deployer::watches::Watches;
@@ -48,6 +47,9 @@ pub struct Readiness {
     /// Where to write readiness.json [default: target/seatrial/bench].
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
+    /// The kubectl `kubectl wait` runs: the one built with the cluster, at the same version.
+    #[arg(skip)]
+    kubectl: PathBuf,
 }
 
 /// A wait method under test.
@@ -87,18 +89,20 @@ struct Measurement {
 }
 
 impl Readiness {
-    pub async fn run(self) -> u8 {
-        if on_path("kubectl").is_none() {
-            eprintln!("error: kubectl is not on PATH; the benchmark compares against `kubectl wait`\n  hint: install kubectl (Debian package kubernetes-client) and try again");
-            return exit::ENVIRONMENT_MISSING;
-        }
+    pub async fn run(mut self) -> u8 {
+        // kubectl comes with the cluster binaries (the same Kubernetes release).
+        let binaries = match harness::cluster_build::ensure(&HOLLOW_RECIPES) {
+            Ok(binaries) => binaries,
+            Err(error) => return exit::report(&error),
+        };
+        self.kubectl = binaries.path("kubectl");
         let paths = HollowPaths::from_env();
         let (connection, started_cluster) = match &self.kubeconfig {
             Some(kubeconfig) => match connect(kubeconfig, None, "check --kubeconfig").await {
                 Ok(connection) => (connection, false),
                 Err(error) => return exit::report(&error),
             },
-            None => match cluster::up(&paths, DEFAULT_NODES).await {
+            None => match cluster::up(&paths, DEFAULT_NODES, &binaries).await {
                 Ok(up) => (up.connection, !up.reused),
                 Err(error) => return exit::report(&error),
             },
@@ -215,7 +219,7 @@ impl Readiness {
                 })
             }
             Method::KubectlWait => {
-                let mut child = tokio::process::Command::new("kubectl")
+                let mut child = tokio::process::Command::new(&self.kubectl)
                     .arg("--kubeconfig")
                     .arg(&connection.kubeconfig)
                     .args([

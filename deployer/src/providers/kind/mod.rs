@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::packages::on_path;
 use crate::pins::ImagePins;
-use crate::providers::hollow::build::on_path;
 use crate::providers::DOCKER_HINT;
 use commands::CommandLine;
 

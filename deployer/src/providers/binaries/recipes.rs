@@ -1,0 +1,248 @@
+//! What the clusters run, as Go build recipes: the module and version come from the pin set's
+//! `[tools.*]` (`go_module`, `tag`), the programs, flags and patches from here.
+//!
+//! - `kubernetes` (`k8s.io/kubernetes`): kube-apiserver, kube-controller-manager,
+//!   kube-scheduler, kubelet, kube-proxy, kubemark and kubectl, one release for every cluster.
+//!   Version stamps as the upstream build sets them (`hack/lib/version.sh`:
+//!   `k8s.io/component-base/version.gitVersion` and friends), so `kubectl version` and
+//!   `/version` report the release, not `v0.0.0-master`.
+//! - `etcd` (`go.etcd.io/etcd/server/v3`), `containerd` (`github.com/containerd/containerd/v2`:
+//!   containerd, its runc shim, ctr), `runc` (cgo, with seccomp through Debian's libseccomp),
+//!   `cni_plugins` (bridge, host-local, loopback, portmap), `crictl`, `coredns`.
+
+use std::path::Path;
+
+use super::go::{Patch, Program, Recipe, VersionInfo};
+use crate::error::{Error, Result};
+use crate::pins::load_go_module;
+
+/// The recipes the hollow cluster needs (kubemark stands in for kubelets).
+pub const HOLLOW: [&str; 2] = ["kubernetes", "etcd"];
+/// The recipes a local cluster with real nodes needs.
+pub const LOCAL: [&str; 7] = [
+    "kubernetes",
+    "etcd",
+    "containerd",
+    "runc",
+    "cni_plugins",
+    "crictl",
+    "coredns",
+];
+
+/// The recipe named `name`, at the module and version the pin set at `pins_file` gives.
+///
+/// Errors: [`Error::Invalid`] when `[tools.<name>]` lacks `go_module` or `tag`;
+/// [`Error::Build`] for a name this module has no recipe for.
+pub fn recipe(pins_file: &Path, name: &str) -> Result<Recipe> {
+    let pin = load_go_module(pins_file, name)?;
+    let mut recipe = Recipe {
+        name: "",
+        module: pin.module,
+        version: pin.tag,
+        programs: Vec::new(),
+        cgo: false,
+        tags: Vec::new(),
+        version_stamps: |_| Vec::new(),
+        sibling_version: |version| version.to_owned(),
+        patches: Vec::new(),
+    };
+    let program = |package, binary| Program { package, binary };
+    match name {
+        "kubernetes" => {
+            recipe.name = "kubernetes";
+            recipe.programs = vec![
+                program("cmd/kube-apiserver", "kube-apiserver"),
+                program("cmd/kube-controller-manager", "kube-controller-manager"),
+                program("cmd/kube-scheduler", "kube-scheduler"),
+                program("cmd/kubelet", "kubelet"),
+                program("cmd/kube-proxy", "kube-proxy"),
+                program("cmd/kubemark", "kubemark"),
+                program("cmd/kubectl", "kubectl"),
+            ];
+            recipe.version_stamps = kubernetes_stamps;
+            // The staging modules are published as v0.<minor>.<patch> of the same release.
+            recipe.sibling_version = |version| version.replacen("v1.", "v0.", 1);
+            recipe.patches = vec![
+                // The hollow kubelet binds its server to every interface; ours stay on loopback.
+                Patch {
+                    module: "k8s.io/kubernetes",
+                    file: "pkg/kubemark/hollow_kubelet.go",
+                    from: "c.Address = \"0.0.0.0\" /* bind address */",
+                    to: "c.Address = \"127.0.0.1\" /* bind address: loopback (seatrial) */",
+                },
+                // Its root directory goes under $TMPDIR (the cluster's state dir), not /tmp.
+                Patch {
+                    module: "k8s.io/kubernetes",
+                    file: "test/utils/tmpdir.go",
+                    from: "baseDir = \"/tmp\"",
+                    to: "baseDir = os.TempDir() // seatrial: honour TMPDIR",
+                },
+            ];
+        }
+        "etcd" => {
+            recipe.name = "etcd";
+            recipe.programs = vec![program("", "etcd")];
+        }
+        "containerd" => {
+            recipe.name = "containerd";
+            recipe.programs = vec![
+                program("cmd/containerd", "containerd"),
+                program("cmd/containerd-shim-runc-v2", "containerd-shim-runc-v2"),
+                program("cmd/ctr", "ctr"),
+            ];
+            // Snapshotters that need cgo and kernel headers; the node uses overlayfs.
+            recipe.tags = vec!["no_btrfs", "no_devmapper", "no_zfs"];
+            recipe.version_stamps = |info| {
+                let package = "github.com/containerd/containerd/v2/version";
+                vec![
+                    (format!("{package}.Version"), info.version.clone()),
+                    (format!("{package}.Revision"), commit(info)),
+                ]
+            };
+        }
+        "runc" => {
+            recipe.name = "runc";
+            recipe.programs = vec![program("", "runc")];
+            recipe.cgo = true;
+            recipe.tags = vec!["seccomp", "urfave_cli_no_docs"];
+            recipe.version_stamps = |info| {
+                vec![
+                    (
+                        "main.version".to_owned(),
+                        info.version.trim_start_matches('v').to_owned(),
+                    ),
+                    ("main.gitCommit".to_owned(), commit(info)),
+                ]
+            };
+        }
+        "cni_plugins" => {
+            recipe.name = "cni_plugins";
+            recipe.programs = vec![
+                program("plugins/main/bridge", "bridge"),
+                program("plugins/main/loopback", "loopback"),
+                program("plugins/ipam/host-local", "host-local"),
+                program("plugins/meta/portmap", "portmap"),
+            ];
+        }
+        "crictl" => {
+            recipe.name = "crictl";
+            recipe.programs = vec![program("cmd/crictl", "crictl")];
+            recipe.version_stamps = |info| {
+                vec![(
+                    "sigs.k8s.io/cri-tools/pkg/version.Version".to_owned(),
+                    info.version.clone(),
+                )]
+            };
+        }
+        "coredns" => {
+            recipe.name = "coredns";
+            recipe.programs = vec![program("", "coredns")];
+            recipe.version_stamps = |info| {
+                vec![(
+                    "github.com/coredns/coredns/coremain.GitCommit".to_owned(),
+                    commit(info),
+                )]
+            };
+        }
+        other => {
+            return Err(Error::Build {
+                message: format!("no build recipe for `tools.{other}`"),
+            })
+        }
+    }
+    Ok(recipe)
+}
+
+/// Debian packages a recipe's build needs besides Go (runc's cgo build: gcc and libseccomp).
+pub fn build_packages(name: &str) -> &'static [&'static str] {
+    match name {
+        "runc" => &["gcc", "libc6-dev", "libseccomp-dev", "pkg-config"],
+        _ => &[],
+    }
+}
+
+fn commit(info: &VersionInfo) -> String {
+    info.origin
+        .as_ref()
+        .map(|origin| origin.hash.clone())
+        .filter(|hash| !hash.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The version stamps of `hack/lib/version.sh`, for component-base (servers, kubelet) and
+/// client-go (kubectl's client version).
+fn kubernetes_stamps(info: &VersionInfo) -> Vec<(String, String)> {
+    let version = info.version.clone();
+    let mut numbers = version.trim_start_matches('v').split('.');
+    let major = numbers.next().unwrap_or("1").to_owned();
+    let minor = numbers.next().unwrap_or("0").to_owned();
+    let build_date = if info.time.is_empty() {
+        "1970-01-01T00:00:00Z".to_owned()
+    } else {
+        info.time.clone()
+    };
+    let mut stamps = Vec::new();
+    for package in [
+        "k8s.io/component-base/version",
+        "k8s.io/client-go/pkg/version",
+    ] {
+        for (field, value) in [
+            ("gitVersion", version.clone()),
+            ("gitMajor", major.clone()),
+            ("gitMinor", minor.clone()),
+            ("gitCommit", commit(info)),
+            ("gitTreeState", "clean".to_owned()),
+            ("buildDate", build_date.clone()),
+        ] {
+            stamps.push((format!("{package}.{field}"), value));
+        }
+    }
+    stamps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cluster_recipe_is_pinned_in_the_shipped_pin_set() {
+        let pins = crate::pins::default_pins_file();
+        for name in LOCAL {
+            let recipe = recipe(&pins, name).unwrap();
+            assert_eq!(recipe.name, name);
+            assert!(
+                recipe.version.starts_with('v'),
+                "{name}: {}",
+                recipe.version
+            );
+            assert!(!recipe.programs.is_empty());
+        }
+        let error = recipe(&pins, "kind").unwrap_err().to_string();
+        assert!(error.contains("tools.kind.go_module"), "{error}");
+    }
+
+    #[test]
+    fn kubernetes_is_stamped_like_the_upstream_build() {
+        let stamps = kubernetes_stamps(&VersionInfo {
+            version: "v1.37.2".into(),
+            time: "2026-11-12T10:00:00Z".into(),
+            origin: None,
+        });
+        let get = |key: &str| {
+            stamps
+                .iter()
+                .find(|(symbol, _)| symbol == key)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(
+            get("k8s.io/component-base/version.gitVersion"),
+            Some("v1.37.2")
+        );
+        assert_eq!(get("k8s.io/component-base/version.gitMinor"), Some("37"));
+        assert_eq!(get("k8s.io/client-go/pkg/version.gitMajor"), Some("1"));
+        assert_eq!(
+            get("k8s.io/component-base/version.buildDate"),
+            Some("2026-11-12T10:00:00Z")
+        );
+    }
+}
