@@ -98,6 +98,15 @@ pub fn parse_images(path: &Path, text: &str) -> Result<ImagePins> {
 ///
 /// Errors: [`Error::Read`]; [`Error::Invalid`] for malformed TOML or a missing tag.
 pub fn load_tool_tag(path: &Path, name: &str) -> Result<String> {
+    let [tag] = tool_fields(path, name, ["tag"])?;
+    Ok(tag)
+}
+
+/// The string values of `keys` in `[tools.<name>]` of the pin set at `path`, in order.
+///
+/// Errors: [`Error::Read`]; [`Error::Invalid`] for malformed TOML, or naming
+/// `tools.<name>.<key>` and the table's line for a missing one.
+fn tool_fields<const N: usize>(path: &Path, name: &str, keys: [&str; N]) -> Result<[String; N]> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
@@ -105,19 +114,22 @@ pub fn load_tool_tag(path: &Path, name: &str) -> Result<String> {
     let table: toml::Table = text
         .parse()
         .map_err(|error: toml::de::Error| Error::invalid(path, 0, error.message().to_owned()))?;
-    table
-        .get("tools")
-        .and_then(|tools| tools.get(name))
-        .and_then(|tool| tool.get("tag"))
-        .and_then(toml::Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            Error::invalid(
-                path,
-                line_of_table(&text, &format!("tools.{name}")),
-                format!("`tools.{name}.tag` is missing"),
-            )
-        })
+    let tool = table.get("tools").and_then(|tools| tools.get(name));
+    let mut values = Vec::with_capacity(N);
+    for key in keys {
+        let value = tool
+            .and_then(|tool| tool.get(key))
+            .and_then(toml::Value::as_str)
+            .ok_or_else(|| {
+                Error::invalid(
+                    path,
+                    line_of_table(&text, &format!("tools.{name}")),
+                    format!("`tools.{name}.{key}` is missing"),
+                )
+            })?;
+        values.push(value.to_owned());
+    }
+    Ok(values.try_into().expect("one value per key"))
 }
 
 /// The shipped pin set, `pins/pins.toml` of this workspace.
@@ -139,30 +151,8 @@ pub struct GoModulePin {
 /// Errors: [`Error::Read`]; [`Error::Invalid`] naming `tools.<name>.go_module` or `.tag` when
 /// either is missing.
 pub fn load_go_module(path: &Path, name: &str) -> Result<GoModulePin> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|error: toml::de::Error| Error::invalid(path, 0, error.message().to_owned()))?;
-    let tool = table.get("tools").and_then(|tools| tools.get(name));
-    let field = |key: &str| {
-        tool.and_then(|tool| tool.get(key))
-            .and_then(toml::Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                Error::invalid(
-                    path,
-                    line_of_table(&text, &format!("tools.{name}")),
-                    format!("`tools.{name}.{key}` is missing"),
-                )
-            })
-    };
-    Ok(GoModulePin {
-        module: field("go_module")?,
-        tag: field("tag")?,
-    })
+    let [module, tag] = tool_fields(path, name, ["go_module", "tag"])?;
+    Ok(GoModulePin { module, tag })
 }
 
 fn line_of_table(text: &str, header: &str) -> usize {

@@ -64,11 +64,7 @@ pub fn print_binaries(found: &binaries::ClusterBinaries) {
 async fn up(paths: &HollowPaths, nodes: usize, found: &binaries::ClusterBinaries) -> u8 {
     match cluster::up(paths, nodes, found).await {
         Ok(up) => {
-            let verb = if up.reused {
-                "reused the running"
-            } else {
-                "started a"
-            };
+            let verb = up_verb(up.reused);
             println!(
                         "{verb} hollow cluster with {} nodes in {:.1} s\n  API server: {}\n  kubeconfig: {}\n  try: kubectl --kubeconfig {} get nodes",
                         up.state.nodes,
@@ -132,6 +128,12 @@ fn status(paths: &HollowPaths) -> u8 {
         "cluster: {} with {} hollow nodes",
         state.api_server_url, state.nodes
     );
+    print_components(&state, "hollow")
+}
+
+/// Prints a recorded cluster's kubeconfig and components (pid, running, port, log); exit 0
+/// when all run, else 4 with the hint to run `cargo xtask <command> down`.
+pub fn print_components(state: &cluster::ClusterState, command: &str) -> u8 {
     println!("kubeconfig: {}", state.kubeconfig.display());
     for component in &state.components {
         let running = if component.is_running() {
@@ -141,7 +143,7 @@ fn status(paths: &HollowPaths) -> u8 {
         };
         let port = component
             .port
-            .map(|port| format!(" 127.0.0.1:{port}"))
+            .map(|port| format!(" port {port}"))
             .unwrap_or_default();
         println!(
             "  {:<24} pid {:<8} {running}{port}  log: {}",
@@ -153,7 +155,16 @@ fn status(paths: &HollowPaths) -> u8 {
     if state.stopped_components().is_empty() {
         exit::SUCCESS
     } else {
-        println!("some components stopped: run `cargo xtask hollow down`, then `up`");
+        println!("some components stopped: run `cargo xtask {command} down`, then `up`");
         exit::ENVIRONMENT_MISSING
+    }
+}
+
+/// "reused the running" or "started a", for `up`'s first line.
+pub fn up_verb(reused: bool) -> &'static str {
+    if reused {
+        "reused the running"
+    } else {
+        "started a"
     }
 }

@@ -64,11 +64,7 @@ impl Local {
                 };
                 match local::up(&paths, &binaries, &pause, &[]).await {
                     Ok(up) => {
-                        let verb = if up.reused {
-                            "reused the running"
-                        } else {
-                            "started a"
-                        };
+                        let verb = crate::hollow::up_verb(up.reused);
                         println!(
                             "{verb} local cluster (Kubernetes {}, node {}) in {:.1} s\n  API server: {}\n  kubeconfig: {}\n  try: kubectl --kubeconfig {} get pods -A",
                             up.state.version,
@@ -120,24 +116,5 @@ fn status(paths: &LocalPaths) -> u8 {
         state.version,
         local::NODE_NAME
     );
-    println!("kubeconfig: {}", state.kubeconfig.display());
-    for component in &state.components {
-        let running = if component.is_running() {
-            "running"
-        } else {
-            "NOT RUNNING"
-        };
-        println!(
-            "  {:<24} pid {:<8} {running}  log: {}",
-            component.name,
-            component.pid,
-            component.log.display()
-        );
-    }
-    if state.stopped_components().is_empty() {
-        exit::SUCCESS
-    } else {
-        println!("some components stopped: run `cargo xtask local down`, then `up`");
-        exit::ENVIRONMENT_MISSING
-    }
+    crate::hollow::print_components(&state, "local")
 }

@@ -58,6 +58,19 @@ impl Component {
     }
 }
 
+/// The outcome of a cluster's `up` (hollow or local).
+#[derive(Debug)]
+pub struct Up {
+    /// The cluster's state.
+    pub state: ClusterState,
+    /// A connected admin client.
+    pub connection: Connection,
+    /// True when a healthy cluster was already running and was reused.
+    pub reused: bool,
+    /// Seconds `up` took (builds excluded).
+    pub seconds: f64,
+}
+
 /// What `up` recorded about a running cluster (`<state>/state.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClusterState {

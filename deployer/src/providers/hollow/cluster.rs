@@ -18,24 +18,11 @@ use crate::providers::control_plane::{self, ControlPlaneOptions};
 use crate::providers::processes::{
     cluster_io, free_port, spawn, stop_components, wait_nodes_ready,
 };
-pub use crate::providers::processes::{ClusterState, Component};
+pub use crate::providers::processes::{ClusterState, Component, Up};
 use crate::providers::{connect, Connection};
 
 /// Default number of hollow nodes.
 pub const DEFAULT_NODES: usize = 2;
-
-/// The outcome of [`up`].
-#[derive(Debug)]
-pub struct Up {
-    /// The cluster's state.
-    pub state: ClusterState,
-    /// A connected client.
-    pub connection: Connection,
-    /// True when a healthy cluster was already running and was reused.
-    pub reused: bool,
-    /// Seconds `up` took (the build excluded).
-    pub seconds: f64,
-}
 
 /// Reads `<state>/state.json`, if there is one.
 pub fn read_state(paths: &HollowPaths) -> Result<Option<ClusterState>> {

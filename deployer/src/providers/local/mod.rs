@@ -34,7 +34,7 @@ use crate::providers::processes::{
     cluster_io, free_port, openssl, read_state, spawn, stop_components, wait_nodes_ready, wait_tcp,
     write_kubeconfig, write_state,
 };
-pub use crate::providers::processes::{ClusterState, Component};
+pub use crate::providers::processes::{ClusterState, Component, Up};
 use crate::providers::{connect, Connection};
 
 pub use crate::providers::binaries::recipes::LOCAL as LOCAL_RECIPES;
@@ -94,19 +94,6 @@ pub struct HostRecord {
     /// The node's binaries (containerd, its shim, runc, kubelet, kube-proxy, CoreDNS,
     /// crictl): processes still running one after `down` are killed and reported.
     pub node_binaries: Vec<PathBuf>,
-}
-
-/// The outcome of [`up`].
-#[derive(Debug)]
-pub struct Up {
-    /// The cluster's state.
-    pub state: ClusterState,
-    /// A connected admin client.
-    pub connection: Connection,
-    /// True when a healthy cluster was already running and was reused.
-    pub reused: bool,
-    /// Seconds `up` took (builds excluded).
-    pub seconds: f64,
 }
 
 /// Brings the local cluster up (or reuses a healthy running one): checks the host, removes
