@@ -28,6 +28,8 @@ pub enum ProviderKind {
     Kind,
     /// A k3s container started with testcontainers (a Docker engine).
     K3s,
+    /// The local cluster with a real node, managed by `cargo xtask local` (root).
+    Local,
 }
 
 impl std::fmt::Display for ProviderKind {
@@ -37,6 +39,7 @@ impl std::fmt::Display for ProviderKind {
             ProviderKind::Existing => "existing",
             ProviderKind::Kind => "kind",
             ProviderKind::K3s => "k3s",
+            ProviderKind::Local => "local",
         })
     }
 }

@@ -17,7 +17,7 @@ use deployer::manifest::{parse_documents, Manifest};
 use deployer::platform::{Platform, Stage};
 use deployer::providers::hollow::cluster;
 use deployer::providers::hollow::HollowPaths;
-use deployer::providers::{connect, default_kubeconfig, k3s, kind, Connection};
+use deployer::providers::{connect, default_kubeconfig, k3s, kind, local, Connection};
 use deployer::render::{render_file, RenderContext};
 use deployer::{sweep, teardown};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -154,6 +154,14 @@ pub enum ProviderHandle {
     Kind(kind::KindCluster),
     /// A k3s container (removed at teardown).
     K3s(Box<k3s::K3sCluster>),
+    /// The local cluster; `started` when this run started it (then `local down` removes it
+    /// and the run checks that nothing of it remains on the host).
+    Local {
+        /// Whether this run started it.
+        started: bool,
+        /// Its binaries (for the leftover check).
+        binaries: Box<deployer::providers::binaries::ClusterBinaries>,
+    },
 }
 
 impl ProviderHandle {
@@ -164,6 +172,7 @@ impl ProviderHandle {
             ProviderHandle::Existing => true,
             ProviderHandle::Kind(cluster) => cluster.reused,
             ProviderHandle::K3s(_) => false,
+            ProviderHandle::Local { started, .. } => !started,
         }
     }
 }
@@ -304,6 +313,32 @@ pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, Pr
                 }
             }
         }
+        ProviderKind::Local => {
+            let built = tokio::task::spawn_blocking(|| {
+                let binaries = crate::cluster_build::ensure(&local::LOCAL_RECIPES)?;
+                let version = binaries
+                    .versions
+                    .get("kubernetes")
+                    .cloned()
+                    .unwrap_or_default();
+                let pause = deployer::images::pause::ensure(&version)?;
+                Ok::<_, Error>((binaries, pause))
+            })
+            .await
+            .map_err(|error| Error::Build {
+                message: format!("the cluster build panicked: {error}"),
+            })?;
+            let (binaries, pause) = built?;
+            let paths = local::LocalPaths::from_env();
+            let up = local::up(&paths, &binaries, &pause, &[]).await?;
+            Ok((
+                up.connection,
+                ProviderHandle::Local {
+                    started: !up.reused,
+                    binaries: Box::new(binaries),
+                },
+            ))
+        }
         ProviderKind::Existing => {
             let kubeconfig = options
                 .kubeconfig
@@ -327,7 +362,32 @@ async fn provider_down(handle: ProviderHandle, record: &mut RunRecord) {
                 eprintln!("warning: cannot stop the hollow cluster this run started: {error}");
             }
         }
-        ProviderHandle::Hollow { started: false } | ProviderHandle::Existing => {}
+        ProviderHandle::Hollow { started: false }
+        | ProviderHandle::Existing
+        | ProviderHandle::Local { started: false, .. } => {}
+        ProviderHandle::Local {
+            started: true,
+            binaries,
+        } => {
+            let paths = local::LocalPaths::from_env();
+            let down = tokio::task::spawn_blocking(move || {
+                let result = local::down(&paths);
+                (result, local::remains(&paths, &binaries))
+            })
+            .await;
+            match down {
+                Ok((result, remains)) => {
+                    if let Err(error) = result {
+                        eprintln!("error: {error}");
+                    }
+                    for leftover in &remains {
+                        eprintln!("leftover on the host: {leftover}");
+                    }
+                    record.host_leftovers = remains;
+                }
+                Err(error) => eprintln!("error: stopping the local cluster panicked: {error}"),
+            }
+        }
         ProviderHandle::Kind(cluster) => {
             match tokio::task::spawn_blocking(move || kind::down(&cluster)).await {
                 Ok(Ok(leftovers)) => {
@@ -434,6 +494,12 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         diagnostics: options.diagnostics,
         namespace: &options.config.namespace,
     };
+    for (stage, record) in prepared.iter().zip(stage_records.iter_mut()) {
+        if let Some(reason) = skip_reason(options.provider, stage) {
+            record.status = StageStatus::Skipped;
+            record.error = Some(reason);
+        }
+    }
     let deploy = deploy_stages(
         &prepared,
         &mut applier,
@@ -459,12 +525,25 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     }
     let deploy_passed = stage_records
         .iter()
-        .all(|stage| stage.status == StageStatus::Passed);
-    let hub_deployed = stage_records.iter().any(|stage| {
-        stage.name == crate::scenarios::HUB_STAGE && stage.status == StageStatus::Passed
-    });
+        .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped));
+    let hub = stage_records
+        .iter()
+        .find(|stage| stage.name == crate::scenarios::HUB_STAGE);
+    let hub_deployed = hub.is_some_and(|stage| stage.status == StageStatus::Passed);
     let mut scenario_records = Vec::new();
     let mut interrupted = interrupted;
+    if let Some(skipped) = hub.filter(|stage| stage.status == StageStatus::Skipped) {
+        let reason = format!(
+            "the {} stage was skipped on {}: {}",
+            skipped.name,
+            options.provider,
+            skipped.error.as_deref().unwrap_or("")
+        );
+        scenario_records = scenarios::run::skip_all(&scenarios::Scenario::ALL, &reason);
+        for scenario in &scenario_records {
+            eprintln!("{}", scenario_line(scenario));
+        }
+    }
     if hub_deployed && !interrupted {
         let scenarios = crate::scenarios::run_platform_scenarios(
             &options.config,
@@ -505,6 +584,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         watches: watches.started(),
         scenarios: scenario_records,
         docker_leftovers: Vec::new(),
+        host_leftovers: Vec::new(),
         outcome: Outcome::Passed,
         exit_code: EXIT_SUCCESS,
     };
@@ -530,7 +610,8 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     let leftovers = match &record.sweep {
         Some(sweep) => !sweep.leftovers.is_empty(),
         None => !record.kept,
-    } || !record.docker_leftovers.is_empty();
+    } || !record.docker_leftovers.is_empty()
+        || !record.host_leftovers.is_empty();
     (record.outcome, record.exit_code) = if interrupted {
         (Outcome::Interrupted, EXIT_CHECKS_FAILED)
     } else if !deploy_passed {
@@ -641,6 +722,55 @@ async fn tear_down(
     }
 }
 
+/// Why `stage` is not deployed on `provider`, if it is not: on `local`, a stage whose pods
+/// run images that are not built on this machine (no registry can be reached here, so a
+/// pod of an upstream image could never start).
+pub fn skip_reason(provider: ProviderKind, stage: &PreparedStage) -> Option<String> {
+    if provider != ProviderKind::Local {
+        return None;
+    }
+    let mut images: Vec<String> = stage
+        .manifests
+        .iter()
+        .flat_map(|manifest| container_images(&manifest.object.data))
+        .collect();
+    images.sort();
+    images.dedup();
+    (!images.is_empty()).then(|| {
+        format!(
+            "its images are not built on this machine yet ({}); `--provider local` runs only images built here",
+            images.join(", ")
+        )
+    })
+}
+
+/// The `image` of every container and init container in an object (a pod template at any
+/// depth: Deployments, StatefulSets, Jobs, CronJobs, Pods).
+fn container_images(value: &serde_json::Value) -> Vec<String> {
+    let mut found = Vec::new();
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                if matches!(key.as_str(), "containers" | "initContainers") {
+                    if let Some(containers) = child.as_array() {
+                        found.extend(containers.iter().filter_map(|container| {
+                            container
+                                .get("image")
+                                .and_then(|image| image.as_str())
+                                .map(str::to_owned)
+                        }));
+                    }
+                } else {
+                    found.extend(container_images(child));
+                }
+            }
+        }
+        serde_json::Value::Array(items) => found.extend(items.iter().flat_map(container_images)),
+        _ => {}
+    }
+    found
+}
+
 /// What [`deploy_stages`] needs besides the stages: the run's clock, where bundles go.
 struct StageContext<'a> {
     run_started: Instant,
@@ -661,6 +791,13 @@ async fn deploy_stages(
         let name = &stage.stage.name;
         record.started_seconds = context.run_started.elapsed().as_secs_f64();
         applied.push((name.clone(), Vec::new()));
+        if record.status == StageStatus::Skipped {
+            eprintln!(
+                "{name}: skipped: {}",
+                record.error.as_deref().unwrap_or_default()
+            );
+            continue;
+        }
         let objects = &mut applied.last_mut().expect("just pushed").1;
         let progress = spinner(format!(
             "{name}: applying {} objects and waiting for readiness",

@@ -25,6 +25,10 @@ pub enum ProviderArg {
     Kind,
     /// A k3s container started with testcontainers, removed at teardown; needs a Docker engine.
     K3s,
+    /// The local cluster with a real node (containerd, kubelet, CNI; root): real containers.
+    /// Started if needed, stopped again (leaving nothing on the host) if this run started it.
+    /// Stages whose images are not built here yet are reported skipped.
+    Local,
 }
 
 /// When to write diagnostics bundles.
@@ -95,6 +99,7 @@ impl Integration {
             Some(ProviderArg::Existing) => ProviderKind::Existing,
             Some(ProviderArg::Kind) => ProviderKind::Kind,
             Some(ProviderArg::K3s) => ProviderKind::K3s,
+            Some(ProviderArg::Local) => ProviderKind::Local,
             None => config.provider,
         };
         if self.reuse {
@@ -165,12 +170,12 @@ impl Integration {
         if let Some(sweep) = &record.sweep {
             exit::print_leftovers(sweep);
         }
-        let (passed, failed, flaky, skipped) = record.check_counts();
         println!(
-            "run {}: {:?} in {:.1} s; {passed} checks passed, {failed} failed, {flaky} flaky, {skipped} skipped; reports in {}",
+            "run {}: {:?} in {:.1} s; {}; reports in {}",
             record.run_id,
             record.outcome,
             record.seconds,
+            record.counts_line(),
             report_dir.display()
         );
         record.exit_code

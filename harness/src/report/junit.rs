@@ -20,6 +20,11 @@ pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
         let mut suite = TestSuite::new(stage.name.clone());
         let deploy_status = match (&stage.status, &stage.error) {
             (StageStatus::NotRun, _) => TestCaseStatus::skipped(),
+            (StageStatus::Skipped, reason) => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(reason.clone().unwrap_or_default());
+                status
+            }
             (StageStatus::DeployFailed, error) => {
                 failure(error.as_deref().unwrap_or("deploy failed"))
             }

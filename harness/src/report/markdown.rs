@@ -8,7 +8,6 @@ pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 
 /// Renders the summary.
 pub fn markdown_summary(record: &RunRecord) -> String {
-    let (passed, failed, flaky, skipped) = record.check_counts();
     let outcome = match record.outcome {
         Outcome::Passed => "passed",
         Outcome::Failed => "FAILED",
@@ -16,8 +15,8 @@ pub fn markdown_summary(record: &RunRecord) -> String {
         Outcome::Interrupted => "INTERRUPTED",
     };
     let mut text = format!(
-        "## seatrial `{}`: {outcome}\n\nRun `{}` on provider `{}` in {:.1} s (exit {}): {passed} checks passed, {failed} failed, {flaky} flaky, {skipped} skipped; {} watches.\n\n",
-        record.deployment, record.run_id, record.provider, record.seconds, record.exit_code, record.watches
+        "## seatrial `{}`: {outcome}\n\nRun `{}` on provider `{}` in {:.1} s (exit {}): {}; {} watches.\n\n",
+        record.deployment, record.run_id, record.provider, record.seconds, record.exit_code, record.counts_line(), record.watches
     );
     text.push_str("| stage | status | objects | apply s | wait s | checks s | checks |\n");
     text.push_str("|---|---|---:|---:|---:|---:|---|\n");
@@ -97,6 +96,15 @@ pub fn markdown_summary(record: &RunRecord) -> String {
         ));
         for leftover in &record.docker_leftovers {
             text.push_str(&format!("- {} `{}`\n", leftover.kind, leftover.name));
+        }
+    }
+    if !record.host_leftovers.is_empty() {
+        text.push_str(&format!(
+            "\n### {} host leftovers after `local down`\n\n",
+            record.host_leftovers.len()
+        ));
+        for leftover in &record.host_leftovers {
+            text.push_str(&format!("- {leftover}\n"));
         }
     }
     if record.kept {

@@ -49,6 +49,7 @@ mod tests {
             kept: false,
             watches: 0,
             scenarios: Vec::new(),
+            host_leftovers: Vec::new(),
             docker_leftovers: vec![DockerLeftover {
                 kind: "network".into(),
                 name: "kind".into(),

@@ -30,6 +30,9 @@ pub enum StageStatus {
     ChecksFailed,
     /// Not reached (an earlier stage failed, or the run was interrupted).
     NotRun,
+    /// Not deployed on this provider, for the reason in the stage's `error` (its images
+    /// cannot be had there yet). Never counted as passed.
+    Skipped,
 }
 
 /// A check's result.
@@ -151,6 +154,7 @@ impl StageRecord {
             StageStatus::DeployFailed => "DEPLOY FAILED",
             StageStatus::ChecksFailed => "CHECKS FAILED",
             StageStatus::NotRun => "not run",
+            StageStatus::Skipped => "skipped",
         }
     }
 }
@@ -206,6 +210,11 @@ pub struct RunRecord {
     /// (kind provider only); any makes the run end with leftovers.
     #[serde(default)]
     pub docker_leftovers: Vec<deployer::providers::kind::DockerLeftover>,
+    /// What the local cluster this run started left on the host after `local down`
+    /// (processes, mounts, links, iptables chains, cgroups; local provider only); any makes
+    /// the run end with leftovers.
+    #[serde(default)]
+    pub host_leftovers: Vec<String>,
     /// How the run ended.
     pub outcome: Outcome,
     /// The process exit code.
@@ -227,11 +236,42 @@ impl RunRecord {
         counts
     }
 
+    /// One line counting checks, skipped stages and scenarios: `8 checks passed, 0 failed,
+    /// 0 flaky, 0 skipped; 3 stages skipped; scenarios: 0 passed, 0 failed, 4 skipped`.
+    pub fn counts_line(&self) -> String {
+        let (passed, failed, flaky, skipped) = self.check_counts();
+        let mut line =
+            format!("{passed} checks passed, {failed} failed, {flaky} flaky, {skipped} skipped");
+        let stages_skipped = self
+            .stages
+            .iter()
+            .filter(|stage| stage.status == StageStatus::Skipped)
+            .count();
+        if stages_skipped > 0 {
+            line.push_str(&format!("; {stages_skipped} stages skipped"));
+        }
+        if !self.scenarios.is_empty() {
+            let count = |outcome: scenarios::ScenarioOutcome| {
+                self.scenarios
+                    .iter()
+                    .filter(|s| s.outcome == outcome)
+                    .count()
+            };
+            line.push_str(&format!(
+                "; scenarios: {} passed, {} failed, {} skipped",
+                count(scenarios::ScenarioOutcome::Passed),
+                count(scenarios::ScenarioOutcome::Failed),
+                count(scenarios::ScenarioOutcome::Skipped)
+            ));
+        }
+        line
+    }
+
     /// Seconds from the start of the run to the start of teardown (the end of the last stage).
     pub fn deploy_end_seconds(&self) -> f64 {
         self.stages
             .iter()
-            .filter(|stage| stage.status != StageStatus::NotRun)
+            .filter(|stage| !matches!(stage.status, StageStatus::NotRun | StageStatus::Skipped))
             .map(|stage| {
                 let checks_end = stage
                     .checks

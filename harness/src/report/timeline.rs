@@ -151,13 +151,14 @@ pub fn timeline_svg(record: &RunRecord) -> String {
             _ => "black",
         };
         let mut name = label(10.0, y + 15.0, &stage.name).set("fill", colour);
-        if stage.status == StageStatus::NotRun {
+        let idle = matches!(stage.status, StageStatus::NotRun | StageStatus::Skipped);
+        if idle {
             name = name.set("fill", "#9c9c9c");
         }
         document = document.add(name);
-        if stage.status == StageStatus::NotRun {
-            document =
-                document.add(label(x(0.0) + 4.0, y + 15.0, "not run").set("fill", "#9c9c9c"));
+        if idle {
+            document = document
+                .add(label(x(0.0) + 4.0, y + 15.0, stage.status_word()).set("fill", "#9c9c9c"));
             y += ROW;
             continue;
         }

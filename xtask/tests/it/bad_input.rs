@@ -165,7 +165,7 @@ fn unknown_providers_are_refused_listing_the_valid_ones() {
     assert_eq!(run.code, 2, "{}", run.output());
     assert!(
         run.stderr
-            .contains("possible values: hollow, existing, kind, k3s"),
+            .contains("possible values: hollow, existing, kind, k3s, local"),
         "{}",
         run.output()
     );

@@ -178,3 +178,63 @@ fn a_real_container_runs_names_resolve_and_down_leaves_nothing_even_after_sigkil
         down.output()
     );
 }
+
+#[test]
+#[ignore = "needs root and the local cluster's binaries: `cargo xtask test` runs it"]
+fn integration_on_local_deploys_on_the_real_node_and_reports_stages_without_images_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("local");
+    let paths = LocalPaths {
+        state_dir: state.clone(),
+    };
+    let _down = DownOnDrop(&state);
+    let report_dir = dir.path().join("report");
+    let run = xtask_with(
+        &[
+            "integration",
+            "--provider",
+            "local",
+            "--report-dir",
+            report_dir.to_str().unwrap(),
+        ],
+        &[("SEATRIAL_LOCAL_STATE", &state)],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    let report = crate::support::read_report(&report_dir);
+    assert_eq!(report["provider"], "local");
+    let stages = report["stages"].as_array().unwrap();
+    let status = |name: &str| {
+        stages
+            .iter()
+            .find(|stage| stage["name"] == name)
+            .unwrap_or_else(|| panic!("no stage {name}"))
+    };
+    let first = status("kubernetes-initialize");
+    assert_eq!(first["status"], "passed", "{first}");
+    assert!(!first["checks"].as_array().unwrap().is_empty());
+    for name in ["ingress", "keycloak", "jupyterhub"] {
+        let stage = status(name);
+        // Skipped, never passed, and the reason names the images that are missing.
+        assert_eq!(stage["status"], "skipped", "{stage}");
+        let reason = stage["error"].as_str().unwrap();
+        assert!(reason.contains("not built on this machine"), "{reason}");
+    }
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 4, "{scenarios:?}");
+    assert!(scenarios.iter().all(|s| s["outcome"] == "skipped"
+        && s["message"]
+            .as_str()
+            .unwrap()
+            .contains("jupyterhub stage was skipped on local")));
+    assert_eq!(report["sweep"]["leftovers"].as_array().unwrap().len(), 0);
+    assert_eq!(report["host_leftovers"].as_array().unwrap().len(), 0);
+    assert!(
+        run.stdout
+            .contains("3 stages skipped; scenarios: 0 passed, 0 failed, 4 skipped"),
+        "{}",
+        run.output()
+    );
+    // The run started the cluster, so it stopped it: nothing remains on the host.
+    let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
+    assert_nothing_left(&paths, &found);
+}
