@@ -142,7 +142,7 @@ pub fn default_pins_file() -> std::path::PathBuf {
 pub struct GoModulePin {
     /// The module path, e.g. `k8s.io/kubernetes`.
     pub module: String,
-    /// The module version, e.g. `v1.37.2`.
+    /// The module version, e.g. `v1.99.1`.
     pub tag: String,
 }
 

@@ -22,7 +22,7 @@ pub fn cache_root() -> PathBuf {
 /// A built image: its reference and the archive holding it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltImage {
-    /// The reference pods name (`localhost/seatrial/pause:v1.37.2`).
+    /// The reference pods name (`localhost/seatrial/pause:v1.99.1`).
     pub reference: String,
     /// The OCI image-layout archive.
     pub archive: PathBuf,

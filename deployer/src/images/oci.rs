@@ -83,7 +83,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-/// Writes the image `reference` (`localhost/seatrial/pause:v1.37.2`) made of `layers` (base
+/// Writes the image `reference` (`localhost/seatrial/pause:v1.99.1`) made of `layers` (base
 /// first) as an OCI image-layout tar at `archive`; returns the manifest digest.
 ///
 /// Errors: the file cannot be written.

@@ -12,12 +12,12 @@ use super::{cache_root, BuiltImage};
 use crate::error::{Error, Result};
 use crate::providers::binaries::go::module_source;
 
-/// The pause image's reference for a Kubernetes version (`localhost/seatrial/pause:v1.37.2`).
+/// The pause image's reference for a Kubernetes version (`localhost/seatrial/pause:v1.99.1`).
 pub fn reference(kubernetes_version: &str) -> String {
     format!("localhost/seatrial/pause:{kubernetes_version}")
 }
 
-/// Builds (or finds cached) the pause image of `kubernetes_version` (`v1.37.2`).
+/// Builds (or finds cached) the pause image of `kubernetes_version` (`v1.99.1`).
 ///
 /// Errors: [`Error::Build`] when the source cannot be fetched, gcc fails (with its output)
 /// or the archive cannot be written; [`Error::EnvironmentMissing`] without gcc (installed

@@ -78,7 +78,7 @@ pub struct Recipe {
     pub name: &'static str,
     /// The Go module path (`k8s.io/kubernetes`), from the pin.
     pub module: String,
-    /// The pinned version (`v1.37.2`).
+    /// The pinned version (`v1.99.1`).
     pub version: String,
     /// The programs built.
     pub programs: Vec<Program>,
@@ -89,7 +89,7 @@ pub struct Recipe {
     /// `-X` assignments for the linker, given the version's proxy info (version stamps).
     pub version_stamps: fn(&VersionInfo) -> Vec<(String, String)>,
     /// The version to require a sibling module at, given the pinned version (Kubernetes:
-    /// `v1.37.2` → `v0.37.2`; etcd: the same version).
+    /// `v1.99.1` → `v0.99.1`; etcd: the same version).
     pub sibling_version: fn(&str) -> String,
     /// Source changes.
     pub patches: Vec<Patch>,
@@ -446,7 +446,7 @@ mod tests {
         let recipe = Recipe {
             name: "kubernetes",
             module: "k8s.io/kubernetes".into(),
-            version: "v1.37.2".into(),
+            version: "v1.99.1".into(),
             programs: vec![Program {
                 package: "cmd/kubelet",
                 binary: "kubelet",
@@ -467,11 +467,11 @@ mod tests {
         );
         assert!(text.contains("go 1.26.0\n"), "{text}");
         assert!(
-            text.contains("require k8s.io/kubernetes v1.37.2\n"),
+            text.contains("require k8s.io/kubernetes v1.99.1\n"),
             "{text}"
         );
         assert!(
-            text.contains("\tk8s.io/api => k8s.io/api v0.37.2\n"),
+            text.contains("\tk8s.io/api => k8s.io/api v0.99.1\n"),
             "{text}"
         );
         assert!(tools_go(&recipe).contains("_ \"k8s.io/kubernetes/cmd/kubelet\""));

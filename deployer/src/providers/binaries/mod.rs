@@ -33,7 +33,7 @@ const STAMP_FILE: &str = ".seatrial-build";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterBinaries {
     paths: BTreeMap<String, PathBuf>,
-    /// The versions built or found, by recipe name (`kubernetes` → `v1.37.2`).
+    /// The versions built or found, by recipe name (`kubernetes` → `v1.99.1`).
     pub versions: BTreeMap<String, String>,
 }
 

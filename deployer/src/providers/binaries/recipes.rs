@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn kubernetes_is_stamped_like_the_upstream_build() {
         let stamps = kubernetes_stamps(&VersionInfo {
-            version: "v1.37.2".into(),
+            version: "v1.99.1".into(),
             time: "2026-11-12T10:00:00Z".into(),
             origin: None,
         });
@@ -236,9 +236,9 @@ mod tests {
         };
         assert_eq!(
             get("k8s.io/component-base/version.gitVersion"),
-            Some("v1.37.2")
+            Some("v1.99.1")
         );
-        assert_eq!(get("k8s.io/component-base/version.gitMinor"), Some("37"));
+        assert_eq!(get("k8s.io/component-base/version.gitMinor"), Some("99"));
         assert_eq!(get("k8s.io/client-go/pkg/version.gitMajor"), Some("1"));
         assert_eq!(
             get("k8s.io/component-base/version.buildDate"),
