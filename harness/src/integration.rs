@@ -330,7 +330,7 @@ pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, Pr
             })?;
             let (binaries, pause) = built?;
             let paths = local::LocalPaths::from_env();
-            let up = local::up(&paths, &binaries, &pause, &[]).await?;
+            let up = local::up_interruptible(&paths, &binaries, &pause, &[]).await?;
             Ok((
                 up.connection,
                 ProviderHandle::Local {

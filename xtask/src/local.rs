@@ -62,7 +62,7 @@ impl Local {
                     Ok(built) => built,
                     Err(code) => return code,
                 };
-                match local::up(&paths, &binaries, &pause, &[]).await {
+                match local::up_interruptible(&paths, &binaries, &pause, &[]).await {
                     Ok(up) => {
                         let verb = crate::hollow::up_verb(up.reused);
                         println!(

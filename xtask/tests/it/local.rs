@@ -238,3 +238,76 @@ fn integration_on_local_deploys_on_the_real_node_and_reports_stages_without_imag
     let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
     assert_nothing_left(&paths, &found);
 }
+
+#[test]
+#[ignore = "needs root and the local cluster's binaries: `cargo xtask test` runs it"]
+fn ctrl_c_during_local_up_stops_and_removes_what_was_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("local");
+    let paths = LocalPaths {
+        state_dir: state.clone(),
+    };
+    let _down = DownOnDrop(&state);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["local", "up"])
+        .env("SEATRIAL_LOCAL_STATE", &state)
+        .env("SEATRIAL_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the control plane runs (state.json names the API server): mid-start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let recorded = loop {
+        let recorded = std::fs::read_to_string(state.join("state.json")).unwrap_or_default();
+        if recorded.contains("kube-apiserver") {
+            break recorded;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "local up never started the API server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let recorded: serde_json::Value = serde_json::from_str(&recorded).unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("interrupted (Ctrl-C) while the local cluster was starting; everything started was stopped and removed"),
+        "{stderr}"
+    );
+    // The control plane's processes (etcd, the API server) were stopped too.
+    for component in recorded["components"].as_array().unwrap() {
+        let (pid, binary) = (
+            component["pid"].as_i64().unwrap(),
+            component["binary"].as_str().unwrap(),
+        );
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
+        assert!(
+            !exe.is_ok_and(|exe| exe == Path::new(binary)),
+            "{} (pid {pid}) still runs",
+            component["name"]
+        );
+    }
+    // The control plane's processes (etcd, the API server) were stopped too.
+    for component in recorded["components"].as_array().unwrap() {
+        let (pid, binary) = (
+            component["pid"].as_i64().unwrap(),
+            component["binary"].as_str().unwrap(),
+        );
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
+        assert!(
+            !exe.is_ok_and(|exe| exe == Path::new(binary)),
+            "{} (pid {pid}) still runs",
+            component["name"]
+        );
+    }
+    let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
+    assert_nothing_left(&paths, &found);
+}

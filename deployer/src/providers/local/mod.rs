@@ -590,6 +590,40 @@ fn read_host_record(paths: &LocalPaths) -> Option<HostRecord> {
         .and_then(|text| serde_json::from_str(&text).ok())
 }
 
+/// [`up`], unless Ctrl-C (SIGINT) or SIGTERM comes first: then what was started is stopped
+/// and removed as by [`down`], and [`Error::EnvironmentMissing`] says the start was
+/// interrupted (the recorded pids are what `down` stops, so nothing started is lost).
+pub async fn up_interruptible(
+    paths: &LocalPaths,
+    binaries: &ClusterBinaries,
+    pause: &BuiltImage,
+    images: &[BuiltImage],
+) -> Result<Up> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).map_err(|error| Error::Cluster {
+        message: format!("cannot listen for SIGTERM: {error}"),
+    })?;
+    let interrupted = tokio::select! {
+        up = up(paths, binaries, pause, images) => return up,
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    tracing::warn!("{interrupted} while the local cluster was starting: stopping what was started");
+    let paths = paths.clone();
+    let removed = tokio::task::spawn_blocking(move || down(&paths)).await;
+    let outcome = match removed {
+        Ok(Ok(_)) => "everything started was stopped and removed".to_owned(),
+        Ok(Err(error)) => format!("removing what was started failed: {error}"),
+        Err(error) => format!("removing what was started panicked: {error}"),
+    };
+    Err(Error::EnvironmentMissing {
+        what: format!(
+            "interrupted ({interrupted}) while the local cluster was starting; {outcome}"
+        ),
+        hint: "run `cargo xtask local up` again".into(),
+    })
+}
+
 /// Stops the local cluster and removes everything it made on the host.
 ///
 /// The order matters: the kubelet stops first, then every pod sandbox is removed through the
