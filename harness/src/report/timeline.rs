@@ -38,6 +38,48 @@ fn label(x: f64, y: f64, text: &str) -> Text {
         .set("font-size", 12)
 }
 
+/// Pixels the provider's time gets when the axis is broken.
+const BREAK_WIDTH: f64 = 110.0;
+
+/// Seconds → x. When the provider's start-up (a cluster start, a build) takes most of the
+/// run, its span is drawn at [`BREAK_WIDTH`] pixels, labelled with its real duration, and the
+/// rest of the run gets the remaining width at its own scale: otherwise minutes of start-up
+/// squeeze every stage into a few pixels.
+struct TimeAxis {
+    /// 0 when the axis is not broken, else the provider's seconds.
+    broken_at: f64,
+    /// Pixels per second after the break (the whole run's scale when unbroken).
+    scale: f64,
+}
+
+impl TimeAxis {
+    fn new(provider_seconds: f64, total: f64) -> TimeAxis {
+        let rest = total - provider_seconds;
+        if provider_seconds > 10.0 && provider_seconds > rest {
+            TimeAxis {
+                broken_at: provider_seconds,
+                scale: (WIDTH - BREAK_WIDTH) / rest.max(1.0),
+            }
+        } else {
+            TimeAxis {
+                broken_at: 0.0,
+                scale: WIDTH / total,
+            }
+        }
+    }
+
+    fn x(&self, seconds: f64) -> f64 {
+        let seconds = seconds.max(0.0);
+        if self.broken_at == 0.0 {
+            LEFT + seconds * self.scale
+        } else if seconds <= self.broken_at {
+            LEFT + seconds / self.broken_at * BREAK_WIDTH
+        } else {
+            LEFT + BREAK_WIDTH + (seconds - self.broken_at) * self.scale
+        }
+    }
+}
+
 /// Renders the run as an SVG document.
 pub fn timeline_svg(record: &RunRecord) -> String {
     let teardown_seconds = record.teardown.as_ref().map_or(0.0, |t| t.seconds)
@@ -46,8 +88,10 @@ pub fn timeline_svg(record: &RunRecord) -> String {
         .seconds
         .max(record.deploy_end_seconds() + teardown_seconds)
         .max(1.0);
-    let scale = WIDTH / total;
-    let x = |seconds: f64| LEFT + seconds.max(0.0) * scale;
+    let axis = TimeAxis::new(record.provider_seconds, total);
+    let x = |seconds: f64| axis.x(seconds);
+    // The width of `seconds` starting at `start` (bars cross the break correctly).
+    let span = |start: f64, seconds: f64| axis.x(start + seconds) - axis.x(start);
     let rows = record.stages.len() + 2;
     let height = TOP + rows as f64 * ROW + 40.0;
     let mut document = Document::new()
@@ -102,16 +146,29 @@ pub fn timeline_svg(record: &RunRecord) -> String {
         legend_x += 24.0 + name.len() as f64 * 6.5;
     }
 
-    // Time axis: about 8 ticks on round seconds.
+    // Time axis: about 8 ticks on round seconds (after the break, when there is one).
+    let shown = total - axis.broken_at;
     let step = [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0]
         .into_iter()
-        .find(|step| total / step <= 8.0)
+        .find(|step| shown / step <= 8.0)
         .unwrap_or(1200.0);
     let axis_y = TOP + rows as f64 * ROW;
-    let mut tick = 0.0;
-    let mut axis = Group::new();
+    let mut tick = axis.broken_at;
+    let mut ticks = Group::new();
+    if axis.broken_at > 0.0 {
+        ticks = ticks.add(
+            label(
+                LEFT + BREAK_WIDTH - 2.0,
+                axis_y + 16.0,
+                &format!("// {:.0} s", axis.broken_at),
+            )
+            .set("font-size", 11)
+            .set("fill", "#555555"),
+        );
+        tick += step;
+    }
     while tick <= total + 1e-9 {
-        axis = axis
+        ticks = ticks
             .add(
                 Line::new()
                     .set("x1", x(tick))
@@ -123,14 +180,14 @@ pub fn timeline_svg(record: &RunRecord) -> String {
             .add(label(x(tick) - 6.0, axis_y + 16.0, &format!("{tick:.0} s")).set("font-size", 11));
         tick += step;
     }
-    document = document.add(axis);
+    document = document.add(ticks);
 
     let mut y = TOP;
     // Provider row.
     document = document.add(label(10.0, y + 15.0, "provider")).add(bar(
         x(0.0),
         y + 4.0,
-        record.provider_seconds * scale,
+        span(0.0, record.provider_seconds),
         14.0,
         TEARDOWN,
         format!(
@@ -144,6 +201,23 @@ pub fn timeline_svg(record: &RunRecord) -> String {
             record.provider_seconds
         ),
     ));
+    // Its duration in words beside the bar: behind a break the bar's length says nothing.
+    document = document.add(
+        label(
+            x(record.provider_seconds) + 6.0,
+            y + 15.0,
+            &format!(
+                "{:.1} s ({})",
+                record.provider_seconds,
+                if record.provider_reused {
+                    "reused"
+                } else {
+                    "started"
+                }
+            ),
+        )
+        .set("fill", "#555555"),
+    );
     y += ROW;
     for stage in &record.stages {
         let colour = match stage.status {
@@ -167,7 +241,7 @@ pub fn timeline_svg(record: &RunRecord) -> String {
             .add(bar(
                 x(start),
                 y + 4.0,
-                stage.apply_seconds * scale,
+                span(start, stage.apply_seconds),
                 14.0,
                 APPLY,
                 format!(
@@ -180,7 +254,7 @@ pub fn timeline_svg(record: &RunRecord) -> String {
             .add(bar(
                 x(start + stage.apply_seconds),
                 y + 4.0,
-                stage.wait_seconds * scale,
+                span(start + stage.apply_seconds, stage.wait_seconds),
                 14.0,
                 if stage.status == StageStatus::DeployFailed {
                     FAILED
@@ -204,7 +278,7 @@ pub fn timeline_svg(record: &RunRecord) -> String {
             document = document.add(bar(
                 x(check.started_seconds),
                 y + 19.0 + index as f64 * lane,
-                check.seconds * scale,
+                span(check.started_seconds, check.seconds),
                 lane.max(1.5),
                 colour,
                 format!(
@@ -231,11 +305,32 @@ pub fn timeline_svg(record: &RunRecord) -> String {
         document = document.add(bar(
             x(record.deploy_end_seconds()),
             y + 4.0,
-            teardown_seconds * scale,
+            span(record.deploy_end_seconds(), teardown_seconds),
             14.0,
             if leftovers > 0 { FAILED } else { TEARDOWN },
             format!("teardown + sweep: {teardown_seconds:.1} s, {leftovers} leftovers"),
         ));
     }
     document.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_provider_start_is_drawn_behind_a_break_so_stages_stay_readable() {
+        // Five minutes of start-up, then twenty seconds of stages.
+        let broken = TimeAxis::new(300.0, 320.0);
+        assert_eq!(broken.broken_at, 300.0);
+        assert_eq!(broken.x(300.0) - broken.x(0.0), BREAK_WIDTH);
+        // One second of a stage after the break: tens of pixels, not two and a half.
+        let one_second = broken.x(301.0) - broken.x(300.0);
+        assert!(one_second > 30.0, "{one_second}");
+        assert!((broken.x(320.0) - (LEFT + WIDTH)).abs() < 1e-6);
+        // A short start keeps one linear axis.
+        let linear = TimeAxis::new(3.0, 20.0);
+        assert_eq!(linear.broken_at, 0.0);
+        assert!((linear.x(10.0) - (LEFT + WIDTH / 2.0)).abs() < 1e-6);
+    }
 }
