@@ -87,6 +87,26 @@ pub struct ClusterState {
 }
 
 impl ClusterState {
+    /// The state of a cluster about to start: the Kubernetes version of `binaries`, no
+    /// components yet.
+    pub fn new(
+        binaries: &crate::providers::binaries::ClusterBinaries,
+        kubeconfig: PathBuf,
+        nodes: usize,
+    ) -> ClusterState {
+        ClusterState {
+            version: binaries
+                .versions
+                .get("kubernetes")
+                .cloned()
+                .unwrap_or_default(),
+            api_server_url: String::new(),
+            kubeconfig,
+            nodes,
+            components: Vec::new(),
+        }
+    }
+
     /// The components whose process is not running.
     pub fn stopped_components(&self) -> Vec<&Component> {
         self.components

@@ -85,17 +85,7 @@ pub async fn up(paths: &HollowPaths, nodes: usize, binaries: &ClusterBinaries) -
             seconds: started.elapsed().as_secs_f64(),
         });
     }
-    let mut state = ClusterState {
-        version: binaries
-            .versions
-            .get("kubernetes")
-            .cloned()
-            .unwrap_or_default(),
-        api_server_url: String::new(),
-        kubeconfig: paths.kubeconfig(),
-        nodes,
-        components: Vec::new(),
-    };
+    let mut state = ClusterState::new(binaries, paths.kubeconfig(), nodes);
     match start(paths, binaries, &mut state).await {
         Ok(connection) => Ok(Up {
             state,

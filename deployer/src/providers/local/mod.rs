@@ -142,17 +142,7 @@ pub async fn up(
     }
     // Whatever a killed `up` or run left (processes of our binaries, mounts, links, chains).
     down(paths)?;
-    let mut state = ClusterState {
-        version: binaries
-            .versions
-            .get("kubernetes")
-            .cloned()
-            .unwrap_or_default(),
-        api_server_url: String::new(),
-        kubeconfig: paths.kubeconfig(),
-        nodes: 1,
-        components: Vec::new(),
-    };
+    let mut state = ClusterState::new(binaries, paths.kubeconfig(), 1);
     match start(paths, binaries, pause, images, &mut state).await {
         Ok(connection) => Ok(Up {
             state,
