@@ -28,6 +28,17 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
         first.output()
     );
 
+    // Hollow nodes leave the host's iptables alone (the kubelet code in kubemark would add
+    // KUBE-FIREWALL and canary chains); only the local cluster, which runs alone, makes any.
+    let saved = std::process::Command::new("iptables-save").output();
+    if let Some(saved) = saved.ok().filter(|output| output.status.success()) {
+        let saved = String::from_utf8_lossy(&saved.stdout);
+        assert!(
+            !saved.contains("KUBE-KUBELET-CANARY") && !saved.contains("KUBE-FIREWALL"),
+            "a hollow node changed the host's iptables:\n{saved}"
+        );
+    }
+
     let second = xtask_with(&["hollow", "up", "--nodes", "1"], &env);
     assert_eq!(second.code, 0, "{}", second.output());
     assert!(

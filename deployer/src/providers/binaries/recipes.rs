@@ -70,6 +70,22 @@ pub fn recipe(pins_file: &Path, name: &str) -> Result<Recipe> {
                     from: "c.Address = \"0.0.0.0\" /* bind address */",
                     to: "c.Address = \"127.0.0.1\" /* bind address: loopback (seatrial) */",
                 },
+                // A hollow node leaves the host's iptables alone: the kubelet code it runs would
+                // add KUBE-FIREWALL (a DROP rule in INPUT and OUTPUT) and canary chains to the
+                // machine, and recreate them every minute. The real kubelet is unchanged: only
+                // processes started with the variable skip it (the hollow cluster sets it).
+                Patch {
+                    module: "k8s.io/kubernetes",
+                    file: "pkg/kubelet/kubelet_network_linux.go",
+                    from: "func (kl *Kubelet) initNetworkUtil(logger klog.Logger) {\n",
+                    to: "func (kl *Kubelet) initNetworkUtil(logger klog.Logger) {\n\tif os.Getenv(\"SEATRIAL_HOLLOW_NODE\") != \"\" { // seatrial\n\t\treturn\n\t}\n",
+                },
+                Patch {
+                    module: "k8s.io/kubernetes",
+                    file: "pkg/kubelet/kubelet_network_linux.go",
+                    from: "import (\n\t\"time\"\n",
+                    to: "import (\n\t\"os\" // seatrial\n\t\"time\"\n",
+                },
                 // Its root directory goes under $TMPDIR (the cluster's state dir), not /tmp.
                 Patch {
                     module: "k8s.io/kubernetes",

@@ -132,7 +132,8 @@ async fn start(
     };
     let mut control_plane = control_plane::start(state_dir, binaries, state, &options).await?;
     let kubeconfig = state.kubeconfig.display().to_string();
-    let none: [(&str, String); 0] = [];
+    // The patched kubelet code in kubemark then leaves the host's iptables alone.
+    let hollow_env = [("SEATRIAL_HOLLOW_NODE", "1".to_owned())];
     let mut names = Vec::new();
     for index in 0..state.nodes {
         let kubelet_port = free_port(&mut control_plane.taken_ports)?;
@@ -153,7 +154,7 @@ async fn start(
                 "--use-host-image-service=false".to_owned(),
                 format!("--cert-dir={}", state_dir.join("tmp").display()),
             ],
-            &none,
+            &hollow_env,
         )?;
         names.push(name);
     }
