@@ -15,6 +15,7 @@
 
 pub mod apply;
 pub mod config;
+pub mod crash_loop;
 pub mod discovery;
 pub mod error;
 pub mod images;

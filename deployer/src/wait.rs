@@ -168,9 +168,19 @@ fn describe_condition(status: &Value, type_: &str) -> String {
 /// Watches `id` through `api` until [`readiness`] says ready, or `timeout` passes.
 ///
 /// Errors: [`Error::Timeout`] with the last observed status; [`Error::NotReady`] when the
-/// object fails for good (a failed Job).
+/// object fails for good (a failed Job), or a pod of a workload crash-loops
+/// ([`crate::crash_loop`]: the pod, its restart count and the tail of its previous log).
 pub async fn wait_ready(api: Api<DynamicObject>, id: &ObjectId, timeout: Duration) -> Result<()> {
     let mut last_observed = "no event received yet".to_owned();
+    let workload = api.clone();
+    let crash_loop = async move {
+        if crate::crash_loop::watches_pods(&id.kind) {
+            let client = workload.clone().into_client();
+            crate::crash_loop::first_crash_loop(client, workload, &id.name).await
+        } else {
+            std::future::pending().await
+        }
+    };
     let watch = async {
         // Backoff on errors: a watch that fails (say, its type was just deleted) must not spin.
         let mut stream = watch_object(api, &id.name).default_backoff().boxed();
@@ -198,7 +208,16 @@ pub async fn wait_ready(api: Api<DynamicObject>, id: &ObjectId, timeout: Duratio
             }
         }
     };
-    match tokio::time::timeout(timeout, watch).await {
+    let watch_or_crash = async {
+        tokio::select! {
+            result = watch => result,
+            message = crash_loop => Err(Error::NotReady {
+                object: id.to_string(),
+                reason: message,
+            }),
+        }
+    };
+    match tokio::time::timeout(timeout, watch_or_crash).await {
         Ok(result) => result,
         Err(_) => Err(Error::Timeout {
             object: id.to_string(),

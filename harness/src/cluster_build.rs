@@ -39,3 +39,39 @@ pub fn ensure(recipes: &[&str]) -> Result<ClusterBinaries> {
     }
     result
 }
+
+/// Every image recipe of the pin set at `pins_file`, built (or found cached) one after the
+/// other with a spinner naming the recipe and its log while mmdebstrap runs.
+///
+/// Errors: those of [`deployer::images::recipe::load`] and [`deployer::images::build::ensure`].
+pub fn ensure_images(pins_file: &std::path::Path) -> Result<Vec<deployer::images::BuiltImage>> {
+    use deployer::images::{build, recipe};
+    let mut built = Vec::new();
+    for recipe in recipe::load(pins_file)? {
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("a valid template"),
+        );
+        spinner.set_message(format!(
+            "image {}: checking the cache, or building from Debian {} and {} packages (log: {})",
+            recipe.name,
+            recipe.debian,
+            recipe.packages.len(),
+            build::cache_dir(&recipe).join("build.log").display()
+        ));
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        let started = std::time::Instant::now();
+        let result = build::ensure(&recipe);
+        spinner.finish_and_clear();
+        let image = result?;
+        if image.built {
+            eprintln!(
+                "built image {} in {:.0} s",
+                image.reference,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        built.push(image);
+    }
+    Ok(built)
+}

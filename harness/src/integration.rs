@@ -94,6 +94,12 @@ pub fn provider_runs_containers(provider: ProviderKind) -> bool {
     provider != ProviderKind::Hollow
 }
 
+/// Whether a provider runs only images built on this machine (`cargo xtask images build`),
+/// because no registry can be reached from it: `local`.
+pub fn provider_uses_built_images(provider: ProviderKind) -> bool {
+    provider == ProviderKind::Local
+}
+
 /// Loads the platform and renders and validates every stage up to `stop_at`.
 ///
 /// Errors (all bad input): unknown stage, invalid settings, template errors, manifests that
@@ -103,8 +109,15 @@ pub fn prepare(
     config: &Config,
     stop_at: Option<&str>,
     probes: bool,
+    built_images: bool,
 ) -> Result<Vec<PreparedStage>> {
-    let platform = Platform::load(platform_dir)?;
+    let mut platform = Platform::load(platform_dir)?;
+    if built_images {
+        // Where images are built here, the pin set's recipes stand in for upstream images.
+        platform
+            .images
+            .extend(deployer::images::recipe::stand_ins(&platform.pins_file)?);
+    }
     platform.validate_config_stages(config)?;
     let stages = platform.stages_until(stop_at)?.to_vec();
     let mut prepared = Vec::with_capacity(stages.len());
@@ -188,6 +201,42 @@ pub fn apply_provider_defaults(
     provider: ProviderKind,
     platform_dir: &std::path::Path,
 ) {
+    let platform = Platform::load(platform_dir).ok();
+    // A stage setting the config leaves unset, when the platform's stage has that setting.
+    let mut default = |stage: &str, key: &str, value: serde_json::Value| {
+        let stage_default = platform.as_ref().and_then(|platform| {
+            platform
+                .stages
+                .iter()
+                .find(|candidate| candidate.name == stage)
+                .and_then(|stage| stage.settings.get(key))
+        });
+        if stage_default.is_some() {
+            let value = if value.is_null() {
+                stage_default.cloned().unwrap_or_default()
+            } else {
+                value
+            };
+            config
+                .stages
+                .entry(stage.to_owned())
+                .or_default()
+                .entry(key.to_owned())
+                .or_insert(value);
+        }
+    };
+    match provider {
+        // Hollow nodes mount no volumes.
+        ProviderKind::Hollow => default("jupyterhub", "persistent_storage", false.into()),
+        // Keycloak does not run on local yet, and no ingress: the hub's own password form,
+        // its proxy on a NodePort on loopback.
+        ProviderKind::Local => {
+            default("jupyterhub", "authenticator", "password".into());
+            default("jupyterhub", "proxy_service_type", "NodePort".into());
+            default("jupyterhub", "proxy_node_port", serde_json::Value::Null);
+        }
+        _ => {}
+    }
     if matches!(provider, ProviderKind::Kind | ProviderKind::K3s) {
         let has_setting = Platform::load(platform_dir).is_ok_and(|platform| {
             platform
@@ -329,8 +378,16 @@ pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, Pr
                 message: format!("the cluster build panicked: {error}"),
             })?;
             let (binaries, pause) = built?;
+            let pins_file = Platform::load(&options.platform_dir)?.pins_file;
+            let images = tokio::task::spawn_blocking(move || {
+                crate::cluster_build::ensure_images(&pins_file)
+            })
+            .await
+            .map_err(|error| Error::Build {
+                message: format!("the image build panicked: {error}"),
+            })??;
             let paths = local::LocalPaths::from_env();
-            let up = local::up_interruptible(&paths, &binaries, &pause, &[]).await?;
+            let up = local::up_interruptible(&paths, &binaries, &pause, &images).await?;
             Ok((
                 up.connection,
                 ProviderHandle::Local {
@@ -436,6 +493,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         &options.config,
         options.stop_at.as_deref(),
         probes,
+        provider_uses_built_images(options.provider),
     )?;
     std::fs::create_dir_all(&options.report_dir).map_err(|error| Error::EnvironmentMissing {
         what: format!(
@@ -724,15 +782,16 @@ async fn tear_down(
 
 /// Why `stage` is not deployed on `provider`, if it is not: on `local`, a stage whose pods
 /// run images that are not built on this machine (no registry can be reached here, so a
-/// pod of an upstream image could never start).
+/// pod of an upstream image could never start; the pin set's recipes say which are built).
 pub fn skip_reason(provider: ProviderKind, stage: &PreparedStage) -> Option<String> {
-    if provider != ProviderKind::Local {
+    if !provider_uses_built_images(provider) {
         return None;
     }
     let mut images: Vec<String> = stage
         .manifests
         .iter()
         .flat_map(|manifest| container_images(&manifest.object.data))
+        .filter(|image| !image.starts_with(deployer::images::recipe::REPOSITORY_PREFIX))
         .collect();
     images.sort();
     images.dedup();

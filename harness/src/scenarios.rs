@@ -91,9 +91,11 @@ pub async fn hub_options(
     })
 }
 
-/// The platform's hub: `https://<domain>/`, the trial user from [`TRIAL_USER_SECRET`], the
-/// configured endpoint address, and the certificate the ingress presents (self-signed on a
-/// local cluster). Errors: the Secret cannot be read or lacks a key.
+/// The platform's hub: `https://<domain>/` through the ingress, with the configured endpoint
+/// address and the certificate the ingress presents (self-signed on a local cluster) — or,
+/// where the `jupyterhub` stage's `proxy_service_type` is `NodePort` (on `local`),
+/// `http://127.0.0.1:<proxy_node_port>/`; and the trial user from [`TRIAL_USER_SECRET`].
+/// Errors: the Secret cannot be read or lacks a key.
 pub async fn platform_target(config: &Config, client: &kube::Client) -> Result<HubTarget, String> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
     let secret = secrets.get(TRIAL_USER_SECRET).await.map_err(|error| {
@@ -115,16 +117,29 @@ pub async fn platform_target(config: &Config, client: &kube::Client) -> Result<H
                 )
             })
     };
-    Ok(HubTarget {
-        base_url: format!("https://{}/", config.domain),
-        user: field("username")?,
-        password: Password::new(field("password")?),
-        address: config.endpoint_address,
-        trust: Trust::Insecure,
-        profile: config
+    let setting = |key: &str| {
+        config
             .stages
             .get(HUB_STAGE)
-            .and_then(|settings| settings.get("default_profile"))
+            .and_then(|settings| settings.get(key))
+    };
+    let node_port = setting("proxy_node_port").and_then(serde_json::Value::as_u64);
+    let (base_url, address) = match (setting("proxy_service_type"), node_port) {
+        (Some(kind), Some(port)) if kind == "NodePort" => {
+            (format!("http://127.0.0.1:{port}/"), None)
+        }
+        _ => (
+            format!("https://{}/", config.domain),
+            config.endpoint_address,
+        ),
+    };
+    Ok(HubTarget {
+        base_url,
+        user: field("username")?,
+        password: Password::new(field("password")?),
+        address,
+        trust: Trust::Insecure,
+        profile: setting("default_profile")
             .and_then(|profile| profile.as_str())
             .map(str::to_owned),
     })

@@ -27,7 +27,7 @@ pub fn stage_check_trials(
     target: Option<Target>,
     probes: bool,
 ) -> Result<Vec<Trial>, deployer::Error> {
-    let stages = prepare(platform_dir, config, None, probes)?;
+    let stages = prepare(platform_dir, config, None, probes, false)?;
     let target = target.map(Arc::new);
     let mut trials = Vec::new();
     for stage in stages {

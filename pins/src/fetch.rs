@@ -31,6 +31,10 @@ pub struct NetworkOptions {
     /// The Go module proxy base (default: the first URL of `GOPROXY`, else
     /// `https://proxy.golang.org`).
     pub go_proxy: String,
+    /// PyPI's simple index (default: `$PIP_INDEX_URL`, else `https://pypi.org/simple`).
+    pub pypi_index: String,
+    /// The npm registry (default: `$npm_config_registry`, else `https://registry.npmjs.org`).
+    pub npm_registry: String,
 }
 
 impl Default for NetworkOptions {
@@ -43,6 +47,8 @@ impl Default for NetworkOptions {
             github_api: "https://api.github.com".to_owned(),
             github_token: None,
             go_proxy: crate::sources::go_proxy::default_proxy(),
+            pypi_index: crate::sources::package_index::default_pypi_index(),
+            npm_registry: crate::sources::package_index::default_npm_registry(),
         }
     }
 }

@@ -29,6 +29,11 @@ struct RawFile {
     tools: BTreeMap<String, RawPin>,
     #[serde(default)]
     bundles: BTreeMap<String, RawPin>,
+    #[serde(default)]
+    packages: BTreeMap<String, RawPin>,
+    // Image recipes: deployer::images::recipe reads and validates them.
+    #[serde(default)]
+    recipes: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +98,8 @@ struct RawPin {
     digest: Option<String>,
     github: Option<String>,
     go_module: Option<String>,
+    pypi: Option<String>,
+    npm: Option<String>,
     asset: Option<String>,
     url: Option<String>,
     group: Option<String>,
@@ -184,6 +191,7 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
             Kind::Image => &raw.images,
             Kind::Tool => &raw.tools,
             Kind::Bundle => &raw.bundles,
+            Kind::Package => &raw.packages,
         };
         for (name, raw_pin) in table {
             let id = PinId {
@@ -297,6 +305,34 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
                         url: raw_pin.url.clone(),
                     }
                 }
+                Kind::Package => {
+                    for (value, key) in [
+                        (&raw_pin.tag, "tag"),
+                        (&raw_pin.chart, "chart"),
+                        (&raw_pin.repository, "repository"),
+                        (&raw_pin.github, "github"),
+                        (&raw_pin.go_module, "go_module"),
+                        (&raw_pin.asset, "asset"),
+                        (&raw_pin.url, "url"),
+                    ] {
+                        refuse(value, key)?;
+                    }
+                    match (&raw_pin.pypi, &raw_pin.npm) {
+                        (Some(project), None) => Source::PyPi {
+                            project: project.clone(),
+                        },
+                        (None, Some(package)) => Source::Npm {
+                            package: package.clone(),
+                        },
+                        _ => {
+                            return Err(invalid(
+                                line,
+                                format!("{id}.pypi"),
+                                "a package needs exactly one of `pypi` (a PyPI project) and `npm` (an npm package)".into(),
+                            ))
+                        }
+                    }
+                }
                 Kind::Bundle => {
                     let url = required(&raw_pin.url, "url")?;
                     if let Some(github) = &raw_pin.github {
@@ -317,6 +353,11 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
                     }
                 }
             };
+            if kind != Kind::Package {
+                for (value, key) in [(&raw_pin.pypi, "pypi"), (&raw_pin.npm, "npm")] {
+                    refuse(value, key)?;
+                }
+            }
             let version_key = kind.version_key();
             let version = required(
                 if version_key == "tag" {
@@ -391,6 +432,17 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
         }
     }
     pins.sort_by_key(|pin| pin.line);
+    if !raw.recipes.is_empty() {
+        // One reader of recipes: the deployer's, which the image build uses.
+        if let Err(error) = deployer::images::recipe::parse(path, text) {
+            return Err(match error {
+                deployer::Error::Invalid { line, message, .. } => {
+                    invalid(line, "recipes".into(), message)
+                }
+                other => invalid(0, "recipes".into(), other.to_string()),
+            });
+        }
+    }
     Ok(PinSet {
         path: path.to_owned(),
         text: text.to_owned(),
@@ -572,7 +624,7 @@ mod tests {
     fn malformed_files_name_file_line_and_key() {
         assert_eq!(
             error("[images.a]\nrepository = \"docker.io/a/b\"\ntga = \"1.0.0\"\n"),
-            "pins.toml:3: images.a.tga: unknown field `tga`, expected one of `repository`, `chart`, `version`, `tag`, `digest`, `github`, `go_module`, `asset`, `url`, `group`, `policy`, `release_notes`"
+            "pins.toml:3: images.a.tga: unknown field `tga`, expected one of `repository`, `chart`, `version`, `tag`, `digest`, `github`, `go_module`, `pypi`, `npm`, `asset`, `url`, `group`, `policy`, `release_notes`"
         );
         assert_eq!(
             error("\n[images.a]\nrepository = \"docker.io/a/b\"\n"),

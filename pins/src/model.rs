@@ -22,11 +22,19 @@ pub enum Kind {
     Tool,
     /// `[bundles.<name>]`: a manifest bundle fetched by URL.
     Bundle,
+    /// `[packages.<name>]`: a PyPI or npm package an image recipe installs.
+    Package,
 }
 
 impl Kind {
     /// Every kind, in the order the pin set lists them.
-    pub const ALL: [Kind; 4] = [Kind::Chart, Kind::Image, Kind::Tool, Kind::Bundle];
+    pub const ALL: [Kind; 5] = [
+        Kind::Chart,
+        Kind::Image,
+        Kind::Tool,
+        Kind::Bundle,
+        Kind::Package,
+    ];
 
     /// The top-level table: `charts`, `images`, `tools`, `bundles`.
     pub fn table(self) -> &'static str {
@@ -35,6 +43,7 @@ impl Kind {
             Kind::Image => "images",
             Kind::Tool => "tools",
             Kind::Bundle => "bundles",
+            Kind::Package => "packages",
         }
     }
 
@@ -42,7 +51,7 @@ impl Kind {
     pub fn version_key(self) -> &'static str {
         match self {
             Kind::Image | Kind::Tool => "tag",
-            Kind::Chart | Kind::Bundle => "version",
+            Kind::Chart | Kind::Bundle | Kind::Package => "version",
         }
     }
 }
@@ -165,6 +174,18 @@ pub enum Source {
         /// The module path, e.g. `k8s.io/kubernetes`.
         module: String,
     },
+    /// A package on the Python Package Index: its versions come from the simple repository
+    /// API's JSON form (PEP 691, with PEP 700's `versions` and `upload-time`).
+    PyPi {
+        /// The project name as written (`jupyterhub-kubespawner`).
+        project: String,
+    },
+    /// A package on the npm registry: its versions and release times come from the
+    /// package document (`versions`, `time`).
+    Npm {
+        /// The package name (`configurable-http-proxy`, `@scope/name`).
+        package: String,
+    },
     /// A bundle's download URL (with `{tag}`/`{version}` placeholders) and, optionally, the
     /// GitHub repository whose releases list its versions.
     Bundle {
@@ -209,6 +230,8 @@ impl Pin {
             Source::Image(name) => format!("{name}:{version}"),
             Source::Tool { github, .. } => format!("{github} {version}"),
             Source::GoModule { module } => format!("{module}@{version}"),
+            Source::PyPi { project } => format!("{project}=={version} (PyPI)"),
+            Source::Npm { package } => format!("{package}@{version} (npm)"),
             Source::Bundle { url, .. } => fill(url, version),
         }
     }

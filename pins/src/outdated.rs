@@ -16,7 +16,7 @@ use crate::fetch::Network;
 use crate::model::{ChartRepository, Pin, PinId, Source};
 use crate::policy::TagVersion;
 use crate::resolve::{oci_chart_name, Broken};
-use crate::sources::{chart_repo, github, go_proxy, oci};
+use crate::sources::{chart_repo, github, go_proxy, oci, package_index};
 
 /// A version offered as an update.
 #[derive(Debug, Clone, Serialize)]
@@ -82,6 +82,13 @@ struct Published {
     released: Option<String>,
 }
 
+fn from_releases(releases: package_index::Releases) -> Vec<Published> {
+    releases
+        .into_iter()
+        .map(|(tag, released)| Published { tag, released })
+        .collect()
+}
+
 async fn published(network: &Network, pin: &Pin) -> Result<Option<Vec<Published>>, Broken> {
     let versions = match &pin.source {
         Source::Chart {
@@ -142,6 +149,12 @@ async fn published(network: &Network, pin: &Pin) -> Result<Option<Vec<Published>
                 released: None,
             })
             .collect(),
+        Source::PyPi { project } => {
+            from_releases(package_index::pypi_releases(network, project).await?)
+        }
+        Source::Npm { package } => {
+            from_releases(package_index::npm_releases(network, package).await?)
+        }
         Source::Bundle { github: None, .. } => return Ok(None),
     };
     Ok(Some(versions))

@@ -46,6 +46,8 @@ pub fn list(pins: &[&Pin]) -> String {
                 Source::Image(name) => name.to_string(),
                 Source::Tool { github, .. } => format!("github.com/{github}"),
                 Source::GoModule { module } => format!("go module {module}"),
+                Source::PyPi { project } => format!("pypi {project}"),
+                Source::Npm { package } => format!("npm {package}"),
                 Source::Bundle { url, .. } => url.clone(),
             };
             vec![
@@ -138,6 +140,8 @@ pub fn list_json(pins: &[&Pin]) -> serde_json::Value {
                         format!("github.com/{github}"),
                     ),
                     Source::GoModule { module } => (serde_json::json!({"go_module": module}), module.clone()),
+                    Source::PyPi { project } => (serde_json::json!({"pypi": project}), project.clone()),
+                    Source::Npm { package } => (serde_json::json!({"npm": package}), package.clone()),
                     Source::Bundle { url, github } => (serde_json::json!({"github": github}), url.clone()),
                 };
                 let mut value = serde_json::json!({

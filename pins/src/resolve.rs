@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::fetch::{sha256_hex, FetchError, Network};
 use crate::model::{fill, ChartRepository, ImageName, Pin, Source};
-use crate::sources::{chart_repo, github, go_proxy, oci};
+use crate::sources::{chart_repo, github, go_proxy, oci, package_index};
 
 /// A pin that resolves: the digest found and the URL that proved it.
 #[derive(Debug, Clone, Serialize)]
@@ -95,6 +95,16 @@ pub async fn resolve(
             .await?
         }
         Source::GoModule { module } => go_proxy::resolve(network, module, version).await?,
+        Source::PyPi { project } => {
+            let releases = package_index::pypi_releases(network, project).await;
+            let url = package_index::pypi_url(network, project);
+            package_index::resolve(url, releases, project, version).await?
+        }
+        Source::Npm { package } => {
+            let releases = package_index::npm_releases(network, package).await;
+            let url = package_index::npm_url(network, package);
+            package_index::resolve(url, releases, package, version).await?
+        }
         Source::Bundle { url, .. } => {
             let url = fill(url, version);
             let body = download(network, &url).await?;

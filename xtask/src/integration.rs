@@ -116,6 +116,16 @@ impl Integration {
             return exit::BAD_INPUT;
         }
         harness::integration::apply_provider_defaults(&mut config, provider, &self.platform);
+        if harness::integration::provider_uses_built_images(provider) {
+            // A package version its registry does not list stops the run before any build.
+            let pins_file = match deployer::platform::Platform::load(&self.platform) {
+                Ok(platform) => platform.pins_file,
+                Err(error) => return exit::report(&error),
+            };
+            if let Err(code) = crate::pins::check_packages(&pins_file).await {
+                return code;
+            }
+        }
         let run_id = new_run_id();
         let default_report_dir = self.report_dir.is_none();
         let report_dir = self

@@ -6,6 +6,7 @@
 mod bench;
 mod exit;
 mod hollow;
+mod images;
 mod integration;
 mod lint_tools;
 mod local;
@@ -53,6 +54,17 @@ enum Command {
     /// SEATRIAL_LOCAL_STATE). `down` leaves nothing on the host. See docs/local-cluster.md.
     #[command(subcommand)]
     Local(local::Local),
+    /// Build the platform's images from the pin set's recipes (docs/images.md).
+    ///
+    /// Each `[recipes.*]` names a pinned Debian suite, Debian packages and pinned PyPI or npm
+    /// packages; mmdebstrap makes the root, pip and npm install the packages, and the result
+    /// is an OCI archive in ~/.cache/seatrial/images, cached by a hash of the recipe.
+    /// `--provider local` imports them and uses them in place of the upstream images; on kind,
+    /// `kind load image-archive` takes them. Needs root. Exit codes: 0 built, 2 a package
+    /// version the registry does not list (nothing is built), 4 a registry or Debian mirror
+    /// unreachable, mmdebstrap or a package install failed.
+    #[command(subcommand)]
+    Images(images::Images),
     /// Tear down and sweep a deployment kept with `integration --keep`.
     ///
     /// Deletes every object carrying the deployment's inventory labels, in every served
@@ -111,6 +123,7 @@ fn main() -> std::process::ExitCode {
             Command::Integration(command) => command.run().await,
             Command::Hollow(command) => command.run().await,
             Command::Local(command) => command.run().await,
+            Command::Images(command) => command.run().await,
             Command::Teardown(command) => command.run().await,
             Command::Test(command) => command.run().await,
             Command::Scenarios(command) => command.run().await,

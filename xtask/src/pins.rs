@@ -443,3 +443,44 @@ fn commit_files(files: &[(PathBuf, String)]) -> Result<Vec<CommitFile>, String> 
         })
         .collect()
 }
+
+/// Asks PyPI and npm for every `[packages.*]` pin of the pin set at `path` (what the image
+/// recipes install), so that a version that does not exist stops an image build before
+/// anything is built. Prints each failing pin with the registry's URL and answer.
+///
+/// Errors (as exit codes): bad input for an unreadable pin set or a version the registry does
+/// not list; environment missing when a registry cannot be reached.
+pub async fn check_packages(path: &std::path::Path) -> Result<(), u8> {
+    let set = pins::load::load(path).map_err(|error| fail(&error))?;
+    let packages: Vec<&pins::model::Pin> = set
+        .pins
+        .iter()
+        .filter(|pin| pin.id.kind == pins::model::Kind::Package)
+        .collect();
+    let network = Network::new(NetworkOptions::default()).map_err(|error| {
+        eprintln!("error: {error}");
+        exit::ENVIRONMENT_MISSING
+    })?;
+    let results = pins::check::check(&set, &packages, Some(&network)).await;
+    let failed: Vec<_> = results.iter().filter(|result| result.failed()).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut unreachable = false;
+    for result in &failed {
+        unreachable |= result.http_status.is_none();
+        eprintln!(
+            "error: {} ({}) in {}: {}",
+            result.pin,
+            result.reference,
+            path.display(),
+            result.message
+        );
+    }
+    eprintln!("no image was built");
+    Err(if unreachable {
+        exit::ENVIRONMENT_MISSING
+    } else {
+        exit::BAD_INPUT
+    })
+}

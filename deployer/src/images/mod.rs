@@ -4,9 +4,13 @@
 //!
 //! - [`pause`]: the sandbox image, `pause.c` of the pinned Kubernetes release compiled with
 //!   `gcc -static`.
+//! - [`recipe`] and [`build`]: the platform's images (`[recipes.*]` of the pin set), made
+//!   with mmdebstrap from a pinned Debian suite plus pinned PyPI and npm packages.
 
+pub mod build;
 pub mod oci;
 pub mod pause;
+pub mod recipe;
 
 use std::path::PathBuf;
 

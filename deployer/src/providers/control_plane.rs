@@ -31,6 +31,8 @@ pub(crate) struct ControlPlaneOptions {
     pub apiserver_flags: Vec<String>,
     /// Extra kube-controller-manager flags.
     pub controller_flags: Vec<String>,
+    /// Extra kube-controller-manager environment (`NAME`, value).
+    pub controller_env: Vec<(&'static str, String)>,
     /// Static tokens besides the admin's: (user, groups) → a token is made for each.
     pub users: Vec<(String, String)>,
     /// What the user should do when the API server does not answer.
@@ -175,7 +177,7 @@ pub(crate) async fn start(
         &binaries.path("kube-controller-manager"),
         Some(controller_port),
         &controller_flags,
-        &none,
+        &options.controller_env,
     )?;
     let scheduler_port = free_port(&mut taken)?;
     let mut scheduler_flags = common.to_vec();

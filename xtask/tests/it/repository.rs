@@ -105,6 +105,11 @@ fn no_pinned_version_appears_outside_the_pin_set() {
             pins::model::Source::Bundle { .. } => {
                 needles.push((pin.id.name.clone(), Some(pin.version.clone())))
             }
+            pins::model::Source::PyPi { project: name }
+            | pins::model::Source::Npm { package: name } => {
+                needles.push((format!("{name}=="), Some(pin.version.clone())));
+                needles.push((format!("{name}@"), Some(pin.version.clone())));
+            }
         }
     }
     needles.sort();

@@ -86,6 +86,29 @@ pub fn recipe(pins_file: &Path, name: &str) -> Result<Recipe> {
                     from: "import (\n\t\"time\"\n",
                     to: "import (\n\t\"os\" // seatrial\n\t\"time\"\n",
                 },
+                // The in-tree hostPath provisioner (kube-controller-manager's
+                // --enable-hostpath-provisioner) makes and deletes volumes under
+                // $SEATRIAL_HOSTPATH_DIR (the local cluster's state dir) instead of /tmp, with
+                // mode 0777 so that pods of any uid can write to them (hostPath volumes take no
+                // fsGroup). Without the variable it behaves as upstream.
+                Patch {
+                    module: "k8s.io/kubernetes",
+                    file: "pkg/volume/hostpath/host_path.go",
+                    from: "\tfullpath := fmt.Sprintf(\"/tmp/%s/%s\", r.basePath, uuid.NewUUID())\n",
+                    to: "\tfullpath := fmt.Sprintf(\"/tmp/%s/%s\", r.basePath, uuid.NewUUID())\n\tseatrialDir := os.Getenv(\"SEATRIAL_HOSTPATH_DIR\") // seatrial\n\tif seatrialDir != \"\" {\n\t\tfullpath = seatrialDir + \"/\" + string(uuid.NewUUID())\n\t}\n",
+                },
+                Patch {
+                    module: "k8s.io/kubernetes",
+                    file: "pkg/volume/hostpath/host_path.go",
+                    from: "\tif err := os.MkdirAll(pv.Spec.HostPath.Path, 0750); err != nil {\n\t\treturn nil, err\n\t}\n",
+                    to: "\tif err := os.MkdirAll(pv.Spec.HostPath.Path, 0750); err != nil {\n\t\treturn nil, err\n\t}\n\tif seatrialDir != \"\" { // seatrial\n\t\tif err := os.Chmod(pv.Spec.HostPath.Path, 0777); err != nil {\n\t\t\treturn nil, err\n\t\t}\n\t}\n",
+                },
+                Patch {
+                    module: "k8s.io/kubernetes",
+                    file: "pkg/volume/hostpath/host_path.go",
+                    from: "\tregexp := regexp.MustCompile(\"/tmp/.+\")\n",
+                    to: "\tpattern := \"/tmp/.+\"\n\tif dir := os.Getenv(\"SEATRIAL_HOSTPATH_DIR\"); dir != \"\" { // seatrial\n\t\tpattern = \"^\" + regexp.QuoteMeta(dir) + \"/.+\"\n\t}\n\tregexp := regexp.MustCompile(pattern)\n",
+                },
                 // Its root directory goes under $TMPDIR (the cluster's state dir), not /tmp.
                 Patch {
                     module: "k8s.io/kubernetes",

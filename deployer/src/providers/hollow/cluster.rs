@@ -127,6 +127,7 @@ async fn start(
             // not turn nodes NotReady (and every pod unready) as the default 40 s grace would.
             "--node-monitor-grace-period=5m".to_owned(),
         ],
+        controller_env: Vec::new(),
         users: Vec::new(),
         hint: UP_HINT.to_owned(),
     };

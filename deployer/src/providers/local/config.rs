@@ -25,6 +25,8 @@ pub struct NodeLayout {
     pub node_ip: Ipv4Addr,
     /// The pod subnet on the bridge (`10.213.0.0/24`).
     pub pod_cidr: String,
+    /// The Service cluster IP range (pods get a route to it through the bridge).
+    pub service_cidr: String,
     /// The cluster DNS address (CoreDNS listens there, on port 53).
     pub dns_ip: Ipv4Addr,
     /// The directory of the CNI plugin binaries.
@@ -169,6 +171,9 @@ pub fn cni_conflist(layout: &NodeLayout) -> String {
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": layout.pod_cidr, "gateway": layout.node_ip.to_string()}]],
+                    // Pods reach Services through the node (kube-proxy's rules); no default
+                    // route, so nothing else is routed (and SEATRIAL-ISOLATE drops the rest).
+                    "routes": [{"dst": layout.service_cidr}],
                     "dataDir": layout.state_dir.join("cni").join("ipam"),
                 },
             },
@@ -300,6 +305,7 @@ mod tests {
             bridge: "seatrial0".into(),
             node_ip: Ipv4Addr::new(10, 213, 0, 1),
             pod_cidr: "10.213.0.0/24".into(),
+            service_cidr: "10.213.128.0/24".into(),
             dns_ip: Ipv4Addr::new(10, 213, 0, 1),
             cni_bin_dir: "/c/bin".into(),
             runc: "/r/runc".into(),

@@ -54,6 +54,10 @@ pub const SERVICE_CIDR: &str = "10.213.128.0/24";
 pub const UP_HINT: &str =
     "run `cargo xtask local up` (or `cargo xtask local status` to see what runs)";
 /// How long `up` waits for containerd's socket and CoreDNS.
+/// The variable naming where the patched hostPath provisioner makes volumes.
+const HOSTPATH_ENV: &str = "SEATRIAL_HOSTPATH_DIR";
+/// The default StorageClass `up` creates (in-tree `kubernetes.io/host-path` provisioner).
+pub const STORAGE_CLASS: &str = "seatrial-hostpath";
 const COMPONENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the local cluster's state lives.
@@ -279,7 +283,14 @@ async fn start(
         controller_flags: vec![
             "--controllers=*,-nodeipam".to_owned(),
             "--node-monitor-grace-period=5m".to_owned(),
+            // PersistentVolumeClaims of the default StorageClass bind to directories under
+            // the state dir (the patched in-tree provisioner: binaries::recipes).
+            "--enable-hostpath-provisioner".to_owned(),
         ],
+        controller_env: vec![(
+            HOSTPATH_ENV,
+            state_dir.join("volumes").display().to_string(),
+        )],
         users: vec![
             (
                 format!("system:node:{NODE_NAME}"),
@@ -316,6 +327,7 @@ async fn start(
         bridge: host::BRIDGE.to_owned(),
         node_ip: NODE_IP,
         pod_cidr: POD_CIDR.to_owned(),
+        service_cidr: SERVICE_CIDR.to_owned(),
         dns_ip: NODE_IP,
         cni_bin_dir: dir_of(&binaries.path("bridge")),
         runc: binaries.path("runc"),
@@ -427,6 +439,7 @@ async fn start(
             ),
         })?;
     wait_default_service_account(&plane.connection).await?;
+    create_storage_class(&plane.connection).await?;
     Ok(plane.connection)
 }
 
@@ -525,6 +538,37 @@ async fn wait_for_file(state: &ClusterState, name: &str, file: &Path) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
+}
+
+/// Creates the default StorageClass: PersistentVolumeClaims without a class bind at once to
+/// a new directory under `<state>/volumes` (deleted with the claim: reclaim policy Delete).
+/// The default-class annotation is the one the DefaultStorageClass admission plugin reads
+/// (Kubernetes docs, "Change the default StorageClass").
+async fn create_storage_class(connection: &Connection) -> Result<()> {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let class: StorageClass = serde_json::from_value(serde_json::json!({
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "kubernetes.io/host-path",
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }))
+    .expect("a StorageClass deserializes");
+    let api: kube::Api<StorageClass> = kube::Api::all(connection.client.clone());
+    api.patch(
+        STORAGE_CLASS,
+        &kube::api::PatchParams::apply("seatrial-local").force(),
+        &kube::api::Patch::Apply(&class),
+    )
+    .await
+    .map_err(|error| Error::Cluster {
+        message: format!("cannot create the StorageClass {STORAGE_CLASS}: {error}"),
+    })?;
     Ok(())
 }
 

@@ -1,0 +1,80 @@
+//! `cargo xtask images build|list`: the platform's images, built here from the pin set's
+//! recipes (docs/images.md).
+
+use clap::Subcommand;
+use deployer::images::{build, recipe};
+use deployer::pins::default_pins_file;
+
+use crate::exit;
+
+/// The `images` subcommands (the group's help text is on `Command` in main.rs).
+#[derive(Subcommand)]
+pub enum Images {
+    /// Build every image recipe of the pin set (a pinned Debian suite plus pinned PyPI and npm
+    /// packages) as an OCI archive; a recipe already built is found in the cache at once.
+    /// Checks first that every package version exists in its registry. Needs root.
+    Build,
+    /// List the recipes: the image each stands for, its reference and whether it is built.
+    List,
+}
+
+impl Images {
+    pub async fn run(self) -> u8 {
+        let pins_file = default_pins_file();
+        let recipes = match recipe::load(&pins_file) {
+            Ok(recipes) => recipes,
+            Err(error) => return exit::report(&error),
+        };
+        match self {
+            Images::List => {
+                for recipe in &recipes {
+                    let archive = build::cache_dir(recipe).join("image.tar");
+                    println!(
+                        "{:<12} stands for images.{:<12} {}  {}",
+                        recipe.name,
+                        recipe.stands_for,
+                        recipe.reference(),
+                        if archive.is_file() {
+                            archive.display().to_string()
+                        } else {
+                            "not built".to_owned()
+                        }
+                    );
+                }
+                exit::SUCCESS
+            }
+            Images::Build => {
+                if let Err(code) = crate::pins::check_packages(&pins_file).await {
+                    return code;
+                }
+                let built = tokio::task::spawn_blocking(move || {
+                    harness::cluster_build::ensure_images(&pins_file)
+                })
+                .await;
+                match built {
+                    Ok(Ok(images)) => {
+                        for image in images {
+                            let size = std::fs::metadata(&image.archive)
+                                .map(|metadata| metadata.len())
+                                .unwrap_or(0);
+                            println!(
+                                "{}  {} ({} MiB){}",
+                                image.reference,
+                                image.archive.display(),
+                                size / (1 << 20),
+                                if image.built { "" } else { ", cached" }
+                            );
+                        }
+                        println!("on kind: kind load image-archive <archive> --name <cluster>; --provider local imports them itself");
+                        exit::SUCCESS
+                    }
+                    Ok(Err(error)) => exit::report(&error),
+                    Err(error) => {
+                        eprintln!("error: the image build panicked: {error}");
+                        exit::ENVIRONMENT_MISSING
+                    }
+                }
+            }
+        }
+    }
+}
