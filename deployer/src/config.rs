@@ -16,7 +16,7 @@ use crate::error::{line_of_key, yaml_error, Error, Result};
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.yaml");
 
 /// Which cluster to deploy to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// The local hollow control plane managed by `cargo xtask hollow`.

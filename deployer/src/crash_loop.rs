@@ -1,8 +1,9 @@
 //! Crash loops: while a workload (Deployment, StatefulSet, DaemonSet) is awaited, its pods
 //! are looked at every few seconds; a container that keeps restarting fails the wait at once
 //! instead of after the readiness timeout, naming the pod, the container, its restart count,
-//! why it last ended and the tail of the previous container's log (the kubelet's
-//! `GET /api/v1/namespaces/<ns>/pods/<pod>/log?previous=true`).
+//! why it last ended and the tail of the last ended container's log (the kubelet's
+//! `GET /api/v1/namespaces/<ns>/pods/<pod>/log?previous=true`, or without `previous` once
+//! the newest container has ended too).
 
 use std::time::Duration;
 
@@ -91,21 +92,35 @@ async fn describe(pods: &Api<Pod>, pod: &Pod) -> Option<String> {
             )
         })
         .unwrap_or_default();
-    let params = LogParams {
-        container: Some(container.name.clone()),
-        previous: true,
-        tail_lines: Some(LOG_LINES),
-        ..LogParams::default()
-    };
-    let log = match pods.logs(&name, &params).await {
-        Ok(log) if !log.trim().is_empty() => indent(&log),
-        Ok(_) => "  (the previous container wrote nothing)".to_owned(),
-        Err(error) => format!("  (its log cannot be read: {error})"),
-    };
+    // The last run that ended: `previous` while a new container runs; when the newest has
+    // ended too and the kubelet has collected the one before (it keeps one dead container per
+    // container), the log without `previous` is that of the newest, ended run.
+    let mut log = String::new();
+    for previous in [true, false] {
+        let params = LogParams {
+            container: Some(container.name.clone()),
+            previous,
+            tail_lines: Some(LOG_LINES),
+            ..LogParams::default()
+        };
+        match pods.logs(&name, &params).await {
+            Ok(text) if readable(&text) => {
+                log = indent(&text);
+                break;
+            }
+            Ok(_) => log = "  (the ended container wrote nothing)".to_owned(),
+            Err(error) => log = format!("  (its log cannot be read: {error})"),
+        }
+    }
     Some(format!(
-        "pod {name} is crash-looping: container {} restarted {} times{ended}; the end of its previous log:\n{log}",
+        "pod {name} is crash-looping: container {} restarted {} times{ended}; the end of its last log:\n{log}",
         container.name, container.restart_count
     ))
+}
+
+/// Whether the kubelet answered a log, not its note that the container's log is gone.
+fn readable(text: &str) -> bool {
+    !text.trim().is_empty() && !text.starts_with("unable to retrieve container logs")
 }
 
 fn indent(text: &str) -> String {
@@ -134,5 +149,10 @@ mod tests {
         );
         assert!(watches_pods("Deployment") && !watches_pods("Job"));
         assert_eq!(indent("a\nb\n"), "  | a\n  | b");
+        assert!(readable("crash-marker\n"));
+        assert!(!readable(
+            "unable to retrieve container logs for containerd://0a1b"
+        ));
+        assert!(!readable("\n"));
     }
 }

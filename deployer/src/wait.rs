@@ -169,7 +169,7 @@ fn describe_condition(status: &Value, type_: &str) -> String {
 ///
 /// Errors: [`Error::Timeout`] with the last observed status; [`Error::NotReady`] when the
 /// object fails for good (a failed Job), or a pod of a workload crash-loops
-/// ([`crate::crash_loop`]: the pod, its restart count and the tail of its previous log).
+/// ([`crate::crash_loop`]: the pod, its restart count and the tail of its last ended container's log).
 pub async fn wait_ready(api: Api<DynamicObject>, id: &ObjectId, timeout: Duration) -> Result<()> {
     let mut last_observed = "no event received yet".to_owned();
     let workload = api.clone();

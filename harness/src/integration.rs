@@ -713,6 +713,7 @@ fn keep(options: &IntegrationOptions, connection: &Connection, probes: bool) {
         config_source: options.config.source.clone(),
         config_text: options.config.text.clone(),
         probes,
+        provider: options.provider,
     };
     let path = options.report_dir.join("target.json");
     if let Err(error) = target.save(&path) {

@@ -29,6 +29,10 @@ pub struct Target {
     pub config_text: String,
     /// Whether containers run on that cluster (the `probes` template value).
     pub probes: bool,
+    /// The provider it was deployed to, whose stage-setting defaults the config got
+    /// ([`crate::integration::apply_provider_defaults`]); `hollow` in older files.
+    #[serde(default)]
+    pub provider: deployer::config::ProviderKind,
 }
 
 impl Target {
@@ -53,8 +57,11 @@ impl Target {
         )
     }
 
-    /// The config it was deployed with.
+    /// The config it was deployed with, with its provider's defaults, so that the checks
+    /// render exactly as they did.
     pub fn config(&self) -> Result<Config, deployer::Error> {
-        Config::parse(&self.config_source, &self.config_text)
+        let mut config = Config::parse(&self.config_source, &self.config_text)?;
+        crate::integration::apply_provider_defaults(&mut config, self.provider, &self.platform_dir);
+        Ok(config)
     }
 }

@@ -446,11 +446,22 @@ fn commit_files(files: &[(PathBuf, String)]) -> Result<Vec<CommitFile>, String> 
 
 /// Asks PyPI and npm for every `[packages.*]` pin of the pin set at `path` (what the image
 /// recipes install), so that a version that does not exist stops an image build before
-/// anything is built. Prints each failing pin with the registry's URL and answer.
+/// anything is built (when every recipe is already built, nothing is asked). Prints each failing pin with the registry's URL and answer.
 ///
 /// Errors (as exit codes): bad input for an unreadable pin set or a version the registry does
 /// not list; environment missing when a registry cannot be reached.
 pub async fn check_packages(path: &std::path::Path) -> Result<(), u8> {
+    let all_built = deployer::images::recipe::load(path).is_ok_and(|recipes| {
+        recipes.iter().all(|recipe| {
+            deployer::images::build::cache_dir(recipe)
+                .join("image.tar")
+                .is_file()
+        })
+    });
+    if all_built {
+        // Nothing will be built: the registries need not be asked.
+        return Ok(());
+    }
     let set = pins::load::load(path).map_err(|error| fail(&error))?;
     let packages: Vec<&pins::model::Pin> = set
         .pins

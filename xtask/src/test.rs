@@ -200,6 +200,22 @@ impl Test {
             Ok((binaries, _pause)) => binaries,
             Err(code) => return code,
         };
+        // And the platform's images (cargo xtask images build), which the local runs deploy.
+        let pins_file = deployer::pins::default_pins_file();
+        if let Err(code) = crate::pins::check_packages(&pins_file).await {
+            return code;
+        }
+        let images =
+            tokio::task::spawn_blocking(move || harness::cluster_build::ensure_images(&pins_file))
+                .await;
+        match images {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return exit::report(&error),
+            Err(error) => {
+                eprintln!("error: the image build panicked: {error}");
+                return exit::ENVIRONMENT_MISSING;
+            }
+        }
         let paths = HollowPaths::from_env();
         let up = match cluster::up(&paths, DEFAULT_NODES, &binaries).await {
             Ok(up) => up,
@@ -222,8 +238,13 @@ impl Test {
 
     async fn deploy_and_test(&self, kubeconfig: &std::path::Path) -> u8 {
         remove_broken_on_purpose(kubeconfig).await;
-        let config = Config::parse(std::path::Path::new("<xtask test config>"), TRIALS_CONFIG)
+        let mut config = Config::parse(std::path::Path::new("<xtask test config>"), TRIALS_CONFIG)
             .expect("the trials config is valid");
+        harness::integration::apply_provider_defaults(
+            &mut config,
+            ProviderKind::Hollow,
+            &default_platform_dir(),
+        );
         let report_dir = exit::reports_root().join("xtask-test-target");
         let options = IntegrationOptions {
             platform_dir: default_platform_dir(),

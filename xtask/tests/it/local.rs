@@ -180,8 +180,8 @@ fn a_real_container_runs_names_resolve_and_down_leaves_nothing_even_after_sigkil
 }
 
 #[test]
-#[ignore = "needs root and the local cluster's binaries: `cargo xtask test` runs it"]
-fn integration_on_local_deploys_on_the_real_node_and_reports_stages_without_images_skipped() {
+#[ignore = "needs root, the local cluster's binaries, the built images and Chromium: `cargo xtask test` runs it"]
+fn integration_on_local_runs_the_hub_for_real_and_the_scenarios_pass_in_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("local");
     let paths = LocalPaths {
@@ -209,32 +209,233 @@ fn integration_on_local_deploys_on_the_real_node_and_reports_stages_without_imag
             .find(|stage| stage["name"] == name)
             .unwrap_or_else(|| panic!("no stage {name}"))
     };
-    let first = status("kubernetes-initialize");
-    assert_eq!(first["status"], "passed", "{first}");
-    assert!(!first["checks"].as_array().unwrap().is_empty());
-    for name in ["ingress", "keycloak", "jupyterhub"] {
+    for name in ["kubernetes-initialize", "jupyterhub"] {
+        let stage = status(name);
+        assert_eq!(stage["status"], "passed", "{stage}");
+        assert!(!stage["checks"].as_array().unwrap().is_empty());
+    }
+    // The hub's endpoint check went to the real hub through the proxy's NodePort.
+    let hub_checks = status("jupyterhub")["checks"].as_array().unwrap().clone();
+    for name in ["hub_api_answers", "hub_data_bound"] {
+        let check = hub_checks.iter().find(|check| check["name"] == name);
+        assert!(
+            check.is_some_and(|check| check["result"] == "passed"),
+            "{name}: {check:?}"
+        );
+    }
+    for name in ["ingress", "keycloak"] {
         let stage = status(name);
         // Skipped, never passed, and the reason names the images that are missing.
         assert_eq!(stage["status"], "skipped", "{stage}");
         let reason = stage["error"].as_str().unwrap();
         assert!(reason.contains("not built on this machine"), "{reason}");
     }
+    // The browser logged in, spawned a server on the real node, ran 1 + 5, logged out and
+    // used a token: passed, not skipped.
     let scenarios = report["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), 4, "{scenarios:?}");
-    assert!(scenarios.iter().all(|s| s["outcome"] == "skipped"
-        && s["message"]
-            .as_str()
-            .unwrap()
-            .contains("jupyterhub stage was skipped on local")));
+    for scenario in scenarios {
+        assert_eq!(scenario["outcome"], "passed", "{scenario}");
+    }
     assert_eq!(report["sweep"]["leftovers"].as_array().unwrap().len(), 0);
     assert_eq!(report["host_leftovers"].as_array().unwrap().len(), 0);
     assert!(
         run.stdout
-            .contains("3 stages skipped; scenarios: 0 passed, 0 failed, 4 skipped"),
+            .contains("2 stages skipped; scenarios: 4 passed, 0 failed, 0 skipped"),
         "{}",
         run.output()
     );
     // The run started the cluster, so it stopped it: nothing remains on the host.
+    let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
+    assert_nothing_left(&paths, &found);
+}
+
+/// A Deployment of the built hub image whose container fails once (writing `first`) and
+/// then runs (writing `second`), or, with `always_fail`, exits every time (after a second, so
+/// it is never ready).
+fn faulty_deployment(name: &str, always_fail: bool) -> String {
+    let script = if always_fail {
+        "echo crash-marker; sleep 1; exit 1".to_owned()
+    } else {
+        "if [ -e /scratch/ran ]; then echo second-run-marker; exec sleep 3600; fi; touch /scratch/ran; echo first-run-marker; exit 1".to_owned()
+    };
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {{{{ namespace }}}}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: {name}
+          image: {{{{ images.hub }}}}
+          command: ["sh", "-c", "{script}"]
+          volumeMounts: [{{name: scratch, mountPath: /scratch}}]
+          # Ready only once it has run 5 s: a container that exits first never is.
+          readinessProbe: {{exec: {{command: ["true"]}}, initialDelaySeconds: 5, periodSeconds: 2}}
+      volumes: [{{name: scratch, emptyDir: {{}}}}]
+"#
+    )
+}
+
+/// A copy of the platform whose first stage also runs `manifest` (and, optionally, a check).
+fn faulty_platform(dir: &Path, manifest: &str, check: &str) -> std::path::PathBuf {
+    let platform = crate::support::copy_platform(dir);
+    let stage = platform.join("kubernetes-initialize");
+    std::fs::write(stage.join("manifests/90-faulty.yaml"), manifest).unwrap();
+    crate::support::append(&stage.join("checks.yaml"), check);
+    platform
+}
+
+#[test]
+#[ignore = "needs root, the local cluster's binaries and the built images: `cargo xtask test` runs it"]
+fn on_local_a_failed_check_bundles_real_container_logs_a_crash_loop_is_named_and_ctrl_c_tears_down()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("local");
+    let paths = LocalPaths {
+        state_dir: state.clone(),
+    };
+    let _down = DownOnDrop(&state);
+    let up = local(&["up"], &state);
+    assert_eq!(up.code, 0, "{}", up.output());
+    let integration = |platform: &Path, project: &str, report: &Path| {
+        let config = crate::support::write_config(dir.path(), project, "provider: local\n");
+        xtask_with(
+            &[
+                "integration",
+                "--config",
+                config.to_str().unwrap(),
+                "--platform",
+                platform.to_str().unwrap(),
+                "--stop-at",
+                "kubernetes-initialize",
+                "--report-dir",
+                report.to_str().unwrap(),
+            ],
+            &[("SEATRIAL_LOCAL_STATE", &state)],
+        )
+    };
+
+    // 1. A check fails: its bundle holds the real container's log and the previous one's.
+    let restarter = faulty_platform(
+        &dir.path().join("a"),
+        &faulty_deployment("restarter", false),
+        "  - name: restarter_has_two_replicas\n    timeout_seconds: 2\n    field_equals:\n      object: {apiVersion: apps/v1, kind: Deployment, namespace: \"{{ namespace }}\", name: restarter}\n      path: spec.replicas\n      value: 2\n",
+    );
+    let report = dir.path().join("report-a");
+    let run = integration(&restarter, "local-faults-a", &report);
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("kubernetes-initialize::restarter_has_two_replicas: FAILED"),
+        "{}",
+        run.output()
+    );
+    let logs = report.join("diagnostics/kubernetes-initialize/restarter_has_two_replicas/logs");
+    let read = |suffix: &str| -> String {
+        std::fs::read_dir(&logs)
+            .unwrap_or_else(|error| panic!("{}: {error}", logs.display()))
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.to_string_lossy().ends_with(suffix))
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .collect()
+    };
+    assert!(
+        read(".restarter.log").contains("second-run-marker"),
+        "{}",
+        read(".restarter.log")
+    );
+    assert!(
+        read(".restarter.previous.log").contains("first-run-marker"),
+        "{}",
+        read(".restarter.previous.log")
+    );
+    let record = crate::support::read_report(&report);
+    assert_eq!(record["sweep"]["leftovers"].as_array().unwrap().len(), 0);
+
+    // 2. A crash loop fails the stage early, naming the pod, its restarts and its last words.
+    let crasher = faulty_platform(
+        &dir.path().join("b"),
+        &faulty_deployment("crasher", true),
+        "",
+    );
+    let run = integration(&crasher, "local-faults-b", &dir.path().join("report-b"));
+    assert_eq!(run.code, 1, "{}", run.output());
+    let stderr = &run.stderr;
+    assert!(
+        stderr.contains("pod crasher-")
+            && stderr.contains("is crash-looping: container crasher restarted 3 times")
+            && stderr.contains("exited with code 1")
+            && stderr.contains("| crash-marker"),
+        "{}",
+        run.output()
+    );
+
+    // 3. Ctrl-C while the stage waits: what was applied is torn down and swept.
+    let config = crate::support::write_config(dir.path(), "local-faults-c", "provider: local\n");
+    let report = dir.path().join("report-c");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["integration", "--config"])
+        .arg(&config)
+        .arg("--platform")
+        .arg(&crasher)
+        .args(["--stop-at", "kubernetes-initialize", "--report-dir"])
+        .arg(&report)
+        .env("SEATRIAL_LOCAL_STATE", &state)
+        .env("SEATRIAL_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let kubeconfig = paths.kubeconfig();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = deployer::providers::connect(&kubeconfig, None, "local up")
+            .await
+            .unwrap()
+            .client;
+        let pods: Api<Pod> = Api::namespaced(client, "local-faults-c");
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        // Interrupt once the crasher's pod exists: mid-stage.
+        while pods
+            .list(&kube::api::ListParams::default().labels("app=crasher"))
+            .await
+            .map_or(true, |list| list.items.is_empty())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no crasher pod appeared"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: tearing down what was applied"),
+        "{stderr}"
+    );
+    let record = crate::support::read_report(&report);
+    assert_eq!(record["outcome"], "interrupted", "{record}");
+    assert_eq!(record["sweep"]["leftovers"].as_array().unwrap().len(), 0);
+
+    let down = local(&["down"], &state);
+    assert_eq!(down.code, 0, "{}", down.output());
     let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
     assert_nothing_left(&paths, &found);
 }
