@@ -32,6 +32,20 @@ pub enum ProviderKind {
     Local,
 }
 
+impl ProviderKind {
+    /// Whether containers really run on the provider's nodes (readiness probes can pass,
+    /// endpoints answer, browsers can log in): all but `hollow`, whose kubemark nodes run none.
+    pub fn runs_workloads(self) -> bool {
+        self != ProviderKind::Hollow
+    }
+
+    /// Whether the provider runs only images built on this machine (`cargo xtask images
+    /// build`), because no registry can be reached from it: `local`.
+    pub fn uses_built_images(self) -> bool {
+        self == ProviderKind::Local
+    }
+}
+
 impl std::fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -335,7 +349,7 @@ mod tests {
     #[test]
     fn embedded_default_is_valid() {
         let config = Config::embedded_default();
-        assert_eq!(config.provider, ProviderKind::Hollow);
+        assert_eq!(config.provider, ProviderKind::Local);
         assert!(is_dns_label(&config.project_name, 40));
     }
 

@@ -155,7 +155,8 @@ pub fn load_go_module(path: &Path, name: &str) -> Result<GoModulePin> {
     Ok(GoModulePin { module, tag })
 }
 
-fn line_of_table(text: &str, header: &str) -> usize {
+/// The 1-based line of the `[<header>]` table in pin set text (0 when absent).
+pub(crate) fn line_of_table(text: &str, header: &str) -> usize {
     let wanted = format!("[{header}]");
     text.lines()
         .position(|line| line.trim() == wanted)

@@ -15,9 +15,8 @@ use deployer::error::{Error, Result};
 use deployer::inventory::Inventory;
 use deployer::manifest::{parse_documents, Manifest};
 use deployer::platform::{Platform, Stage};
-use deployer::providers::hollow::cluster;
-use deployer::providers::hollow::HollowPaths;
-use deployer::providers::{connect, default_kubeconfig, k3s, kind, local, Connection};
+use deployer::providers::lifecycle::{self, Prebuilt, ProviderHandle, ProviderRequest};
+use deployer::providers::Connection;
 use deployer::render::{render_file, RenderContext};
 use deployer::{sweep, teardown};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -54,6 +53,9 @@ pub const DELETION_TIMEOUT: Duration = Duration::from_secs(180);
 pub struct IntegrationOptions {
     /// The platform directory (`deployer/stages` by default).
     pub platform_dir: PathBuf,
+    /// The platform loaded from it (once, by the caller, who also applied
+    /// [`lifecycle::apply_defaults`] with it).
+    pub platform: Platform,
     /// The validated configuration.
     pub config: Config,
     /// The provider (the config's, unless overridden on the command line).
@@ -89,29 +91,20 @@ pub struct PreparedStage {
     pub checks: Vec<Check>,
 }
 
-/// Whether containers really run on a provider (readiness probes can pass).
-pub fn provider_runs_containers(provider: ProviderKind) -> bool {
-    provider != ProviderKind::Hollow
-}
-
-/// Whether a provider runs only images built on this machine (`cargo xtask images build`),
-/// because no registry can be reached from it: `local`.
-pub fn provider_uses_built_images(provider: ProviderKind) -> bool {
-    provider == ProviderKind::Local
-}
-
-/// Loads the platform and renders and validates every stage up to `stop_at`.
+/// Renders and validates every stage of `platform` up to `stop_at`; with `built_images`, the
+/// pin set's image recipes stand in for the upstream images they name.
 ///
 /// Errors (all bad input): unknown stage, invalid settings, template errors, manifests that
-/// are not objects, malformed checks — each naming file and line or document.
+/// are not objects, malformed checks, malformed recipes — each naming file and line or
+/// document.
 pub fn prepare(
-    platform_dir: &std::path::Path,
+    platform: &Platform,
     config: &Config,
     stop_at: Option<&str>,
     probes: bool,
     built_images: bool,
 ) -> Result<Vec<PreparedStage>> {
-    let mut platform = Platform::load(platform_dir)?;
+    let mut platform = platform.clone();
     if built_images {
         // Where images are built here, the pin set's recipes stand in for upstream images.
         platform
@@ -153,329 +146,50 @@ pub fn resolver(config: &Config) -> Resolver {
     }
 }
 
-/// The cluster a run uses, and what tearing it down means.
-#[derive(Debug)]
-pub enum ProviderHandle {
-    /// The hollow cluster; `started` when this run started it (then it stops it again).
-    Hollow {
-        /// Whether this run started it.
-        started: bool,
-    },
-    /// A cluster this run neither created nor removes.
-    Existing,
-    /// A kind cluster (deleted at teardown unless reused).
-    Kind(kind::KindCluster),
-    /// A k3s container (removed at teardown).
-    K3s(Box<k3s::K3sCluster>),
-    /// The local cluster; `started` when this run started it (then `local down` removes it
-    /// and the run checks that nothing of it remains on the host).
-    Local {
-        /// Whether this run started it.
-        started: bool,
-        /// Its binaries (for the leftover check).
-        binaries: Box<deployer::providers::binaries::ClusterBinaries>,
-    },
-}
-
-impl ProviderHandle {
-    /// Whether the run found the cluster running rather than creating it.
-    pub fn reused(&self) -> bool {
-        match self {
-            ProviderHandle::Hollow { started } => !started,
-            ProviderHandle::Existing => true,
-            ProviderHandle::Kind(cluster) => cluster.reused,
-            ProviderHandle::K3s(_) => false,
-            ProviderHandle::Local { started, .. } => !started,
-        }
-    }
-}
-
-/// Provider defaults a configuration gets before it is prepared: on `kind` and `k3s` the
-/// ingress Service is a NodePort (its ports are mapped to the host) unless the config says
-/// otherwise — when the platform in `platform_dir` has an `ingress` stage with a
-/// `service_type` setting — and endpoint checks resolve the platform domain to
-/// `host_ingress.address` unless `endpoint_address` is set, so neither MetalLB nor public
-/// DNS is needed. A platform that does not load is left for [`prepare`] to report.
-pub fn apply_provider_defaults(
-    config: &mut Config,
-    provider: ProviderKind,
-    platform_dir: &std::path::Path,
-) {
-    let platform = Platform::load(platform_dir).ok();
-    // A stage setting the config leaves unset, when the platform's stage has that setting.
-    let mut default = |stage: &str, key: &str, value: serde_json::Value| {
-        let stage_default = platform.as_ref().and_then(|platform| {
-            platform
-                .stages
-                .iter()
-                .find(|candidate| candidate.name == stage)
-                .and_then(|stage| stage.settings.get(key))
-        });
-        if stage_default.is_some() {
-            let value = if value.is_null() {
-                stage_default.cloned().unwrap_or_default()
-            } else {
-                value
-            };
-            config
-                .stages
-                .entry(stage.to_owned())
-                .or_default()
-                .entry(key.to_owned())
-                .or_insert(value);
-        }
-    };
-    match provider {
-        // Hollow nodes mount no volumes.
-        ProviderKind::Hollow => default("jupyterhub", "persistent_storage", false.into()),
-        // Keycloak does not run on local yet, and no ingress: the hub's own password form,
-        // its proxy on a NodePort on loopback.
-        ProviderKind::Local => {
-            default("jupyterhub", "authenticator", "password".into());
-            default("jupyterhub", "proxy_service_type", "NodePort".into());
-            default("jupyterhub", "proxy_node_port", serde_json::Value::Null);
-        }
-        _ => {}
-    }
-    if matches!(provider, ProviderKind::Kind | ProviderKind::K3s) {
-        let has_setting = Platform::load(platform_dir).is_ok_and(|platform| {
-            platform
-                .stages
-                .iter()
-                .any(|stage| stage.name == "ingress" && stage.settings.contains_key("service_type"))
-        });
-        if has_setting {
-            config
-                .stages
-                .entry("ingress".to_owned())
-                .or_default()
-                .entry("service_type".to_owned())
-                .or_insert_with(|| "NodePort".into());
-        }
-        if config.endpoint_address.is_none() {
-            config.endpoint_address = Some(config.host_ingress.address);
-        }
-    }
-}
-
-/// The ingress stage's NodePorts: the config's `http_node_port`/`https_node_port` for the
-/// `ingress` stage, else the stage's defaults, else 30080/30443.
-pub fn ingress_node_ports(platform: &Platform, config: &Config) -> kind::NodePorts {
-    let setting = |key: &str, fallback: u16| {
-        config
-            .stages
-            .get("ingress")
-            .and_then(|settings| settings.get(key))
-            .or_else(|| {
-                platform
-                    .stages
-                    .iter()
-                    .find(|stage| stage.name == "ingress")
-                    .and_then(|stage| stage.settings.get(key))
-            })
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|port| u16::try_from(port).ok())
-            .unwrap_or(fallback)
-    };
-    kind::NodePorts {
-        http: setting("http_node_port", 30080),
-        https: setting("https_node_port", 30443),
-    }
-}
-
-/// Connects to the provider's cluster: for `hollow`, builds and starts it if needed; for
-/// `kind`, creates (or reuses) the cluster; for `k3s`, starts the container.
-pub async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, ProviderHandle)> {
-    match options.provider {
-        ProviderKind::Hollow => {
-            let binaries = tokio::task::spawn_blocking(|| {
-                crate::cluster_build::ensure(&deployer::providers::hollow::HOLLOW_RECIPES)
-            })
-            .await
-            .map_err(|error| Error::Build {
-                message: format!("the cluster build panicked: {error}"),
-            })??;
-            let up = cluster::up(&HollowPaths::from_env(), options.hollow_nodes, &binaries).await?;
-            Ok((
-                up.connection,
-                ProviderHandle::Hollow {
-                    started: !up.reused,
-                },
-            ))
-        }
-        ProviderKind::Kind => {
-            let platform = Platform::load(&options.platform_dir)?;
-            let pinned_kind = deployer::pins::load_tool_tag(&platform.pins_file, "kind")?;
-            let ports = ingress_node_ports(&platform, &options.config);
-            let (config, images, report_dir) = (
-                options.config.clone(),
-                platform.images.clone(),
-                options.report_dir.clone(),
-            );
-            let panicked = |error: tokio::task::JoinError| Error::EnvironmentMissing {
-                what: format!("the kind provider panicked: {error}"),
-                hint: "report this as a bug".into(),
-            };
-            let mut creating = tokio::task::spawn_blocking(move || {
-                kind::up(&config, &images, &pinned_kind, ports, &report_dir)
-            });
-            let cluster = tokio::select! {
-                created = &mut creating => created.map_err(panicked)??,
-                _ = tokio::signal::ctrl_c() => {
-                    // kind cannot be stopped half-way: let it finish, then delete what it made.
-                    eprintln!("interrupted while the kind cluster is being created: deleting it once kind finishes");
-                    if let Ok(Ok(cluster)) = creating.await {
-                        let deleted = tokio::task::spawn_blocking(move || kind::down(&cluster)).await;
-                        if !matches!(deleted, Ok(Ok(ref leftovers)) if leftovers.is_empty()) {
-                            eprintln!("warning: the kind cluster may remain: {deleted:?}");
-                        }
-                    }
-                    return Err(Error::EnvironmentMissing {
-                        what: "interrupted while creating the kind cluster; nothing was deployed".into(),
-                        hint: "run again; `kind get clusters` lists any cluster left".into(),
-                    });
-                }
-            };
-            let hint = format!(
-                "the kind cluster `{}` does not answer; see {}",
-                cluster.name,
-                cluster.log.display()
-            );
-            let connection = connect(&cluster.kubeconfig, None, &hint).await?;
-            Ok((connection, ProviderHandle::Kind(cluster)))
-        }
-        ProviderKind::K3s => {
-            let platform = Platform::load(&options.platform_dir)?;
-            let ports = ingress_node_ports(&platform, &options.config);
-            let cluster = k3s::up(&options.config, &platform.images, ports).await?;
-            let connection = connect(
-                &cluster.kubeconfig,
-                None,
-                "the k3s container does not answer; see `docker logs` of its container",
-            )
-            .await;
-            match connection {
-                Ok(connection) => Ok((connection, ProviderHandle::K3s(Box::new(cluster)))),
-                Err(error) => {
-                    let _ = k3s::down(cluster).await;
-                    Err(error)
-                }
-            }
-        }
-        ProviderKind::Local => {
-            let built = tokio::task::spawn_blocking(|| {
-                let binaries = crate::cluster_build::ensure(&local::LOCAL_RECIPES)?;
-                let version = binaries
-                    .versions
-                    .get("kubernetes")
-                    .cloned()
-                    .unwrap_or_default();
-                let pause = deployer::images::pause::ensure(&version)?;
-                Ok::<_, Error>((binaries, pause))
-            })
-            .await
-            .map_err(|error| Error::Build {
-                message: format!("the cluster build panicked: {error}"),
-            })?;
-            let (binaries, pause) = built?;
-            let pins_file = Platform::load(&options.platform_dir)?.pins_file;
-            let images = tokio::task::spawn_blocking(move || {
-                crate::cluster_build::ensure_images(&pins_file)
-            })
-            .await
-            .map_err(|error| Error::Build {
-                message: format!("the image build panicked: {error}"),
-            })??;
-            let paths = local::LocalPaths::from_env();
-            let up = local::up_interruptible(&paths, &binaries, &pause, &images).await?;
-            Ok((
-                up.connection,
-                ProviderHandle::Local {
-                    started: !up.reused,
-                    binaries: Box::new(binaries),
-                },
-            ))
-        }
-        ProviderKind::Existing => {
-            let kubeconfig = options
-                .kubeconfig
-                .clone()
-                .unwrap_or_else(default_kubeconfig);
-            let hint = "check the kubeconfig's server and that the cluster runs; for the local hollow cluster run `cargo xtask hollow up` and use --provider hollow";
-            Ok((
-                connect(&kubeconfig, options.context.as_deref(), hint).await?,
-                ProviderHandle::Existing,
-            ))
-        }
-    }
-}
-
-/// Stops what the run started: the hollow cluster it started, the kind cluster it created
-/// (its Docker leftovers go to the record), the k3s container.
-async fn provider_down(handle: ProviderHandle, record: &mut RunRecord) {
-    match handle {
-        ProviderHandle::Hollow { started: true } => {
-            if let Err(error) = cluster::down(&HollowPaths::from_env()) {
-                eprintln!("warning: cannot stop the hollow cluster this run started: {error}");
-            }
-        }
-        ProviderHandle::Hollow { started: false }
-        | ProviderHandle::Existing
-        | ProviderHandle::Local { started: false, .. } => {}
-        ProviderHandle::Local {
-            started: true,
-            binaries,
-        } => {
-            let paths = local::LocalPaths::from_env();
-            let down = tokio::task::spawn_blocking(move || {
-                let result = local::down(&paths);
-                (result, local::remains(&paths, &binaries))
-            })
-            .await;
-            match down {
-                Ok((result, remains)) => {
-                    if let Err(error) = result {
-                        eprintln!("error: {error}");
-                    }
-                    for leftover in &remains {
-                        eprintln!("leftover on the host: {leftover}");
-                    }
-                    record.host_leftovers = remains;
-                }
-                Err(error) => eprintln!("error: stopping the local cluster panicked: {error}"),
-            }
-        }
-        ProviderHandle::Kind(cluster) => {
-            match tokio::task::spawn_blocking(move || kind::down(&cluster)).await {
-                Ok(Ok(leftovers)) => {
-                    for leftover in &leftovers {
-                        eprintln!(
-                            "leftover: docker {} {} (labelled for the kind cluster)",
-                            leftover.kind, leftover.name
-                        );
-                    }
-                    record.docker_leftovers = leftovers;
-                }
-                Ok(Err(error)) => {
-                    eprintln!("error: deleting the kind cluster: {error}");
-                    record.docker_leftovers.push(kind::DockerLeftover {
-                        kind: "cluster".into(),
-                        name: format!("not deleted: {error}"),
-                    });
-                }
-                Err(error) => eprintln!("error: deleting the kind cluster panicked: {error}"),
-            }
-        }
-        ProviderHandle::K3s(cluster) => {
-            if let Err(error) = k3s::down(*cluster).await {
-                eprintln!("error: {error}");
-                record.docker_leftovers.push(kind::DockerLeftover {
-                    kind: "container".into(),
-                    name: format!("k3s container not removed: {error}"),
+/// Builds what the provider needs (cluster binaries, the pause image and the platform's
+/// images, with a spinner each while they build), then brings it up
+/// ([`lifecycle::up`]).
+async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, ProviderHandle)> {
+    let kind = options.provider;
+    let mut prebuilt = Prebuilt::default();
+    if let Some(recipes) = lifecycle::binaries_needed(kind) {
+        let pins_file = options.platform.pins_file.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let binaries = crate::cluster_build::ensure(recipes)?;
+            if !kind.uses_built_images() {
+                return Ok::<_, Error>(Prebuilt {
+                    binaries: Some(binaries),
+                    ..Prebuilt::default()
                 });
             }
-        }
+            let version = binaries
+                .versions
+                .get("kubernetes")
+                .cloned()
+                .unwrap_or_default();
+            let pause = deployer::images::pause::ensure(&version)?;
+            let images = crate::cluster_build::ensure_images(&pins_file)?;
+            Ok(Prebuilt {
+                binaries: Some(binaries),
+                pause: Some(pause),
+                images,
+            })
+        })
+        .await
+        .map_err(|error| Error::Build {
+            message: format!("the build panicked: {error}"),
+        })?;
+        prebuilt = built?;
     }
+    let request = ProviderRequest {
+        kind,
+        config: options.config.clone(),
+        kubeconfig: options.kubeconfig.clone(),
+        context: options.context.clone(),
+        report_dir: options.report_dir.clone(),
+        hollow_nodes: options.hollow_nodes,
+    };
+    lifecycle::up(&request, &options.platform, prebuilt).await
 }
 
 /// Runs the whole integration and writes `report.json` and `junit.xml` to the report dir.
@@ -487,13 +201,13 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("a UTC time formats");
-    let probes = provider_runs_containers(options.provider);
+    let probes = options.provider.runs_workloads();
     let prepared = prepare(
-        &options.platform_dir,
+        &options.platform,
         &options.config,
         options.stop_at.as_deref(),
         probes,
-        provider_uses_built_images(options.provider),
+        options.provider.uses_built_images(),
     )?;
     std::fs::create_dir_all(&options.report_dir).map_err(|error| Error::EnvironmentMissing {
         what: format!(
@@ -662,7 +376,21 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         }
     } else {
         tear_down(options, &connection, &applied, &mut record).await;
-        provider_down(handle, &mut record).await;
+        let down = handle.down().await;
+        for problem in &down.problems {
+            eprintln!("error: {problem}");
+        }
+        for leftover in &down.docker_leftovers {
+            eprintln!(
+                "leftover: docker {} {} (labelled for the run's cluster)",
+                leftover.kind, leftover.name
+            );
+        }
+        for leftover in &down.host_leftovers {
+            eprintln!("leftover on the host: {leftover}");
+        }
+        record.docker_leftovers = down.docker_leftovers;
+        record.host_leftovers = down.host_leftovers;
     }
 
     let leftovers = match &record.sweep {
@@ -785,7 +513,7 @@ async fn tear_down(
 /// run images that are not built on this machine (no registry can be reached here, so a
 /// pod of an upstream image could never start; the pin set's recipes say which are built).
 pub fn skip_reason(provider: ProviderKind, stage: &PreparedStage) -> Option<String> {
-    if !provider_uses_built_images(provider) {
+    if !provider.uses_built_images() {
         return None;
     }
     let mut images: Vec<String> = stage
@@ -989,43 +717,4 @@ fn spinner(message: String) -> ProgressBar {
     bar.set_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
-}
-
-#[cfg(test)]
-mod provider_defaults_tests {
-    use super::*;
-
-    #[test]
-    fn kind_and_k3s_get_a_node_port_ingress_and_the_host_address_only_where_they_apply() {
-        let platform = deployer::platform::default_platform_dir();
-        let mut config = Config::embedded_default();
-        apply_provider_defaults(&mut config, ProviderKind::Kind, &platform);
-        assert_eq!(config.stages["ingress"]["service_type"], "NodePort");
-        assert_eq!(config.endpoint_address, Some(config.host_ingress.address));
-        let ports = ingress_node_ports(&Platform::load(&platform).unwrap(), &config);
-        assert_eq!((ports.http, ports.https), (30080, 30443));
-
-        // The user's own choice stays; other providers are untouched.
-        let mut config = Config::embedded_default();
-        config
-            .stages
-            .entry("ingress".into())
-            .or_default()
-            .insert("service_type".into(), "LoadBalancer".into());
-        apply_provider_defaults(&mut config, ProviderKind::K3s, &platform);
-        assert_eq!(config.stages["ingress"]["service_type"], "LoadBalancer");
-        let mut config = Config::embedded_default();
-        apply_provider_defaults(&mut config, ProviderKind::Hollow, &platform);
-        assert!(!config.stages.contains_key("ingress"));
-        assert_eq!(config.endpoint_address, None);
-
-        // A platform without that setting gets no stage override it would refuse.
-        let mut config = Config::embedded_default();
-        apply_provider_defaults(
-            &mut config,
-            ProviderKind::Kind,
-            std::path::Path::new("/nonexistent"),
-        );
-        assert!(!config.stages.contains_key("ingress"));
-    }
 }

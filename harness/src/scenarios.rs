@@ -12,7 +12,6 @@ use kube::Api;
 use scenarios::{Cell, Network, Password, Scenario, ScenarioOptions, ScenarioRecord, Timeouts};
 
 use crate::checks::{fetch_certificate, Resolver, Trust};
-use crate::integration::provider_runs_containers;
 
 /// Why scenarios are skipped on a provider that runs no containers.
 pub const NO_WORKLOADS: &str = "the hollow provider runs no workloads (no container starts), so no browser can log in: not run";
@@ -155,7 +154,7 @@ pub async fn run_platform_scenarios(
     client: &kube::Client,
     report_dir: &Path,
 ) -> Vec<ScenarioRecord> {
-    if !provider_runs_containers(provider) {
+    if !provider.runs_workloads() {
         return scenarios::run::skip_all(&Scenario::ALL, NO_WORKLOADS);
     }
     let artifacts_dir = report_dir.join("scenarios");

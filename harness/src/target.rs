@@ -30,7 +30,7 @@ pub struct Target {
     /// Whether containers run on that cluster (the `probes` template value).
     pub probes: bool,
     /// The provider it was deployed to, whose stage-setting defaults the config got
-    /// ([`crate::integration::apply_provider_defaults`]); `hollow` in older files.
+    /// ([`deployer::providers::lifecycle::apply_defaults`]); `hollow` in older files.
     #[serde(default)]
     pub provider: deployer::config::ProviderKind,
 }
@@ -58,10 +58,11 @@ impl Target {
     }
 
     /// The config it was deployed with, with its provider's defaults, so that the checks
-    /// render exactly as they did.
+    /// render exactly as they did. Errors: the config or the platform does not load.
     pub fn config(&self) -> Result<Config, deployer::Error> {
         let mut config = Config::parse(&self.config_source, &self.config_text)?;
-        crate::integration::apply_provider_defaults(&mut config, self.provider, &self.platform_dir);
+        let platform = deployer::platform::Platform::load(&self.platform_dir)?;
+        deployer::providers::lifecycle::apply_defaults(&mut config, self.provider, &platform);
         Ok(config)
     }
 }

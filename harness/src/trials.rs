@@ -27,7 +27,8 @@ pub fn stage_check_trials(
     target: Option<Target>,
     probes: bool,
 ) -> Result<Vec<Trial>, deployer::Error> {
-    let stages = prepare(platform_dir, config, None, probes, false)?;
+    let platform = deployer::platform::Platform::load(platform_dir)?;
+    let stages = prepare(&platform, config, None, probes, false)?;
     let target = target.map(Arc::new);
     let mut trials = Vec::new();
     for stage in stages {

@@ -115,14 +115,15 @@ impl Integration {
             eprintln!("error: --keep and --keep-on-failure need a cluster that outlives the run; the k3s container is removed when the run ends (use --provider kind --keep)");
             return exit::BAD_INPUT;
         }
-        harness::integration::apply_provider_defaults(&mut config, provider, &self.platform);
-        if harness::integration::provider_uses_built_images(provider) {
+        // The platform, loaded once for the whole run.
+        let platform = match deployer::platform::Platform::load(&self.platform) {
+            Ok(platform) => platform,
+            Err(error) => return exit::report(&error),
+        };
+        deployer::providers::lifecycle::apply_defaults(&mut config, provider, &platform);
+        if provider.uses_built_images() {
             // A package version its registry does not list stops the run before any build.
-            let pins_file = match deployer::platform::Platform::load(&self.platform) {
-                Ok(platform) => platform.pins_file,
-                Err(error) => return exit::report(&error),
-            };
-            if let Err(code) = crate::pins::check_packages(&pins_file).await {
+            if let Err(code) = crate::pins::check_packages(&platform.pins_file).await {
                 return code;
             }
         }
@@ -133,6 +134,7 @@ impl Integration {
             .unwrap_or_else(|| exit::reports_root().join(&run_id));
         let options = IntegrationOptions {
             platform_dir: self.platform,
+            platform,
             kubeconfig: self
                 .kubeconfig
                 .or_else(|| config.existing.kubeconfig.clone()),

@@ -240,14 +240,19 @@ impl Test {
         remove_broken_on_purpose(kubeconfig).await;
         let mut config = Config::parse(std::path::Path::new("<xtask test config>"), TRIALS_CONFIG)
             .expect("the trials config is valid");
-        harness::integration::apply_provider_defaults(
+        let platform = match deployer::platform::Platform::load(&default_platform_dir()) {
+            Ok(platform) => platform,
+            Err(error) => return exit::report(&error),
+        };
+        deployer::providers::lifecycle::apply_defaults(
             &mut config,
             ProviderKind::Hollow,
-            &default_platform_dir(),
+            &platform,
         );
         let report_dir = exit::reports_root().join("xtask-test-target");
         let options = IntegrationOptions {
             platform_dir: default_platform_dir(),
+            platform,
             config,
             provider: ProviderKind::Hollow,
             kubeconfig: None,

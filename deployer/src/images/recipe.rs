@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::pins::{ImagePin, ImagePins};
+use crate::pins::{line_of_table, ImagePin, ImagePins};
 
 /// Where built images are named: `localhost/seatrial/<recipe>:<fingerprint>`.
 pub const REPOSITORY_PREFIX: &str = "localhost/seatrial/";
@@ -283,13 +283,6 @@ fn plain(text: &str) -> bool {
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '_'))
-}
-
-fn line_of_table(text: &str, header: &str) -> usize {
-    let wanted = format!("[{header}]");
-    text.lines()
-        .position(|line| line.trim() == wanted)
-        .map_or(0, |index| index + 1)
 }
 
 #[cfg(test)]

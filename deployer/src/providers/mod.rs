@@ -4,12 +4,16 @@
 //! - `existing`: any cluster reached through a kubeconfig and context.
 //! - `kind`: a kind cluster through the `kind` CLI and Docker ([`kind`]).
 //! - `k3s`: a k3s container started with testcontainers ([`k3s`]).
+//! - `local`: the hollow control plane plus a real node on this machine ([`local`]).
+//!
+//! [`lifecycle`] brings any of them up and down for a run.
 
 pub mod binaries;
 pub(crate) mod control_plane;
 pub mod hollow;
 pub mod k3s;
 pub mod kind;
+pub mod lifecycle;
 pub mod local;
 pub mod processes;
 
