@@ -13,20 +13,29 @@ pub enum Images {
     /// Build every image recipe of the pin set (a pinned Debian suite plus pinned PyPI and npm
     /// packages) as an OCI archive; a recipe already built is found in the cache at once.
     /// Checks first that every package version exists in its registry. Needs root.
-    Build,
+    Build {
+        /// The pin set [default: pins/pins.toml].
+        #[arg(long, value_name = "FILE")]
+        pins: Option<std::path::PathBuf>,
+    },
     /// List the recipes: the image each stands for, its reference and whether it is built.
-    List,
+    List {
+        /// The pin set [default: pins/pins.toml].
+        #[arg(long, value_name = "FILE")]
+        pins: Option<std::path::PathBuf>,
+    },
 }
 
 impl Images {
     pub async fn run(self) -> u8 {
-        let pins_file = default_pins_file();
+        let (Images::Build { pins } | Images::List { pins }) = &self;
+        let pins_file = pins.clone().unwrap_or_else(default_pins_file);
         let recipes = match recipe::load(&pins_file) {
             Ok(recipes) => recipes,
             Err(error) => return exit::report(&error),
         };
         match self {
-            Images::List => {
+            Images::List { .. } => {
                 for recipe in &recipes {
                     let archive = build::cache_dir(recipe).join("image.tar");
                     println!(
@@ -43,7 +52,7 @@ impl Images {
                 }
                 exit::SUCCESS
             }
-            Images::Build => {
+            Images::Build { .. } => {
                 if let Err(code) = crate::pins::check_packages(&pins_file).await {
                     return code;
                 }

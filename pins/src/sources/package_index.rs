@@ -181,10 +181,13 @@ pub async fn resolve(
     if releases.contains_key(version) {
         return Ok(Resolved { digest: None, url });
     }
-    let newest: Vec<&String> = releases.keys().rev().take(5).collect();
+    // Newest first by release number (`9.10.0` after `9.9.0`), not by text.
+    let mut newest: Vec<&String> = releases.keys().collect();
+    newest.sort_by_key(|version| std::cmp::Reverse(release_number(version)));
+    newest.truncate(5);
     Err(Broken {
         message: format!(
-            "{url} lists no version {version} of {name} (it lists {} versions, e.g. {})",
+            "{url} lists no version {version} of {name} (of {} listed, the newest: {})",
             releases.len(),
             newest
                 .iter()
@@ -196,6 +199,17 @@ pub async fn resolve(
         status: Some(200),
         gone: true,
     })
+}
+
+/// The leading numbers of a version (`9.10.0rc1` → `[9, 10, 0]`), for ordering.
+fn release_number(version: &str) -> Vec<u64> {
+    version
+        .split('.')
+        .map_while(|part| {
+            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -210,5 +224,7 @@ mod tests {
         );
         assert_eq!(normalize("zope..interface"), "zope-interface");
         assert_eq!(normalize("a-_.b"), "a-b");
+        assert!(release_number("9.10.0") > release_number("9.9.1"));
+        assert_eq!(release_number("4.6.0rc1"), [4, 6, 0]);
     }
 }

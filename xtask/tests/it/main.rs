@@ -8,6 +8,7 @@ mod bad_input;
 mod discovery;
 mod end_to_end;
 mod hollow;
+mod images;
 mod local;
 mod pins;
 mod providers;
