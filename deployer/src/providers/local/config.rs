@@ -186,9 +186,11 @@ pub fn cni_conflist(layout: &NodeLayout) -> String {
 /// The kubelet's configuration: serving on the node IP, healthz on loopback, no read-only
 /// port, webhook authentication and authorization with the cluster CA, the cgroupfs driver
 /// under [`NodeLayout::cgroup_root`], `failCgroupV1: false` (this machine's controllers are
-/// cgroup v1; since 1.35 the kubelet refuses them by default, KEP-5573), no eviction or image
-/// garbage collection (imported images cannot be pulled again), and DNS at the cluster's
-/// CoreDNS.
+/// cgroup v1; since 1.35 the kubelet refuses them by default, KEP-5573), eviction only when
+/// less than 100 MiB of memory or disk is left (absolute, not a percentage: on a 250 GB disk
+/// shared with builds, 1% is 2.5 GB, and a node under disk pressure evicts the hub's proxy
+/// mid-run and taints itself), no image garbage collection (imported images cannot be pulled
+/// again), and DNS at the cluster's CoreDNS.
 pub fn kubelet(layout: &NodeLayout, ca_file: &Path, resolv_conf: &Path) -> String {
     format!(
         r#"apiVersion: kubelet.config.k8s.io/v1beta1
@@ -213,9 +215,9 @@ failCgroupV1: false
 failSwapOn: false
 enforceNodeAllocatable: []
 evictionHard:
-  memory.available: "1%"
-  nodefs.available: "1%"
-  imagefs.available: "1%"
+  memory.available: "100Mi"
+  nodefs.available: "100Mi"
+  imagefs.available: "100Mi"
   nodefs.inodesFree: "1%"
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
