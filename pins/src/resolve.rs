@@ -36,10 +36,12 @@ pub struct Broken {
     pub gone: bool,
 }
 
+/// A failed request as a broken pin: gone on 404 Not Found and 410 Gone (RFC 9110 §15.5.5,
+/// §15.5.11; the Go module proxy answers either for a version it does not serve).
 impl From<FetchError> for Broken {
     fn from(error: FetchError) -> Self {
         Broken {
-            gone: error.status == Some(404),
+            gone: matches!(error.status, Some(404 | 410)),
             message: error.to_string(),
             url: error.url,
             status: error.status,
@@ -98,12 +100,12 @@ pub async fn resolve(
         Source::PyPi { project } => {
             let releases = package_index::pypi_releases(network, project).await;
             let url = package_index::pypi_url(network, project);
-            package_index::resolve(url, releases, project, version).await?
+            package_index::resolve(url, releases, project, version, &pin.policy)?
         }
         Source::Npm { package } => {
             let releases = package_index::npm_releases(network, package).await;
             let url = package_index::npm_url(network, package);
-            package_index::resolve(url, releases, package, version).await?
+            package_index::resolve(url, releases, package, version, &pin.policy)?
         }
         Source::Bundle { url, .. } => {
             let url = fill(url, version);

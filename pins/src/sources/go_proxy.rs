@@ -90,14 +90,7 @@ pub async fn versions(network: &Network, module: &str) -> Result<Vec<String>, Fe
 /// that this client could check (go.sum hashes come from the checksum database), so the
 /// result carries none.
 pub async fn resolve(network: &Network, module: &str, version: &str) -> Result<Resolved, Broken> {
-    let found = info(network, module, version)
-        .await
-        .map_err(|error| Broken {
-            gone: matches!(error.status, Some(404 | 410)),
-            url: error.url.clone(),
-            status: error.status,
-            message: error.to_string(),
-        })?;
+    let found = info(network, module, version).await?;
     if found.version != version {
         return Err(Broken {
             url: url(network, module, &format!("{version}.info")),

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::fetch::{FetchError, Network};
+use crate::policy::Policy;
 use crate::resolve::{Broken, Resolved};
 
 /// PyPI's simple index: `$PIP_INDEX_URL`, else `https://pypi.org/simple`.
@@ -163,27 +164,25 @@ pub async fn npm_releases(network: &Network, package: &str) -> Result<Releases, 
         .collect())
 }
 
-/// Resolves a package pin: `version` must be one of the registry's releases. Registries of
-/// packages publish no single digest for a release (a PyPI release is many files), so the
-/// result carries none.
-pub async fn resolve(
+/// Resolves a package pin from the `releases` its registry answered at `url`: `version` must
+/// be one of them. Registries of packages publish no single digest for a release (a PyPI
+/// release is many files), so the result carries none. A missing version is reported with
+/// the newest releases listed, newest first as `policy` orders versions.
+pub fn resolve(
     url: String,
     releases: Result<Releases, FetchError>,
     name: &str,
     version: &str,
+    policy: &Policy,
 ) -> Result<Resolved, Broken> {
-    let releases = releases.map_err(|error| Broken {
-        gone: matches!(error.status, Some(404 | 410)),
-        url: error.url.clone(),
-        status: error.status,
-        message: error.to_string(),
-    })?;
+    let releases = releases?;
     if releases.contains_key(version) {
         return Ok(Resolved { digest: None, url });
     }
-    // Newest first by release number (`9.10.0` after `9.9.0`), not by text.
+    // Newest first by version (`9.10.0` after `9.9.0`), not by text; what the policy cannot
+    // read as a version comes last.
     let mut newest: Vec<&String> = releases.keys().collect();
-    newest.sort_by_key(|version| std::cmp::Reverse(release_number(version)));
+    newest.sort_by_key(|version| std::cmp::Reverse(policy.parse_tag(version)));
     newest.truncate(5);
     Err(Broken {
         message: format!(
@@ -201,17 +200,6 @@ pub async fn resolve(
     })
 }
 
-/// The leading numbers of a version (`9.10.0rc1` → `[9, 10, 0]`), for ordering.
-fn release_number(version: &str) -> Vec<u64> {
-    version
-        .split('.')
-        .map_while(|part| {
-            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,7 +212,5 @@ mod tests {
         );
         assert_eq!(normalize("zope..interface"), "zope-interface");
         assert_eq!(normalize("a-_.b"), "a-b");
-        assert!(release_number("9.10.0") > release_number("9.9.1"));
-        assert_eq!(release_number("4.6.0rc1"), [4, 6, 0]);
     }
 }
