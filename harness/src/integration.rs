@@ -162,11 +162,7 @@ async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, Provid
                     ..Prebuilt::default()
                 });
             }
-            let version = binaries
-                .versions
-                .get("kubernetes")
-                .cloned()
-                .unwrap_or_default();
+            let version = binaries.kubernetes_version();
             let pause = deployer::images::pause::ensure(&version)?;
             let images = crate::cluster_build::ensure_images(&pins_file)?;
             Ok(Prebuilt {

@@ -25,11 +25,7 @@ pub enum Local {
 pub fn ensure_built() -> Result<(ClusterBinaries, deployer::images::BuiltImage), u8> {
     let binaries =
         harness::cluster_build::ensure(&LOCAL_RECIPES).map_err(|error| exit::report(&error))?;
-    let version = binaries
-        .versions
-        .get("kubernetes")
-        .cloned()
-        .unwrap_or_default();
+    let version = binaries.kubernetes_version();
     let pause = deployer::images::pause::ensure(&version).map_err(|error| exit::report(&error))?;
     if pause.built {
         eprintln!(

@@ -95,11 +95,7 @@ impl ClusterState {
         nodes: usize,
     ) -> ClusterState {
         ClusterState {
-            version: binaries
-                .versions
-                .get("kubernetes")
-                .cloned()
-                .unwrap_or_default(),
+            version: binaries.kubernetes_version(),
             api_server_url: String::new(),
             kubeconfig,
             nodes,

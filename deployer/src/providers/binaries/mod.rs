@@ -38,6 +38,12 @@ pub struct ClusterBinaries {
 }
 
 impl ClusterBinaries {
+    /// The Kubernetes release built (`v1.99.1`), empty when the `kubernetes` recipe was not
+    /// among those ensured.
+    pub fn kubernetes_version(&self) -> String {
+        self.versions.get("kubernetes").cloned().unwrap_or_default()
+    }
+
     /// The path of `binary`. Panics when no ensured recipe produces it: asking for a binary
     /// the caller did not ensure is a bug, not an input error.
     pub fn path(&self, binary: &str) -> PathBuf {
