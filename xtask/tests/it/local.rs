@@ -22,6 +22,33 @@ fn local(args: &[&str], state: &Path) -> Run {
     xtask_with(&full, &[("SEATRIAL_LOCAL_STATE", state)])
 }
 
+/// The xtask binary running `args` against the local cluster in `state`, in the background,
+/// its output captured.
+fn spawn(args: &[&std::ffi::OsStr], state: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("SEATRIAL_LOCAL_STATE", state)
+        .env("SEATRIAL_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `child` SIGINT (as Ctrl-C does) and waits for it: its exit code and stderr.
+fn interrupt(child: std::process::Child) -> (Option<i32>, String) {
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A pod of the pause image (built from the pinned Kubernetes' `pause.c`), Running on the
 /// real node with an address on the bridge.
 async fn run_pause_pod(kubeconfig: &Path) -> Pod {
@@ -383,19 +410,20 @@ fn on_local_a_failed_check_bundles_real_container_logs_a_crash_loop_is_named_and
     // 3. Ctrl-C while the stage waits: what was applied is torn down and swept.
     let config = crate::support::write_config(dir.path(), "local-faults-c", "provider: local\n");
     let report = dir.path().join("report-c");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["integration", "--config"])
-        .arg(&config)
-        .arg("--platform")
-        .arg(&crasher)
-        .args(["--stop-at", "kubernetes-initialize", "--report-dir"])
-        .arg(&report)
-        .env("SEATRIAL_LOCAL_STATE", &state)
-        .env("SEATRIAL_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(
+        &[
+            "integration".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--platform".as_ref(),
+            crasher.as_os_str(),
+            "--stop-at".as_ref(),
+            "kubernetes-initialize".as_ref(),
+            "--report-dir".as_ref(),
+            report.as_os_str(),
+        ],
+        &state,
+    );
     let kubeconfig = paths.kubeconfig();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -418,14 +446,8 @@ fn on_local_a_failed_check_bundles_real_container_logs_a_crash_loop_is_named_and
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = interrupt(child);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("interrupted: tearing down what was applied"),
         "{stderr}"
@@ -449,14 +471,7 @@ fn ctrl_c_during_local_up_stops_and_removes_what_was_started() {
         state_dir: state.clone(),
     };
     let _down = DownOnDrop(&state);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["local", "up"])
-        .env("SEATRIAL_LOCAL_STATE", &state)
-        .env("SEATRIAL_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(&["local".as_ref(), "up".as_ref()], &state);
     // Interrupt once the control plane runs (state.json names the API server): mid-start.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let recorded = loop {
@@ -471,14 +486,8 @@ fn ctrl_c_during_local_up_stops_and_removes_what_was_started() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let recorded: serde_json::Value = serde_json::from_str(&recorded).unwrap();
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let (code, stderr) = interrupt(child);
+    assert_eq!(code, Some(4), "{stderr}");
     assert!(
         stderr.contains("interrupted (Ctrl-C) while the local cluster was starting; everything started was stopped and removed"),
         "{stderr}"
