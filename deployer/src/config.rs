@@ -101,7 +101,7 @@ impl Default for KindSettings {
 /// Where a container-based cluster (kind, k3s) publishes the ingress on the host: the
 /// ingress stage's NodePorts are mapped to these host ports, so no load balancer (MetalLB)
 /// and no public DNS are needed.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostIngress {
     /// The host address to listen on; `127.0.0.1` when absent.
@@ -187,6 +187,16 @@ fn default_check_timeout() -> u64 {
 }
 
 impl Config {
+    /// Where a browser on this machine reaches the platform: `https://<domain>`, with
+    /// `:<host_ingress.https_port>` when that is not 443 (on `local`, the ingress's HTTPS
+    /// NodePort on loopback). No trailing slash.
+    pub fn origin(&self) -> String {
+        match self.host_ingress.https_port {
+            443 => format!("https://{}", self.domain),
+            port => format!("https://{}:{port}", self.domain),
+        }
+    }
+
     /// Reads and validates a configuration file.
     ///
     /// Errors: [`Error::Read`] when the file cannot be read, [`Error::Invalid`] with the line

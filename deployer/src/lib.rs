@@ -30,6 +30,7 @@ pub mod random;
 pub mod render;
 pub mod sweep;
 pub mod teardown;
+pub mod tls;
 pub mod wait;
 pub mod watches;
 

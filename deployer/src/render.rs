@@ -13,6 +13,9 @@
 //! | `stages`    | every stage's settings, by stage name (`stages.keycloak.realm`) |
 //! | `images`    | image references from the pin set, by pin name              |
 //! | `probes`    | whether containers really run, so readiness probes can pass (false on `hollow`) |
+//! | `origin`    | where the browser reaches the platform (`https://<domain>[:port]`, [`Config::origin`]) |
+//! | `host_ingress` | the config's `host_ingress` (`address`, `http_port`, `https_port`) |
+//! | `tls`       | the run's platform certificate ([`crate::tls::PlatformTls`]: `cert`, `key`, `ca`, `ca_file`) |
 //!
 //! and one function, `random_token(n)`: `n` random bytes as lowercase hex, for generated
 //! secrets, so that no secret is ever written in the repository.
@@ -46,15 +49,23 @@ pub struct RenderContext {
     pub images: BTreeMap<String, String>,
     /// Whether containers really run (readiness probes can pass); false on the hollow cluster.
     pub probes: bool,
+    /// `https://<domain>[:port]`, as [`Config::origin`] says.
+    pub origin: String,
+    /// Where the ingress is published on the host.
+    pub host_ingress: crate::config::HostIngress,
+    /// The run's platform CA and server certificate.
+    pub tls: crate::tls::PlatformTls,
 }
 
 impl RenderContext {
-    /// Builds the context of `stage`, validating the config's settings for every stage.
+    /// Builds the context of `stage`, validating the config's settings for every stage; `tls`
+    /// is the run's platform certificate (one per run, shared by every stage).
     pub fn new(
         platform: &Platform,
         config: &Config,
         stage: &Stage,
         probes: bool,
+        tls: &crate::tls::PlatformTls,
     ) -> Result<RenderContext> {
         let stages = platform
             .stages
@@ -64,6 +75,9 @@ impl RenderContext {
         Ok(RenderContext {
             stages,
             probes,
+            origin: config.origin(),
+            host_ingress: config.host_ingress.clone(),
+            tls: tls.clone(),
             project: config.project_name.clone(),
             namespace: config.namespace.clone(),
             domain: config.domain.clone(),

@@ -61,7 +61,7 @@ pub fn ensure_images(pins_file: &std::path::Path) -> Result<Vec<deployer::images
         ));
         spinner.enable_steady_tick(Duration::from_millis(120));
         let started = std::time::Instant::now();
-        let result = build::ensure(&recipe);
+        let result = build::ensure(&recipe, pins_file);
         spinner.finish_and_clear();
         let image = result?;
         if image.built {

@@ -18,6 +18,7 @@ use deployer::platform::{Platform, Stage};
 use deployer::providers::lifecycle::{self, Prebuilt, ProviderHandle, ProviderRequest};
 use deployer::providers::Connection;
 use deployer::render::{render_file, RenderContext};
+use deployer::tls::PlatformTls;
 use deployer::{sweep, teardown};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -91,8 +92,12 @@ pub struct PreparedStage {
     pub checks: Vec<Check>,
 }
 
+/// The file a run writes its platform CA certificate to, in the report dir.
+pub const PLATFORM_CA_FILE: &str = "platform-ca.crt";
+
 /// Renders and validates every stage of `platform` up to `stop_at`; with `built_images`, the
-/// pin set's image recipes stand in for the upstream images they name.
+/// pin set's image recipes stand in for the upstream images they name; `tls` is the run's
+/// platform certificate (the templates' `tls`).
 ///
 /// Errors (all bad input): unknown stage, invalid settings, template errors, manifests that
 /// are not objects, malformed checks, malformed recipes — each naming file and line or
@@ -103,6 +108,7 @@ pub fn prepare(
     stop_at: Option<&str>,
     probes: bool,
     built_images: bool,
+    tls: &PlatformTls,
 ) -> Result<Vec<PreparedStage>> {
     let mut platform = platform.clone();
     if built_images {
@@ -115,7 +121,7 @@ pub fn prepare(
     let stages = platform.stages_until(stop_at)?.to_vec();
     let mut prepared = Vec::with_capacity(stages.len());
     for stage in stages {
-        let context = RenderContext::new(&platform, config, &stage, probes)?;
+        let context = RenderContext::new(&platform, config, &stage, probes, tls)?;
         let mut manifests = Vec::new();
         for path in &stage.manifests {
             manifests.extend(parse_documents(path, &render_file(path, &context)?)?);
@@ -198,13 +204,6 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         .format(&time::format_description::well_known::Rfc3339)
         .expect("a UTC time formats");
     let probes = options.provider.runs_workloads();
-    let prepared = prepare(
-        &options.platform,
-        &options.config,
-        options.stop_at.as_deref(),
-        probes,
-        options.provider.uses_built_images(),
-    )?;
     std::fs::create_dir_all(&options.report_dir).map_err(|error| Error::EnvironmentMissing {
         what: format!(
             "cannot create the report dir {}: {error}",
@@ -212,6 +211,16 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         ),
         hint: "pass a writable --report-dir".to_owned(),
     })?;
+    let mut tls = PlatformTls::for_domain(&options.config.project_name, &options.config.domain)?;
+    tls.write_ca(&options.report_dir.join(PLATFORM_CA_FILE))?;
+    let prepared = prepare(
+        &options.platform,
+        &options.config,
+        options.stop_at.as_deref(),
+        probes,
+        options.provider.uses_built_images(),
+        &tls,
+    )?;
 
     let provider_started = Instant::now();
     let progress = spinner(format!(
@@ -438,6 +447,7 @@ fn keep(options: &IntegrationOptions, connection: &Connection, probes: bool) {
         config_text: options.config.text.clone(),
         probes,
         provider: options.provider,
+        platform_ca: Some(options.report_dir.join(PLATFORM_CA_FILE)),
     };
     let path = options.report_dir.join("target.json");
     if let Err(error) = target.save(&path) {

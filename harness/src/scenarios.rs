@@ -9,7 +9,10 @@ use std::time::Duration;
 use deployer::config::{Config, ProviderKind};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use scenarios::{Cell, Network, Password, Scenario, ScenarioOptions, ScenarioRecord, Timeouts};
+use scenarios::{
+    Cell, Credentials, Network, Password, RoleUsers, Scenario, ScenarioOptions, ScenarioRecord,
+    Timeouts,
+};
 
 use crate::checks::{fetch_certificate, Resolver, Trust};
 
@@ -19,6 +22,8 @@ pub const NO_WORKLOADS: &str = "the hollow provider runs no workloads (no contai
 pub const HUB_STAGE: &str = "jupyterhub";
 /// The Secret (in the platform namespace) holding the trial user's `username` and `password`.
 pub const TRIAL_USER_SECRET: &str = "trial-user";
+/// The Secrets of the `roles` scenario's admin and analyst (the keycloak stage makes them).
+pub const ROLE_SECRETS: [&str; 2] = ["trial-admin", "trial-analyst"];
 
 /// Where a hub is and how to trust it.
 #[derive(Clone, Debug)]
@@ -37,6 +42,8 @@ pub struct HubTarget {
     pub trust: Trust,
     /// The profile to choose on the spawn form.
     pub profile: Option<String>,
+    /// The `roles` scenario's admin and analyst, when the platform has them.
+    pub roles: Option<RoleUsers>,
 }
 
 /// Builds [`ScenarioOptions`] for `target`: an HTTP client through the endpoint checks'
@@ -87,34 +94,61 @@ pub async fn hub_options(
         network,
         http,
         artifacts_dir: artifacts_dir.to_owned(),
+        roles: target.roles.clone(),
     })
 }
 
-/// The platform's hub: `https://<domain>/` through the ingress, with the configured endpoint
-/// address and the certificate the ingress presents (self-signed on a local cluster) — or,
-/// where the `jupyterhub` stage's `proxy_service_type` is `NodePort` (on `local`),
-/// `http://127.0.0.1:<proxy_node_port>/`; and the trial user from [`TRIAL_USER_SECRET`].
-/// Errors: the Secret cannot be read or lacks a key.
-pub async fn platform_target(config: &Config, client: &kube::Client) -> Result<HubTarget, String> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
-    let secret = secrets.get(TRIAL_USER_SECRET).await.map_err(|error| {
-        format!(
-            "cannot read Secret {}/{TRIAL_USER_SECRET}: {error}",
-            config.namespace
-        )
-    })?;
+/// The `username` and `password` of Secret `name` in the platform namespace; `None` when it
+/// does not exist. Errors: it cannot be read, or lacks a key.
+async fn credentials(
+    secrets: &Api<Secret>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Credentials>, String> {
+    let Some(secret) = secrets
+        .get_opt(name)
+        .await
+        .map_err(|error| format!("cannot read Secret {namespace}/{name}: {error}"))?
+    else {
+        return Ok(None);
+    };
     let field = |key: &str| {
         secret
             .data
             .as_ref()
             .and_then(|data| data.get(key))
             .and_then(|value| String::from_utf8(value.0.clone()).ok())
-            .ok_or_else(|| {
-                format!(
-                    "Secret {}/{TRIAL_USER_SECRET} has no `{key}`",
-                    config.namespace
-                )
-            })
+            .ok_or_else(|| format!("Secret {namespace}/{name} has no `{key}`"))
+    };
+    Ok(Some(Credentials {
+        user: field("username")?,
+        password: Password::new(field("password")?),
+    }))
+}
+
+/// The platform's hub: the config's origin (`https://<domain>[:port]/`, through the ingress)
+/// with the configured endpoint address, trusting the run's platform CA at `platform_ca` —
+/// or, where the `jupyterhub` stage's `proxy_service_type` is `NodePort`,
+/// `http://127.0.0.1:<proxy_node_port>/`; the trial user from [`TRIAL_USER_SECRET`], and the
+/// `roles` users from [`ROLE_SECRETS`] when both exist. Errors: a Secret cannot be read or
+/// lacks a key; the trial user's does not exist.
+pub async fn platform_target(
+    config: &Config,
+    client: &kube::Client,
+    platform_ca: &Path,
+) -> Result<HubTarget, String> {
+    let namespace = &config.namespace;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let user = credentials(&secrets, namespace, TRIAL_USER_SECRET)
+        .await?
+        .ok_or_else(|| format!("Secret {namespace}/{TRIAL_USER_SECRET} does not exist"))?;
+    let [admin, analyst] = ROLE_SECRETS;
+    let roles = match (
+        credentials(&secrets, namespace, admin).await?,
+        credentials(&secrets, namespace, analyst).await?,
+    ) {
+        (Some(admin), Some(analyst)) => Some(RoleUsers { admin, analyst }),
+        _ => None,
     };
     let setting = |key: &str| {
         config
@@ -127,17 +161,15 @@ pub async fn platform_target(config: &Config, client: &kube::Client) -> Result<H
         (Some(kind), Some(port)) if kind == "NodePort" => {
             (format!("http://127.0.0.1:{port}/"), None)
         }
-        _ => (
-            format!("https://{}/", config.domain),
-            config.endpoint_address,
-        ),
+        _ => (format!("{}/", config.origin()), config.endpoint_address),
     };
     Ok(HubTarget {
         base_url,
-        user: field("username")?,
-        password: Password::new(field("password")?),
+        user: user.user,
+        password: user.password,
         address,
-        trust: Trust::Insecure,
+        trust: Trust::Ca(platform_ca.to_owned()),
+        roles,
         profile: setting("default_profile")
             .and_then(|profile| profile.as_str())
             .map(str::to_owned),
@@ -158,7 +190,8 @@ pub async fn run_platform_scenarios(
         return scenarios::run::skip_all(&Scenario::ALL, NO_WORKLOADS);
     }
     let artifacts_dir = report_dir.join("scenarios");
-    let options = match platform_target(config, client).await {
+    let platform_ca = report_dir.join(crate::integration::PLATFORM_CA_FILE);
+    let options = match platform_target(config, client, &platform_ca).await {
         Ok(target) => hub_options(&target, &artifacts_dir).await,
         Err(error) => Err(error),
     };

@@ -33,6 +33,10 @@ pub struct Target {
     /// ([`deployer::providers::lifecycle::apply_defaults`]); `hollow` in older files.
     #[serde(default)]
     pub provider: deployer::config::ProviderKind,
+    /// The platform CA certificate the run made (`platform-ca.crt` beside this file), which
+    /// the endpoint checks trust; absent in older files.
+    #[serde(default)]
+    pub platform_ca: Option<PathBuf>,
 }
 
 impl Target {

@@ -28,7 +28,20 @@ pub fn stage_check_trials(
     probes: bool,
 ) -> Result<Vec<Trial>, deployer::Error> {
     let platform = deployer::platform::Platform::load(platform_dir)?;
-    let stages = prepare(&platform, config, None, probes, false)?;
+    // Checks render as the run rendered them; only the CA file matters to them (the kept
+    // deployment's, when there is one), not this certificate.
+    let mut tls = deployer::tls::PlatformTls::for_domain(&config.project_name, &config.domain)?;
+    match target
+        .as_ref()
+        .and_then(|target| target.platform_ca.as_ref())
+    {
+        Some(ca) => tls.ca_file = ca.display().to_string(),
+        // No deployment: the trials are ignored, but their `ca:` must still name a file.
+        None => tls.write_ca(
+            &std::env::temp_dir().join(format!("seatrial-trials-{}-ca.crt", std::process::id())),
+        )?,
+    }
+    let stages = prepare(&platform, config, None, probes, false, &tls)?;
     let target = target.map(Arc::new);
     let mut trials = Vec::new();
     for stage in stages {
@@ -99,7 +112,11 @@ pub fn scenario_plan(
             let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)
                 .await
                 .map_err(|error| error.to_string())?;
-            let hub = crate::scenarios::platform_target(&config, &connection.client).await?;
+            let platform_ca = target.platform_ca.clone().ok_or_else(|| {
+                "the target.json names no platform CA (written by an older seatrial): deploy again with --keep".to_owned()
+            })?;
+            let hub = crate::scenarios::platform_target(&config, &connection.client, &platform_ca)
+                .await?;
             crate::scenarios::hub_options(&hub, &artifacts_dir).await
         })
     }))

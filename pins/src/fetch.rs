@@ -35,6 +35,8 @@ pub struct NetworkOptions {
     pub pypi_index: String,
     /// The npm registry (default: `$npm_config_registry`, else `https://registry.npmjs.org`).
     pub npm_registry: String,
+    /// The Maven repository (default: `$SEATRIAL_MAVEN_REPOSITORY`, else Maven Central).
+    pub maven_repository: String,
 }
 
 impl Default for NetworkOptions {
@@ -49,6 +51,7 @@ impl Default for NetworkOptions {
             go_proxy: crate::sources::go_proxy::default_proxy(),
             pypi_index: crate::sources::package_index::default_pypi_index(),
             npm_registry: crate::sources::package_index::default_npm_registry(),
+            maven_repository: crate::sources::package_index::default_maven_repository(),
         }
     }
 }

@@ -100,6 +100,7 @@ struct RawPin {
     go_module: Option<String>,
     pypi: Option<String>,
     npm: Option<String>,
+    maven: Option<String>,
     asset: Option<String>,
     url: Option<String>,
     group: Option<String>,
@@ -317,18 +318,21 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
                     ] {
                         refuse(value, key)?;
                     }
-                    match (&raw_pin.pypi, &raw_pin.npm) {
-                        (Some(project), None) => Source::PyPi {
+                    match (&raw_pin.pypi, &raw_pin.npm, &raw_pin.maven) {
+                        (Some(project), None, None) => Source::PyPi {
                             project: project.clone(),
                         },
-                        (None, Some(package)) => Source::Npm {
+                        (None, Some(package), None) => Source::Npm {
                             package: package.clone(),
+                        },
+                        (None, None, Some(coordinate)) => Source::Maven {
+                            coordinate: coordinate.clone(),
                         },
                         _ => {
                             return Err(invalid(
                                 line,
                                 format!("{id}.pypi"),
-                                "a package needs exactly one of `pypi` (a PyPI project) and `npm` (an npm package)".into(),
+                                "a package needs exactly one of `pypi` (a PyPI project), `npm` (an npm package) and `maven` (`group:artifact` in a Maven repository)".into(),
                             ))
                         }
                     }
@@ -354,7 +358,11 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
                 }
             };
             if kind != Kind::Package {
-                for (value, key) in [(&raw_pin.pypi, "pypi"), (&raw_pin.npm, "npm")] {
+                for (value, key) in [
+                    (&raw_pin.pypi, "pypi"),
+                    (&raw_pin.npm, "npm"),
+                    (&raw_pin.maven, "maven"),
+                ] {
                     refuse(value, key)?;
                 }
             }
@@ -624,7 +632,7 @@ mod tests {
     fn malformed_files_name_file_line_and_key() {
         assert_eq!(
             error("[images.a]\nrepository = \"docker.io/a/b\"\ntga = \"1.0.0\"\n"),
-            "pins.toml:3: images.a.tga: unknown field `tga`, expected one of `repository`, `chart`, `version`, `tag`, `digest`, `github`, `go_module`, `pypi`, `npm`, `asset`, `url`, `group`, `policy`, `release_notes`"
+            "pins.toml:3: images.a.tga: unknown field `tga`, expected one of `repository`, `chart`, `version`, `tag`, `digest`, `github`, `go_module`, `pypi`, `npm`, `maven`, `asset`, `url`, `group`, `policy`, `release_notes`"
         );
         assert_eq!(
             error("\n[images.a]\nrepository = \"docker.io/a/b\"\n"),

@@ -22,7 +22,7 @@ pub enum Kind {
     Tool,
     /// `[bundles.<name>]`: a manifest bundle fetched by URL.
     Bundle,
-    /// `[packages.<name>]`: a PyPI or npm package an image recipe installs.
+    /// `[packages.<name>]`: a PyPI, npm or Maven package an image recipe installs.
     Package,
 }
 
@@ -186,6 +186,12 @@ pub enum Source {
         /// The package name (`configurable-http-proxy`, `@scope/name`).
         package: String,
     },
+    /// An artifact in a Maven repository (`group:artifact`): its versions come from the
+    /// artifact's `maven-metadata.xml`.
+    Maven {
+        /// `group:artifact` (`org.keycloak:keycloak-quarkus-dist`).
+        coordinate: String,
+    },
     /// A bundle's download URL (with `{tag}`/`{version}` placeholders) and, optionally, the
     /// GitHub repository whose releases list its versions.
     Bundle {
@@ -232,6 +238,7 @@ impl Pin {
             Source::GoModule { module } => format!("{module}@{version}"),
             Source::PyPi { project } => format!("{project}=={version} (PyPI)"),
             Source::Npm { package } => format!("{package}@{version} (npm)"),
+            Source::Maven { coordinate } => format!("{coordinate}:{version} (Maven)"),
             Source::Bundle { url, .. } => fill(url, version),
         }
     }

@@ -155,6 +155,9 @@ async fn published(network: &Network, pin: &Pin) -> Result<Option<Vec<Published>
         Source::Npm { package } => {
             from_releases(package_index::npm_releases(network, package).await?)
         }
+        Source::Maven { coordinate } => {
+            from_releases(package_index::maven_releases(network, coordinate).await?)
+        }
         Source::Bundle { github: None, .. } => return Ok(None),
     };
     Ok(Some(versions))

@@ -48,6 +48,7 @@ pub fn list(pins: &[&Pin]) -> String {
                 Source::GoModule { module } => format!("go module {module}"),
                 Source::PyPi { project } => format!("pypi {project}"),
                 Source::Npm { package } => format!("npm {package}"),
+                Source::Maven { coordinate } => format!("maven {coordinate}"),
                 Source::Bundle { url, .. } => url.clone(),
             };
             vec![
@@ -142,6 +143,7 @@ pub fn list_json(pins: &[&Pin]) -> serde_json::Value {
                     Source::GoModule { module } => (serde_json::json!({"go_module": module}), module.clone()),
                     Source::PyPi { project } => (serde_json::json!({"pypi": project}), project.clone()),
                     Source::Npm { package } => (serde_json::json!({"npm": package}), package.clone()),
+                    Source::Maven { coordinate } => (serde_json::json!({"maven": coordinate}), coordinate.clone()),
                     Source::Bundle { url, github } => (serde_json::json!({"github": github}), url.clone()),
                 };
                 let mut value = serde_json::json!({

@@ -107,6 +107,11 @@ pub async fn resolve(
             let url = package_index::npm_url(network, package);
             package_index::resolve(url, releases, package, version, &pin.policy)?
         }
+        Source::Maven { coordinate } => {
+            let releases = package_index::maven_releases(network, coordinate).await;
+            let url = package_index::maven_url(network, coordinate);
+            package_index::resolve(url, releases, coordinate, version, &pin.policy)?
+        }
         Source::Bundle { url, .. } => {
             let url = fill(url, version);
             let body = download(network, &url).await?;

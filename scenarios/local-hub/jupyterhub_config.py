@@ -20,6 +20,8 @@ c.JupyterHub.pid_file = os.path.join(state, "jupyterhub.pid")
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = env["SEATRIAL_HUB_PASSWORD"]
 c.Authenticator.allow_all = True
+# The admins (comma-separated), for the `roles` scenario.
+c.Authenticator.admin_users = {name for name in env["SEATRIAL_HUB_ADMINS"].split(",") if name}
 
 # Servers are local processes; homes live in the fixture's directory.
 c.JupyterHub.spawner_class = "simple"

@@ -166,6 +166,32 @@ impl fantoccini::wd::WebDriverCompatibleCommand for ConsoleLog {
     }
 }
 
+/// Clears every cookie of the browser: the Chrome DevTools Protocol's
+/// `Network.clearBrowserCookies`, sent through chromedriver's
+/// `POST /session/{id}/goog/cdp/execute`.
+#[derive(Debug)]
+pub struct ClearBrowserCookies;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ClearBrowserCookies {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> std::result::Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": "Network.clearBrowserCookies", "params": {}}).to_string()),
+        )
+    }
+}
+
 fn format_console(value: &Value) -> String {
     let mut text = String::new();
     for entry in value.as_array().into_iter().flatten() {

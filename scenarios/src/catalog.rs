@@ -21,15 +21,19 @@ pub enum Scenario {
     Logout,
     /// Create a token on the token page and use it against `/hub/api/user`.
     HubApiToken,
+    /// The analyst logs in and is refused `/hub/admin` (403); the admin logs in after them
+    /// and sees the admin page listing the analyst.
+    Roles,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Login,
         Scenario::SpawnAndRunNotebook,
         Scenario::Logout,
         Scenario::HubApiToken,
+        Scenario::Roles,
     ];
 
     /// The scenario's name, as `--only` takes it and as its trial is named
@@ -40,6 +44,7 @@ impl Scenario {
             Scenario::SpawnAndRunNotebook => "spawn_and_run_notebook",
             Scenario::Logout => "logout",
             Scenario::HubApiToken => "hub_api_token",
+            Scenario::Roles => "roles",
         }
     }
 
@@ -81,6 +86,7 @@ impl Scenario {
             Scenario::SpawnAndRunNotebook => spawn_and_run_notebook(client, options, steps).await,
             Scenario::Logout => logout(client, options, steps).await,
             Scenario::HubApiToken => hub_api_token(client, options, steps).await,
+            Scenario::Roles => roles(client, options, steps).await,
         }
     }
 }
@@ -185,6 +191,50 @@ async fn spawn_and_run_notebook(
         .run(
             "confirm the server stopped",
             hub::confirm_stopped(client, options),
+        )
+        .await
+}
+
+async fn roles(
+    client: &Client,
+    options: &ScenarioOptions,
+    steps: &mut Steps,
+) -> Result<(), StepFailure> {
+    let users = steps
+        .run("know the admin and the analyst", async {
+            options.roles.clone().ok_or_else(|| {
+                "no admin and analyst users were given to log in as (the platform's trial-admin and trial-analyst Secrets)".to_owned()
+            })
+        })
+        .await?;
+    let (admin, analyst) = (&users.admin, &users.analyst);
+    steps.secrets.push(admin.password.expose().to_owned());
+    steps.secrets.push(analyst.password.expose().to_owned());
+    steps
+        .run(
+            &format!("log in as the analyst `{}`", analyst.user),
+            hub::log_in_as(client, options, &analyst.user, analyst.password.expose()),
+        )
+        .await?;
+    steps
+        .run(
+            "the analyst is refused /hub/admin (403)",
+            hub::refused_admin_page(client, options, &analyst.user),
+        )
+        .await?;
+    steps
+        .run("forget the analyst's session", hub::forget_session(client))
+        .await?;
+    steps
+        .run(
+            &format!("log in as the admin `{}`", admin.user),
+            hub::log_in_as(client, options, &admin.user, admin.password.expose()),
+        )
+        .await?;
+    steps
+        .run(
+            "the admin sees /hub/admin listing the analyst",
+            hub::admin_sees_users(client, options, &admin.user, &analyst.user),
         )
         .await
 }

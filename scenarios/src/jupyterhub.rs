@@ -86,12 +86,23 @@ pub async fn submit_login(
     form: LoginForm,
     password: &str,
 ) -> Result<(), String> {
+    submit_login_as(client, options, form, &options.user, password).await
+}
+
+/// [`submit_login`] as `user`.
+pub async fn submit_login_as(
+    client: &Client,
+    options: &ScenarioOptions,
+    form: LoginForm,
+    user: &str,
+    password: &str,
+) -> Result<(), String> {
     let (username, password_field, submit, error) = match form {
         LoginForm::Hub => (HUB_USERNAME, HUB_PASSWORD, HUB_SUBMIT, HUB_LOGIN_ERROR),
         LoginForm::Keycloak => (KC_USERNAME, KC_PASSWORD, KC_SUBMIT, KC_ERROR),
     };
     let timeout = page(options);
-    type_into(client, username, &options.user, timeout).await?;
+    type_into(client, username, user, timeout).await?;
     type_into(client, password_field, password, timeout).await?;
     click(client, submit, timeout, "click the login button").await?;
     let home = format!("{}/hub/home", prefix(options));
@@ -106,9 +117,9 @@ pub async fn submit_login(
         if path_of(&url) != home {
             return Poll::Pending(url);
         }
-        match shows_user(client, &options.user).await {
+        match shows_user(client, user).await {
             true => Poll::Ready(()),
-            false => Poll::Pending(format!("{url} without the name `{}` shown", options.user)),
+            false => Poll::Pending(format!("{url} without the name `{user}` shown")),
         }
     })
     .await
@@ -124,6 +135,102 @@ async fn shows_user(client: &Client, user: &str) -> bool {
 pub async fn log_in(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
     let form = open_login(client, options).await?;
     submit_login(client, options, form, options.password.expose()).await
+}
+
+/// Logs in as `user` in a browser with no session yet (or after [`forget_session`]).
+pub async fn log_in_as(
+    client: &Client,
+    options: &ScenarioOptions,
+    user: &str,
+    password: &str,
+) -> Result<(), String> {
+    let form = open_login(client, options).await?;
+    submit_login_as(client, options, form, user, password).await
+}
+
+/// Deletes every cookie of the browser — the hub's session and the identity provider's
+/// (Keycloak scopes its cookies to the realm's path, which WebDriver's own Delete All
+/// Cookies does not reach from a hub page) — so the next login is a new user.
+pub async fn forget_session(client: &Client) -> Result<(), String> {
+    client
+        .issue_cmd(crate::browser::ClearBrowserCookies)
+        .await
+        .map(drop)
+        .map_err(webdriver("clear the browser's cookies"))
+}
+
+/// What `/hub/admin` showed.
+enum AdminPage {
+    /// JupyterHub's admin app, with `listed` shown in it.
+    Listed,
+    /// JupyterHub's 403 page.
+    Forbidden,
+}
+
+/// Opens `/hub/admin` and waits for either the admin app showing `listed` (a user name) or
+/// JupyterHub's error page with status 403 (`<h1>403 : Forbidden</h1>`).
+async fn admin_page(
+    client: &Client,
+    options: &ScenarioOptions,
+    listed: &str,
+) -> Result<AdminPage, String> {
+    open(client, &options.url("/hub/admin")).await?;
+    until(page(options), "the admin page or a 403 page", || async {
+        if client
+            .find(Locator::XPath(
+                "//h1[starts-with(normalize-space(.), '403')]",
+            ))
+            .await
+            .is_ok()
+        {
+            return Poll::Ready(AdminPage::Forbidden);
+        }
+        let app = visible(client, "#react-admin-hook").await.is_some();
+        if app && shows_user(client, listed).await {
+            return Poll::Ready(AdminPage::Listed);
+        }
+        Poll::Pending(format!(
+            "{} ({})",
+            current_url(client).await,
+            if app {
+                format!("the admin app without `{listed}` listed")
+            } else {
+                "no admin app".to_owned()
+            }
+        ))
+    })
+    .await
+}
+
+/// The admin opens `/hub/admin` and sees `listed` in the user list. Errors: a 403 page (the
+/// admin was not made an admin), or neither page in time.
+pub async fn admin_sees_users(
+    client: &Client,
+    options: &ScenarioOptions,
+    admin: &str,
+    listed: &str,
+) -> Result<(), String> {
+    match admin_page(client, options, listed).await? {
+        AdminPage::Listed => Ok(()),
+        AdminPage::Forbidden => Err(format!(
+            "the admin `{admin}` was refused /hub/admin (403): the identity provider's admin group did not make them a JupyterHub admin"
+        )),
+    }
+}
+
+/// A user who is not an admin opens `/hub/admin` and gets JupyterHub's 403 page. Errors: the
+/// admin app is shown to them (listing `user` themself), or neither page in time.
+pub async fn refused_admin_page(
+    client: &Client,
+    options: &ScenarioOptions,
+    user: &str,
+) -> Result<(), String> {
+    match admin_page(client, options, user).await? {
+        AdminPage::Forbidden => Ok(()),
+        AdminPage::Listed => Err(format!(
+            "`{user}` was shown the admin page and the user list: a user outside the admin group has admin rights"
+        )),
+    }
 }
 
 /// Submits a wrong password and checks that the form shows an error and the browser is still

@@ -24,5 +24,5 @@ pub mod trials;
 
 pub use catalog::Scenario;
 pub use error::{Error, Result};
-pub use options::{Cell, Network, Password, ScenarioOptions, Timeouts};
+pub use options::{Cell, Credentials, Network, Password, RoleUsers, ScenarioOptions, Timeouts};
 pub use record::{Artifacts, ScenarioOutcome, ScenarioRecord, StepRecord};

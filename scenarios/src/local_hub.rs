@@ -90,6 +90,9 @@ impl LocalHubInstall {
     }
 }
 
+/// The user the local hub makes an admin by default.
+pub const LOCAL_ADMIN: &str = "trial-admin";
+
 /// A running local JupyterHub. Dropping it stops the hub, its proxy and every user server
 /// (SIGTERM to the process group, SIGKILL after 15 s) and removes its state directory.
 pub struct LocalHub {
@@ -100,10 +103,20 @@ pub struct LocalHub {
 }
 
 impl LocalHub {
-    /// Starts the hub on free loopback ports with `password` for every user, and waits (at
-    /// most 90 s) until `/hub/api` answers 200. Errors: [`Error::LocalHub`] with the hub's
-    /// log tail.
+    /// Starts the hub on free loopback ports with `password` for every user and
+    /// [`LOCAL_ADMIN`] as its admin, and waits (at most 90 s) until `/hub/api` answers 200.
+    /// Errors: [`Error::LocalHub`] with the hub's log tail.
     pub fn start(install: &LocalHubInstall, password: &str) -> Result<LocalHub> {
+        LocalHub::start_with_admins(install, password, &[LOCAL_ADMIN])
+    }
+
+    /// [`LocalHub::start`] with `admins` as the hub's admin users
+    /// (`Authenticator.admin_users`).
+    pub fn start_with_admins(
+        install: &LocalHubInstall,
+        password: &str,
+        admins: &[&str],
+    ) -> Result<LocalHub> {
         use std::os::unix::process::CommandExt;
         let state = tempfile::Builder::new()
             .prefix("seatrial-hub-")
@@ -132,6 +145,7 @@ impl LocalHub {
             .env("SEATRIAL_PROXY_API_PORT", proxy_api_port.to_string())
             .env("SEATRIAL_CHP", &install.proxy)
             .env("SEATRIAL_HUB_PASSWORD", password)
+            .env("SEATRIAL_HUB_ADMINS", admins.join(","))
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|source| io(&log_path, source))?)
             .stderr(log)

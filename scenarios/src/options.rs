@@ -26,6 +26,25 @@ impl fmt::Debug for Password {
     }
 }
 
+/// A user to log in as and their password.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// The user name typed into the login form.
+    pub user: String,
+    /// Their password.
+    pub password: Password,
+}
+
+/// The users the `roles` scenario logs in as: one the platform makes an admin, one it must
+/// not (on the platform, the trial users of Keycloak's `admin` and `analyst` groups).
+#[derive(Clone, Debug)]
+pub struct RoleUsers {
+    /// May open `/hub/admin` and see the user list.
+    pub admin: Credentials,
+    /// Must be refused `/hub/admin` (JupyterHub's 403 page).
+    pub analyst: Credentials,
+}
+
 /// How the browser reaches the platform when its domain is not in DNS.
 #[derive(Clone, Debug, Default)]
 pub struct Network {
@@ -102,6 +121,9 @@ pub struct ScenarioOptions {
     pub http: reqwest::Client,
     /// Failure artifacts go to `<artifacts_dir>/<scenario>/`.
     pub artifacts_dir: PathBuf,
+    /// The admin and the analyst of the `roles` scenario; without them it fails at its
+    /// first step, saying so.
+    pub roles: Option<RoleUsers>,
 }
 
 impl ScenarioOptions {

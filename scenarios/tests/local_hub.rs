@@ -9,7 +9,8 @@ use scenarios::local_hub::{default_install_dir, LocalHub, LocalHubInstall};
 use scenarios::run::{run_scenario, run_scenarios};
 use scenarios::trials::{scenario_trials, TrialPlan};
 use scenarios::{
-    Cell, Network, Password, Scenario, ScenarioOptions, ScenarioOutcome, ScenarioRecord, Timeouts,
+    Cell, Credentials, Network, Password, RoleUsers, Scenario, ScenarioOptions, ScenarioOutcome,
+    ScenarioRecord, Timeouts,
 };
 
 const USER: &str = "trial-user";
@@ -31,6 +32,16 @@ fn options(base_url: &str, artifacts: &Path) -> ScenarioOptions {
         network: Network::default(),
         http: scenarios::http::plain_client().expect("an HTTP client"),
         artifacts_dir: artifacts.to_owned(),
+        roles: Some(RoleUsers {
+            admin: Credentials {
+                user: scenarios::local_hub::LOCAL_ADMIN.to_owned(),
+                password: Password::new(PASSWORD),
+            },
+            analyst: Credentials {
+                user: "trial-analyst".to_owned(),
+                password: Password::new(PASSWORD),
+            },
+        }),
     }
 }
 
@@ -126,7 +137,13 @@ async fn every_scenario_passes_against_a_real_hub() {
     let names: Vec<&str> = records.iter().map(|record| record.name.as_str()).collect();
     assert_eq!(
         names,
-        ["login", "spawn_and_run_notebook", "logout", "hub_api_token"]
+        [
+            "login",
+            "spawn_and_run_notebook",
+            "logout",
+            "hub_api_token",
+            "roles"
+        ]
     );
     assert_eq!(
         hub.profiles_log(),
@@ -196,6 +213,58 @@ async fn a_cell_whose_output_is_not_6_fails_the_notebook_scenario() {
     assert!(
         html.contains("jp-OutputArea-output"),
         "the HTML is JupyterLab's, with the output area"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium, ChromeDriver and the local JupyterHub: run by `cargo xtask test`"]
+async fn an_analyst_made_an_admin_by_a_broken_mapping_fails_roles_with_its_artifacts() {
+    let install = LocalHubInstall::ensure(&default_install_dir()).expect("the local hub installs");
+    // The role mapping broken on purpose: the analyst is an admin too.
+    let hub = LocalHub::start_with_admins(
+        &install,
+        PASSWORD,
+        &[scenarios::local_hub::LOCAL_ADMIN, "trial-analyst"],
+    )
+    .expect("the local hub starts");
+    let artifacts = tempfile::tempdir().unwrap();
+    let options = options(&hub.base_url, artifacts.path());
+    let record = run_scenario(Scenario::Roles, &options, &binaries()).await;
+    eprintln!("{}", timings(&record));
+    assert_eq!(record.outcome, ScenarioOutcome::Failed);
+    assert_eq!(
+        record.message.as_deref(),
+        Some("step `the analyst is refused /hub/admin (403)`: `trial-analyst` was shown the admin page and the user list: a user outside the admin group has admin rights")
+    );
+    assert_artifacts(&record);
+    let screenshot = record
+        .artifacts
+        .as_ref()
+        .unwrap()
+        .screenshot
+        .clone()
+        .unwrap();
+    eprintln!(
+        "screenshot of the broken role mapping: {}",
+        screenshot.display()
+    );
+    if let Ok(keep) = std::env::var("SEATRIAL_KEEP_SCREENSHOT") {
+        std::fs::copy(&screenshot, keep).unwrap();
+    }
+
+    // And without the options, the scenario says what it lacks.
+    let mut bare = options.clone();
+    bare.roles = None;
+    let record = run_scenario(Scenario::Roles, &bare, &binaries()).await;
+    assert_eq!(record.outcome, ScenarioOutcome::Failed);
+    assert!(
+        record
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("no admin and analyst users were given"),
+        "{:?}",
+        record.message
     );
 }
 

@@ -6,9 +6,14 @@ use std::path::PathBuf;
 use clap::Args;
 use harness::checks::Trust;
 use harness::scenarios::{hub_options, HubTarget};
-use scenarios::{Password, Scenario, ScenarioOutcome};
+use scenarios::{Credentials, Password, RoleUsers, Scenario, ScenarioOutcome};
 
 use crate::exit;
+
+/// The variable holding `--admin-user`'s password.
+const ADMIN_PASSWORD_ENV: &str = "SEATRIAL_ADMIN_PASSWORD";
+/// The variable holding `--analyst-user`'s password.
+const ANALYST_PASSWORD_ENV: &str = "SEATRIAL_ANALYST_PASSWORD";
 
 /// Arguments of the subcommand (its help text is on `Command` in main.rs).
 #[derive(Args)]
@@ -22,9 +27,17 @@ pub struct Scenarios {
     /// The environment variable holding the user's password (never a flag: flags show in `ps`).
     #[arg(long, value_name = "VAR")]
     password_env: String,
-    /// Run only this scenario (repeatable): login, spawn_and_run_notebook, logout, hub_api_token.
+    /// Run only this scenario (repeatable): login, spawn_and_run_notebook, logout,
+    /// hub_api_token, roles.
     #[arg(long, value_name = "NAME")]
     only: Vec<String>,
+    /// For `roles`: a user the hub makes an admin (password in $SEATRIAL_ADMIN_PASSWORD).
+    #[arg(long, value_name = "USER", requires = "analyst_user")]
+    admin_user: Option<String>,
+    /// For `roles`: a user who must be refused /hub/admin (password in
+    /// $SEATRIAL_ANALYST_PASSWORD).
+    #[arg(long, value_name = "USER", requires = "admin_user")]
+    analyst_user: Option<String>,
     /// The profile to choose on the spawn form, when the hub offers profiles.
     #[arg(long, value_name = "SLUG")]
     profile: Option<String>,
@@ -74,6 +87,28 @@ impl Scenarios {
             eprintln!("error: cannot create {}: {error}", report_dir.display());
             return exit::BAD_INPUT;
         }
+        let roles = match (&self.admin_user, &self.analyst_user) {
+            (Some(admin), Some(analyst)) => {
+                let secret = |var: &str| std::env::var(var).ok().filter(|value| !value.is_empty());
+                match (secret(ADMIN_PASSWORD_ENV), secret(ANALYST_PASSWORD_ENV)) {
+                    (Some(admin_password), Some(analyst_password)) => Some(RoleUsers {
+                        admin: Credentials {
+                            user: admin.clone(),
+                            password: Password::new(admin_password),
+                        },
+                        analyst: Credentials {
+                            user: analyst.clone(),
+                            password: Password::new(analyst_password),
+                        },
+                    }),
+                    _ => {
+                        eprintln!("error: --admin-user and --analyst-user need their passwords in ${ADMIN_PASSWORD_ENV} and ${ANALYST_PASSWORD_ENV}");
+                        return exit::BAD_INPUT;
+                    }
+                }
+            }
+            _ => None,
+        };
         let target = HubTarget {
             base_url: self.base_url.clone(),
             user: self.user.clone(),
@@ -85,6 +120,7 @@ impl Scenarios {
                 (None, false) => Trust::System,
             },
             profile: self.profile.clone(),
+            roles,
         };
         let options = match hub_options(&target, &report_dir.join("scenarios")).await {
             Ok(options) => options,

@@ -4,6 +4,12 @@
 //! `npm install --global`, and create the recipe's user; the result is one layer of an OCI
 //! image-layout archive ([`super::oci`]), cached by the recipe's fingerprint.
 //!
+//! What does not come from Debian, PyPI or npm is fetched on the host first and copied in by
+//! a hook: Go programs (`tools`) are built from the Go module proxy by
+//! [`crate::providers::binaries`] and copied to `/usr/local/bin`; Maven distributions are
+//! fetched with Maven's own client (`mvn dependency:copy`, strict checksums, from Maven
+//! Central or `$SEATRIAL_MAVEN_REPOSITORY`) and unpacked into `/opt/<key>`.
+//!
 //! pip and npm inside the root reach their registries through this machine's network, which
 //! may need the machine's CA bundle: it is copied into the root for the build and removed
 //! before the root is packed, so the image does not keep it. The hooks run with an empty
@@ -21,6 +27,11 @@ use crate::error::{Error, Result};
 
 /// The CA bundle's path inside the root while it is built.
 const BUILD_CA: &str = "/tmp/seatrial-build-ca.crt";
+/// The maven-dependency-plugin `dependency:copy` runs as (pinned, so the fetch is the same
+/// everywhere; 3.8 runs on Maven 3.6.3 and later).
+const DEPENDENCY_PLUGIN: &str = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1";
+/// The variable naming a Maven repository to fetch distributions from instead of Central.
+pub const MAVEN_REPOSITORY_ENV: &str = "SEATRIAL_MAVEN_REPOSITORY";
 /// The PATH of the build hooks and of the image.
 const PATH: &str = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -30,13 +41,23 @@ pub fn cache_dir(recipe: &ImageRecipe) -> PathBuf {
     cache_root().join(format!("{}-{}", recipe.name, recipe.fingerprint()))
 }
 
-/// Builds `recipe` (or finds it cached: then it returns at once). Needs root (mmdebstrap's
-/// root mode, and chroot in the hooks).
+/// What a recipe takes from outside Debian, PyPI and npm, fetched on the host.
+#[derive(Debug, Default)]
+struct Inputs {
+    /// Built Go programs, copied to `/usr/local/bin`.
+    programs: Vec<PathBuf>,
+    /// Maven distributions: the package key (`/opt/<key>`) and the fetched `tar.gz`.
+    archives: Vec<(String, PathBuf)>,
+}
+
+/// Builds `recipe` (or finds it cached: then it returns at once); `pins_file` is the pin set
+/// it was read from (for its `tools`' build recipes). Needs root (mmdebstrap's root mode,
+/// and chroot in the hooks).
 ///
-/// Errors: [`Error::EnvironmentMissing`] when not root or mmdebstrap cannot be installed;
-/// [`Error::Build`] naming the step that failed and quoting the tail of `build.log`, or an
-/// archive that cannot be written.
-pub fn ensure(recipe: &ImageRecipe) -> Result<BuiltImage> {
+/// Errors: [`Error::EnvironmentMissing`] when not root or mmdebstrap (or, for a Maven
+/// package, Maven) cannot be installed; [`Error::Build`] naming the step that failed and
+/// quoting the tail of `build.log`, or an archive that cannot be written.
+pub fn ensure(recipe: &ImageRecipe, pins_file: &Path) -> Result<BuiltImage> {
     let dir = cache_dir(recipe);
     let archive = dir.join("image.tar");
     let reference = recipe.reference();
@@ -67,16 +88,20 @@ pub fn ensure(recipe: &ImageRecipe) -> Result<BuiltImage> {
     let log = dir.join("build.log");
     let rootfs = dir.join("rootfs.tar");
     let started = Instant::now();
+    let inputs = fetch_inputs(recipe, pins_file, &dir, &log)?;
     let mut command = Command::new("mmdebstrap");
     command
         .arg("--variant=apt")
         .arg("--quiet")
         .arg("--dpkgopt=path-exclude=/usr/share/doc/*")
-        .arg("--dpkgopt=path-exclude=/usr/share/man/*");
+        .arg("--dpkgopt=path-exclude=/usr/share/man/*")
+        // Without man pages their directories are missing too, and update-alternatives in
+        // OpenJDK's postinst fails creating the `java.1.gz` link there: keep the directory.
+        .arg("--setup-hook=mkdir -p \"$1/usr/share/man/man1\"");
     if !recipe.apt.is_empty() {
         command.arg(format!("--include={}", recipe.apt.join(",")));
     }
-    for hook in hooks(recipe, &ca_bundle()) {
+    for hook in hooks(recipe, &ca_bundle(), &inputs) {
         command.arg(format!("--customize-hook={hook}"));
     }
     command
@@ -118,11 +143,84 @@ pub fn ensure(recipe: &ImageRecipe) -> Result<BuiltImage> {
     fs::rename(&partial, &archive)
         .map_err(|error| fail(format!("{}: {error}", archive.display())))?;
     let _ = fs::remove_file(&rootfs);
+    let _ = fs::remove_dir_all(dir.join("maven"));
     Ok(BuiltImage {
         reference,
         archive,
         built: true,
     })
+}
+
+/// Builds the recipe's Go programs and fetches its Maven distributions into `<dir>/maven/`.
+///
+/// Errors: those of [`crate::providers::binaries::ensure`]; [`Error::EnvironmentMissing`]
+/// when `mvn` is missing; [`Error::Build`] when `mvn` fails (a version Central does not
+/// have, a checksum mismatch), naming the coordinate, the repository and the log's tail.
+fn fetch_inputs(recipe: &ImageRecipe, pins_file: &Path, dir: &Path, log: &Path) -> Result<Inputs> {
+    let mut inputs = Inputs::default();
+    if !recipe.tools.is_empty() {
+        let names: Vec<&str> = recipe.tools.iter().map(|tool| tool.key.as_str()).collect();
+        let built = crate::providers::binaries::ensure(pins_file, &names, &mut |_| {})?;
+        for tool in &recipe.tools {
+            let tool_recipe = crate::providers::binaries::recipes::recipe(pins_file, &tool.key)?;
+            inputs
+                .programs
+                .extend(tool_recipe.binaries().map(|binary| built.path(binary)));
+        }
+    }
+    let maven: Vec<_> = recipe.maven().collect();
+    if maven.is_empty() {
+        return Ok(inputs);
+    }
+    if crate::packages::on_path("mvn").is_none() {
+        return Err(Error::EnvironmentMissing {
+            what: format!(
+                "the image {} takes a Maven distribution, and Maven (`mvn`) is not installed",
+                recipe.name
+            ),
+            hint: "install Maven (Debian: apt-get install maven) and a Java runtime".into(),
+        });
+    }
+    let out = dir.join("maven");
+    let repository = std::env::var(MAVEN_REPOSITORY_ENV)
+        .ok()
+        .filter(|url| !url.is_empty());
+    for package in maven {
+        let mut command = Command::new("mvn");
+        command
+            .args(["--batch-mode", "--quiet", "--strict-checksums"])
+            .arg(format!("{DEPENDENCY_PLUGIN}:copy"))
+            .arg(format!("-Dartifact={}", package.requirement()))
+            .arg(format!("-DoutputDirectory={}", out.display()))
+            .arg("-Dmdep.overWriteReleases=true");
+        if let Some(url) = &repository {
+            command.arg(format!("-DremoteRepositories=seatrial::default::{url}"));
+        }
+        let what = format!(
+            "fetching {} from {} with mvn",
+            package.requirement(),
+            repository.as_deref().unwrap_or("Maven Central")
+        );
+        crate::packages::run_logged(&mut command, log, &what).map_err(|message| Error::Build {
+            message: format!(
+                "the image {} (`packages.{}`): {message}",
+                recipe.name, package.key
+            ),
+        })?;
+        let artifact = package.name.split(':').nth(1).unwrap_or(&package.name);
+        let file = out.join(format!("{artifact}-{}.tar.gz", package.version));
+        if !file.is_file() {
+            return Err(Error::Build {
+                message: format!(
+                    "mvn reported success but left no {} (log: {})",
+                    file.display(),
+                    log.display()
+                ),
+            });
+        }
+        inputs.archives.push((package.key.clone(), file));
+    }
+    Ok(inputs)
 }
 
 /// The CA bundle pip and npm get during the build: `$SSL_CERT_FILE`, else Debian's
@@ -135,8 +233,9 @@ fn ca_bundle() -> PathBuf {
 }
 
 /// mmdebstrap's customize hooks (`sh -c` with the root as `$1`) for `recipe`. Every value
-/// in them was checked to be a plain name when the recipe was read.
-fn hooks(recipe: &ImageRecipe, ca: &Path) -> Vec<String> {
+/// in them was checked to be a plain name when the recipe was read; paths in `inputs` are
+/// the cache's own.
+fn hooks(recipe: &ImageRecipe, ca: &Path, inputs: &Inputs) -> Vec<String> {
     let run = |env: &str, command: &str| {
         format!("chroot \"$1\" env -i PATH={PATH} HOME=/root LANG=C.UTF-8 {env} {command}")
     };
@@ -160,10 +259,25 @@ fn hooks(recipe: &ImageRecipe, ca: &Path) -> Vec<String> {
         ));
         hooks.push("rm -rf \"$1/root/.npm\"".to_owned());
     }
+    for program in &inputs.programs {
+        hooks.push(format!(
+            "install -m 0755 '{}' \"$1/usr/local/bin/\"",
+            program.display()
+        ));
+    }
     if let Some(user) = &recipe.user {
         hooks.push(run(
             "",
             &format!("useradd --create-home --uid {USER_ID} --user-group --shell /bin/bash {user}"),
+        ));
+    }
+    // A distribution unpacks without its top directory (`keycloak-9.9.1/`) into /opt/<key>,
+    // owned by the image's user: Keycloak writes its build and data there at start.
+    let owner = if recipe.user.is_some() { USER_ID } else { 0 };
+    for (key, archive) in &inputs.archives {
+        hooks.push(format!(
+            "mkdir -p \"$1/opt/{key}\" && tar -xzf '{}' -C \"$1/opt/{key}\" --strip-components=1 --no-same-owner && chown -R {owner}:{owner} \"$1/opt/{key}\"",
+            archive.display()
         ));
     }
     hooks.push(format!("rm -f \"$1{BUILD_CA}\""));
@@ -218,7 +332,7 @@ cmd = ["jupyterhub"]
 "#,
         )
         .unwrap();
-        let hooks = hooks(&recipes[0], Path::new("/ca.crt"));
+        let hooks = hooks(&recipes[0], Path::new("/ca.crt"), &Inputs::default());
         assert_eq!(hooks[0], format!("cp '/ca.crt' \"$1{BUILD_CA}\""));
         assert!(hooks[2].contains("/opt/venv/bin/pip install --quiet jupyterhub==9.9.1"));
         assert!(

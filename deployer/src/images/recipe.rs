@@ -1,7 +1,8 @@
 //! Image recipes of the pin set: `[recipes.<name>]` says which Debian suite and packages an
-//! image is made of, `[packages.<name>]` pins each PyPI or npm package it installs. The
-//! `pins` crate resolves and bumps the package pins like every other pin; this module reads
-//! what the build needs (docs/images.md documents the format).
+//! image is made of, `[packages.<name>]` pins each PyPI, npm or Maven package it installs,
+//! and `tools` names Go programs built from `[tools.<name>]` (module and tag) that it
+//! carries. The `pins` crate resolves and bumps those pins like every other pin; this module
+//! reads what the build needs (docs/images.md documents the format).
 //!
 //! ```toml
 //! [packages.jupyterhub]
@@ -15,6 +16,13 @@
 //! packages = ["jupyterhub"]     # PyPI packages go into a venv at /opt/venv
 //! user = "jovyan"               # created with uid 1000; the image runs as it
 //! cmd = ["jupyterhub"]
+//!
+//! [packages.keycloak]
+//! maven = "org.keycloak:keycloak-quarkus-dist"   # a tar.gz distribution, unpacked
+//! version = "9.9.1"                              # into /opt/keycloak
+//!
+//! [recipes.traefik]
+//! tools = ["traefik"]           # [tools.traefik] go_module/tag, built, in /usr/local/bin
 //! ```
 
 use std::collections::BTreeMap;
@@ -41,6 +49,10 @@ pub enum Registry {
     PyPi,
     /// The npm registry (installed with `npm install --global`).
     Npm,
+    /// Maven Central (or the repository of `$SEATRIAL_MAVEN_REPOSITORY`): a `tar.gz`
+    /// distribution (`group:artifact`), fetched with `mvn dependency:copy` and unpacked
+    /// into `/opt/<key>`, owned by the recipe's user.
+    Maven,
 }
 
 /// One pinned package a recipe installs.
@@ -59,13 +71,27 @@ pub struct PackagePin {
 }
 
 impl PackagePin {
-    /// `name==version` for pip, `name@version` for npm.
+    /// `name==version` for pip, `name@version` for npm, `group:artifact:version:tar.gz`
+    /// (the artifact coordinate `mvn dependency:copy` takes) for Maven.
     pub fn requirement(&self) -> String {
         match self.registry {
             Registry::PyPi => format!("{}=={}", self.name, self.version),
             Registry::Npm => format!("{}@{}", self.name, self.version),
+            Registry::Maven => format!("{}:{}:tar.gz", self.name, self.version),
         }
     }
+}
+
+/// A Go program an image carries: built from `[tools.<key>]`'s module at its tag by
+/// [`crate::providers::binaries`], copied to `/usr/local/bin`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ToolPin {
+    /// The pin's key (`tools.<key>`), also the build recipe's name.
+    pub key: String,
+    /// The Go module (`github.com/traefik/traefik/v3`).
+    pub module: String,
+    /// The tag (`v9.9.1`).
+    pub tag: String,
 }
 
 /// One image recipe, with its packages resolved to their pins.
@@ -81,8 +107,10 @@ pub struct ImageRecipe {
     pub mirror: String,
     /// Debian packages to install.
     pub apt: Vec<String>,
-    /// PyPI and npm packages, in recipe order.
+    /// PyPI, npm and Maven packages, in recipe order.
     pub packages: Vec<PackagePin>,
+    /// Go programs built from `[tools.*]`, in recipe order.
+    pub tools: Vec<ToolPin>,
     /// The user created with uid/gid [`USER_ID`] and a home in `/home/<user>`, that the image
     /// runs as; root when `None`.
     pub user: Option<String>,
@@ -121,6 +149,13 @@ impl ImageRecipe {
             .iter()
             .filter(|package| package.registry == Registry::Npm)
     }
+
+    /// The Maven distributions.
+    pub fn maven(&self) -> impl Iterator<Item = &PackagePin> {
+        self.packages
+            .iter()
+            .filter(|package| package.registry == Registry::Maven)
+    }
 }
 
 #[derive(Deserialize)]
@@ -129,6 +164,15 @@ struct RawFile {
     packages: BTreeMap<String, RawPackage>,
     #[serde(default)]
     recipes: BTreeMap<String, RawRecipe>,
+    #[serde(default)]
+    tools: BTreeMap<String, RawTool>,
+}
+
+// Only the keys a Go-built tool has; the pins crate validates the rest.
+#[derive(Deserialize)]
+struct RawTool {
+    go_module: Option<String>,
+    tag: Option<String>,
 }
 
 // Only the keys this module reads; the pins crate validates the rest of a package pin.
@@ -136,6 +180,7 @@ struct RawFile {
 struct RawPackage {
     pypi: Option<String>,
     npm: Option<String>,
+    maven: Option<String>,
     version: Option<String>,
 }
 
@@ -150,6 +195,8 @@ struct RawRecipe {
     apt: Vec<String>,
     #[serde(default)]
     packages: Vec<String>,
+    #[serde(default)]
+    tools: Vec<String>,
     user: Option<String>,
     #[serde(default)]
     entrypoint: Vec<String>,
@@ -211,12 +258,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<ImageRecipe>> {
             })?;
             let package_line = line_of_table(text, &format!("packages.{key}"));
             let package_fail = |message: String| Error::invalid(path, package_line, message);
-            let (registry, package_name) = match (&package.pypi, &package.npm) {
-                (Some(name), None) => (Registry::PyPi, name.clone()),
-                (None, Some(name)) => (Registry::Npm, name.clone()),
+            let (registry, package_name) = match (&package.pypi, &package.npm, &package.maven) {
+                (Some(name), None, None) => (Registry::PyPi, name.clone()),
+                (None, Some(name), None) => (Registry::Npm, name.clone()),
+                (None, None, Some(name)) => (Registry::Maven, name.clone()),
                 _ => {
                     return Err(package_fail(format!(
-                        "`packages.{key}` needs exactly one of `pypi` and `npm`"
+                        "`packages.{key}` needs exactly one of `pypi`, `npm` and `maven`"
                     )))
                 }
             };
@@ -228,9 +276,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<ImageRecipe>> {
                 let bare = text.strip_prefix('@').unwrap_or(text);
                 bare.split('/').count() <= 2 && bare.split('/').all(plain)
             };
-            if !npm_name(&package_name) || !plain(&version) {
+            let maven_name = |text: &str| {
+                let parts: Vec<&str> = text.split(':').collect();
+                parts.len() == 2 && parts.iter().all(|part| plain(part))
+            };
+            let name_ok = match registry {
+                Registry::Maven => maven_name(&package_name) && plain(key),
+                _ => npm_name(&package_name),
+            };
+            if !name_ok || !plain(&version) {
                 return Err(package_fail(format!(
-                    "`packages.{key}`: `{package_name}` `{version}` is not a plain package name and version"
+                    "`packages.{key}`: `{package_name}` `{version}` is not a plain package name and version (Maven: `group:artifact`)"
                 )));
             }
             packages.push(PackagePin {
@@ -239,6 +295,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<ImageRecipe>> {
                 name: package_name,
                 version,
                 line: package_line,
+            });
+        }
+        let mut tools = Vec::new();
+        for key in &recipe.tools {
+            let tool = raw.tools.get(key);
+            let (Some(module), Some(tag)) = (
+                tool.and_then(|tool| tool.go_module.clone()),
+                tool.and_then(|tool| tool.tag.clone()),
+            ) else {
+                return Err(fail(format!(
+                    "`recipes.{name}.tools`: the pin set has no `[tools.{key}]` with `go_module` and `tag`"
+                )));
+            };
+            if !plain(key) {
+                return Err(fail(format!(
+                    "`recipes.{name}.tools`: `{key}` is not a plain name"
+                )));
+            }
+            tools.push(ToolPin {
+                key: key.clone(),
+                module,
+                tag,
             });
         }
         recipes.push(ImageRecipe {
@@ -251,6 +329,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<ImageRecipe>> {
                 .unwrap_or_else(|| DEFAULT_MIRROR.to_owned()),
             apt: recipe.apt.clone(),
             packages,
+            tools,
             user: recipe.user.clone(),
             entrypoint: recipe.entrypoint.clone(),
             cmd: recipe.cmd.clone(),
@@ -353,7 +432,16 @@ cmd = ["jupyterhub"]
         );
         assert_eq!(
             error(PINS.replace("npm = \"configurable-http-proxy\"", "")),
-            "p.toml:10: `packages.chp` needs exactly one of `pypi` and `npm`"
+            "p.toml:10: `packages.chp` needs exactly one of `pypi`, `npm` and `maven`"
+        );
+        assert!(error(PINS.replace(
+            "npm = \"configurable-http-proxy\"",
+            "maven = \"org.keycloak\""
+        ))
+        .contains("is not a plain package name and version (Maven: `group:artifact`)"),);
+        assert_eq!(
+            error(PINS.replace("user = \"jovyan\"", "user = \"jovyan\"\ntools = [\"traefik\"]")),
+            "p.toml:14: `recipes.hub.tools`: the pin set has no `[tools.traefik]` with `go_module` and `tag`"
         );
         assert!(error(PINS.replace("cmd =", "cmnd =")).contains("unknown field `cmnd`"));
     }

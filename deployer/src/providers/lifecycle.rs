@@ -176,8 +176,10 @@ pub fn binaries_needed(kind: ProviderKind) -> Option<&'static [&'static str]> {
 ///   endpoint checks resolve the platform domain to `host_ingress.address` unless
 ///   `endpoint_address` is set, so neither MetalLB nor public DNS is needed.
 /// - `hollow`: `jupyterhub.persistent_storage` false (hollow nodes mount no volumes).
-/// - `local`: `jupyterhub.authenticator` `password` (Keycloak does not run there yet),
-///   `proxy_service_type` `NodePort` on the stage's `proxy_node_port` (no ingress there).
+/// - `local`: the ingress Service is a NodePort, which kube-proxy serves on loopback; the
+///   browser and the endpoint checks reach the platform domain at `127.0.0.1` (unless
+///   `endpoint_address` is set) on those ports: `host_ingress`'s ports become the ingress's
+///   NodePorts unless the config changed them from 80/443.
 pub fn apply_defaults(config: &mut Config, kind: ProviderKind, platform: &Platform) {
     let mut default = |stage: &str, key: &str, value: serde_json::Value| {
         let Some(stage_default) = platform
@@ -209,9 +211,16 @@ pub fn apply_defaults(config: &mut Config, kind: ProviderKind, platform: &Platfo
         }
         ProviderKind::Hollow => default("jupyterhub", "persistent_storage", false.into()),
         ProviderKind::Local => {
-            default("jupyterhub", "authenticator", "password".into());
-            default("jupyterhub", "proxy_service_type", "NodePort".into());
-            default("jupyterhub", "proxy_node_port", serde_json::Value::Null);
+            default("ingress", "service_type", "NodePort".into());
+            let ports = ingress_node_ports(platform, config);
+            let ingress = &mut config.host_ingress;
+            if (ingress.http_port, ingress.https_port) == (80, 443) {
+                ingress.http_port = ports.http;
+                ingress.https_port = ports.https;
+            }
+            if config.endpoint_address.is_none() {
+                config.endpoint_address = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+            }
         }
         ProviderKind::Existing => {}
     }
@@ -390,17 +399,27 @@ mod tests {
         assert_eq!(config.stages["jupyterhub"]["persistent_storage"], false);
         assert_eq!(config.endpoint_address, None);
 
-        // On local: the hub's own password form and a NodePort at the stage's port.
+        // On local: the ingress's NodePorts on loopback are where the browser goes.
         let mut config = Config::embedded_default();
         apply_defaults(&mut config, ProviderKind::Local, &platform);
-        let hub = &config.stages["jupyterhub"];
-        assert_eq!(hub["authenticator"], "password");
-        assert_eq!(hub["proxy_service_type"], "NodePort");
-        assert_eq!(hub["proxy_node_port"], 30880);
+        assert_eq!(config.stages["ingress"]["service_type"], "NodePort");
         assert_eq!(
-            hub["default_profile"], "small",
+            (
+                config.host_ingress.http_port,
+                config.host_ingress.https_port
+            ),
+            (30080, 30443)
+        );
+        assert_eq!(config.origin(), format!("https://{}:30443", config.domain));
+        assert_eq!(
+            config.endpoint_address,
+            Some(std::net::IpAddr::from([127, 0, 0, 1]))
+        );
+        assert_eq!(
+            config.stages["jupyterhub"]["default_profile"], "small",
             "the config's own setting stays"
         );
+        assert!(!config.stages["jupyterhub"].contains_key("authenticator"));
 
         // A platform without those settings gets no stage override it would refuse.
         let mut bare = platform.clone();

@@ -6,6 +6,9 @@
 //!   normalized as PEP 503 says (runs of `-`, `_`, `.` become `-`, lower case).
 //! - The npm registry's package document (`GET <registry>/<package>`): `versions` is an
 //!   object keyed by version, `time` maps each version to its publication time.
+//! - A Maven repository's `maven-metadata.xml` of an artifact (`GET <repository>/<group with
+//!   `/` for `.`>/<artifact>/maven-metadata.xml`; Maven's repository layout): its
+//!   `<versioning><versions><version>` elements list the releases. It dates none of them.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +35,62 @@ pub fn default_npm_registry() -> String {
         .filter(|url| url.starts_with("http"))
         .map(|url| url.trim_end_matches('/').to_owned())
         .unwrap_or_else(|| "https://registry.npmjs.org".to_owned())
+}
+
+/// The Maven repository: `$SEATRIAL_MAVEN_REPOSITORY`, else Maven Central
+/// (`https://repo.maven.apache.org/maven2`), the repository `mvn` uses by default.
+pub fn default_maven_repository() -> String {
+    std::env::var("SEATRIAL_MAVEN_REPOSITORY")
+        .ok()
+        .filter(|url| url.starts_with("http"))
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "https://repo.maven.apache.org/maven2".to_owned())
+}
+
+/// The URL of an artifact's `maven-metadata.xml` (`group:artifact`).
+pub fn maven_url(network: &Network, coordinate: &str) -> String {
+    let (group, artifact) = coordinate.split_once(':').unwrap_or((coordinate, ""));
+    format!(
+        "{}/{}/{artifact}/maven-metadata.xml",
+        network.options.maven_repository.trim_end_matches('/'),
+        group.replace('.', "/")
+    )
+}
+
+/// Every version a Maven repository lists for `group:artifact`, undated.
+///
+/// Errors: the request failed or answered non-200 (404: no such artifact), or the body
+/// lists no `<version>`.
+pub async fn maven_releases(network: &Network, coordinate: &str) -> Result<Releases, FetchError> {
+    let url = maven_url(network, coordinate);
+    let response = network.get(&url, &[]).await?;
+    if response.status.as_u16() != 200 {
+        return Err(FetchError::unexpected_status(&url, response.status));
+    }
+    let text = String::from_utf8_lossy(&response.body);
+    let releases = maven_versions(&text);
+    if releases.is_empty() {
+        return Err(FetchError::unexpected_body(
+            &url,
+            "maven-metadata.xml",
+            "it lists no <version>",
+        ));
+    }
+    Ok(releases)
+}
+
+/// The `<version>` elements inside `<versions>` of a `maven-metadata.xml` text.
+fn maven_versions(text: &str) -> Releases {
+    let versions = text
+        .split_once("<versions>")
+        .and_then(|(_, rest)| rest.split_once("</versions>"))
+        .map_or("", |(inside, _)| inside);
+    versions
+        .split("<version>")
+        .skip(1)
+        .filter_map(|part| part.split_once("</version>"))
+        .map(|(version, _)| (version.trim().to_owned(), None))
+        .collect()
 }
 
 /// A project name normalized as PEP 503 asks (`Jupyterhub_KubeSpawner` → `jupyterhub-kubespawner`).
@@ -203,6 +262,14 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maven_metadata_lists_its_versions() {
+        let text = "<metadata><groupId>org.keycloak</groupId><versioning><latest>9.9.2</latest><release>9.9.2</release><versions>\n<version>9.9.1</version>\n<version> 9.9.2 </version></versions><lastUpdated>1</lastUpdated></versioning></metadata>";
+        let versions: Vec<String> = maven_versions(text).into_keys().collect();
+        assert_eq!(versions, ["9.9.1", "9.9.2"]);
+        assert!(maven_versions("<metadata><version>9.9.1</version></metadata>").is_empty());
+    }
 
     #[test]
     fn project_names_are_normalized_as_pep_503_says() {

@@ -110,6 +110,10 @@ fn no_pinned_version_appears_outside_the_pin_set() {
                 needles.push((format!("{name}=="), Some(pin.version.clone())));
                 needles.push((format!("{name}@"), Some(pin.version.clone())));
             }
+            pins::model::Source::Maven { coordinate } => {
+                let artifact = coordinate.rsplit(':').next().unwrap().to_owned();
+                needles.push((artifact, Some(pin.version.clone())));
+            }
         }
     }
     needles.sort();

@@ -209,40 +209,61 @@ fn download(
     }
 }
 
-/// The modules an upstream `go.mod` replaces with a local directory (`=> ./staging/...`,
-/// `=> ../api`), in file order. Both the block and the one-line forms are read.
-pub fn local_replacements(go_mod: &str) -> Vec<String> {
-    let mut modules = Vec::new();
+/// The directives named `keyword` (`replace`, `exclude`) of a `go.mod`, without the
+/// keyword, in file order. Both the block and the one-line forms are read; comments dropped.
+fn directives<'a>(go_mod: &'a str, keyword: &str) -> Vec<&'a str> {
+    let mut found = Vec::new();
     let mut in_block = false;
     for line in go_mod.lines() {
         let line = line.split("//").next().unwrap_or("").trim();
-        let directive = if in_block {
+        if in_block {
             if line == ")" {
                 in_block = false;
-                continue;
+            } else if !line.is_empty() {
+                found.push(line);
             }
-            line
-        } else if let Some(rest) = line.strip_prefix("replace") {
+        } else if let Some(rest) = line.strip_prefix(keyword) {
             let rest = rest.trim();
             if rest == "(" {
                 in_block = true;
-                continue;
-            }
-            rest
-        } else {
-            continue;
-        };
-        let Some((from, to)) = directive.split_once("=>") else {
-            continue;
-        };
-        let target = to.trim();
-        if target.starts_with("./") || target.starts_with("../") {
-            if let Some(module) = from.split_whitespace().next() {
-                modules.push(module.to_owned());
+            } else if !rest.is_empty() && line.len() > keyword.len() {
+                found.push(rest);
             }
         }
     }
-    modules
+    found
+}
+
+/// Whether a replace target is a local directory (`./staging/...`, `../api`).
+fn is_local(target: &str) -> bool {
+    target.starts_with("./") || target.starts_with("../")
+}
+
+/// The modules an upstream `go.mod` replaces with a local directory (`=> ./staging/...`,
+/// `=> ../api`), in file order.
+pub fn local_replacements(go_mod: &str) -> Vec<String> {
+    directives(go_mod, "replace")
+        .into_iter()
+        .filter_map(|directive| directive.split_once("=>"))
+        .filter(|(_, to)| is_local(to.trim()))
+        .filter_map(|(from, _)| from.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// The replace directives of an upstream `go.mod` that point at another module version
+/// (forks: Traefik's `github.com/gorilla/mux => github.com/containous/mux v0.0.0-…`), as
+/// written, in file order. Like the local ones they are ignored in a dependency, so the build
+/// module repeats them, or the program would build against the unforked module.
+pub fn module_replacements(go_mod: &str) -> Vec<String> {
+    directives(go_mod, "replace")
+        .into_iter()
+        .filter(|directive| {
+            directive
+                .split_once("=>")
+                .is_some_and(|(_, to)| !is_local(to.trim()))
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The `go` directive of a `go.mod` (`1.26.0`), if any.
@@ -264,11 +285,23 @@ pub fn build_module(recipe: &Recipe, upstream_go_mod: &str) -> String {
         recipe.version
     );
     let siblings = local_replacements(upstream_go_mod);
-    if !siblings.is_empty() {
+    let forks = module_replacements(upstream_go_mod);
+    if !siblings.is_empty() || !forks.is_empty() {
         let version = (recipe.sibling_version)(&recipe.version);
         text.push_str("\nreplace (\n");
         for module in siblings {
             let _ = writeln!(text, "\t{module} => {module} {version}");
+        }
+        for fork in forks {
+            let _ = writeln!(text, "\t{fork}");
+        }
+        text.push_str(")\n");
+    }
+    let excludes = directives(upstream_go_mod, "exclude");
+    if !excludes.is_empty() {
+        text.push_str("\nexclude (\n");
+        for exclude in excludes {
+            let _ = writeln!(text, "\t{exclude}");
         }
         text.push_str(")\n");
     }
@@ -475,6 +508,25 @@ mod tests {
             "{text}"
         );
         assert!(tools_go(&recipe).contains("_ \"k8s.io/kubernetes/cmd/kubelet\""));
+
+        // Forks and exclusions of the upstream file are repeated; its local paths are not.
+        let text = build_module(
+            &recipe,
+            "go 1.26.0\nreplace (\n\tgithub.com/gorilla/mux => github.com/containous/mux v0.0.0-2025 // fork\n)\nreplace k8s.io/api => ./staging/src/k8s.io/api\nexclude github.com/x/sdk v3.0.83+incompatible\n",
+        );
+        assert!(
+            text.contains("\tgithub.com/gorilla/mux => github.com/containous/mux v0.0.0-2025\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\tk8s.io/api => k8s.io/api v0.99.1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("./staging"), "{text}");
+        assert!(
+            text.contains("exclude (\n\tgithub.com/x/sdk v3.0.83+incompatible\n)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - `etcd` (`go.etcd.io/etcd/server/v3`), `containerd` (`github.com/containerd/containerd/v2`:
 //!   containerd, its runc shim, ctr), `runc` (cgo, with seccomp through Debian's libseccomp),
 //!   `cni_plugins` (bridge, host-local, loopback, portmap), `crictl`, `coredns`.
+//! - `traefik` (`github.com/traefik/traefik/v3`): the ingress controller, which an image
+//!   recipe (`[recipes.traefik]`, `tools = ["traefik"]`) copies into its image.
 
 use std::path::Path;
 
@@ -181,6 +183,20 @@ pub fn recipe(pins_file: &Path, name: &str) -> Result<Recipe> {
                     "github.com/coredns/coredns/coremain.GitCommit".to_owned(),
                     commit(info),
                 )]
+            };
+        }
+        "traefik" => {
+            // The ingress controller's image (`[recipes.traefik]`) carries this binary. The
+            // web UI is left out of the build's concerns: its embedded `webui/static` is
+            // what the module holds (the dashboard is not exposed by the platform anyway).
+            recipe.name = "traefik";
+            recipe.programs = vec![program("cmd/traefik", "traefik")];
+            recipe.version_stamps = |info| {
+                let package = "github.com/traefik/traefik/v3/pkg/version";
+                vec![
+                    (format!("{package}.Version"), info.version.clone()),
+                    (format!("{package}.BuildDate"), info.time.clone()),
+                ]
             };
         }
         other => {
