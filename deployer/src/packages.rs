@@ -15,6 +15,18 @@ pub fn on_path(command: &str) -> Option<std::path::PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Installs Debian's `package` when `program` is not on `PATH`.
+///
+/// Errors: as [`ensure_debian_packages`].
+pub fn ensure_program(program: &str, package: &str) -> Result<()> {
+    let missing: Vec<String> = on_path(program)
+        .is_none()
+        .then(|| program.to_owned())
+        .into_iter()
+        .collect();
+    ensure_debian_packages(&[package], &missing)
+}
+
 /// Where apt's output goes.
 pub fn apt_log() -> std::path::PathBuf {
     std::env::temp_dir().join("seatrial-apt.log")

@@ -118,7 +118,7 @@ pub async fn collect(
         written.push(write(
             dir,
             "logs/README.txt",
-            "no pods are behind the objects this check is about\n",
+            "no pods are behind the objects this check is about (for an endpoint check: none in its namespace)\n",
         )?);
     }
 
@@ -229,6 +229,19 @@ async fn involved_pods(
     namespaces: &[String],
 ) -> Vec<(String, Pod)> {
     let mut pods: BTreeMap<(String, String), Pod> = BTreeMap::new();
+    if objects.is_empty() {
+        // An endpoint check (http, tls, oidc, tcp) names no objects: what serves it are the
+        // pods of its namespace, so their logs are what explains a failure.
+        for namespace in namespaces {
+            let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+            if let Ok(list) = api.list(&ListParams::default()).await {
+                for pod in list.items {
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    pods.insert((namespace.clone(), name), pod);
+                }
+            }
+        }
+    }
     for object in objects.iter().flatten() {
         let namespace = object
             .metadata

@@ -98,7 +98,7 @@ impl Browser {
     pub async fn console_log(&self) -> std::result::Result<String, String> {
         let value = self
             .client
-            .issue_cmd(ConsoleLog)
+            .issue_cmd(console_log_command())
             .await
             .map_err(|error| error.to_string())?;
         Ok(format_console(&value))
@@ -142,53 +142,47 @@ pub fn capabilities(
     capabilities
 }
 
-/// chromedriver's `POST /session/{id}/se/log` with `{"type": "browser"}`.
+/// A chromedriver command outside W3C WebDriver: `POST /session/{id}/<path>` with a JSON
+/// body.
 #[derive(Debug)]
-struct ConsoleLog;
+pub struct ChromedriverCommand {
+    path: &'static str,
+    body: Value,
+}
 
-impl fantoccini::wd::WebDriverCompatibleCommand for ConsoleLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> std::result::Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
+/// chromedriver's `POST /session/{id}/se/log` with `{"type": "browser"}`: the console.
+fn console_log_command() -> ChromedriverCommand {
+    ChromedriverCommand {
+        path: "se/log",
+        body: json!({"type": "browser"}),
     }
 }
 
 /// Clears every cookie of the browser: the Chrome DevTools Protocol's
 /// `Network.clearBrowserCookies`, sent through chromedriver's
 /// `POST /session/{id}/goog/cdp/execute`.
-#[derive(Debug)]
-pub struct ClearBrowserCookies;
+pub fn clear_browser_cookies() -> ChromedriverCommand {
+    ChromedriverCommand {
+        path: "goog/cdp/execute",
+        body: json!({"cmd": "Network.clearBrowserCookies", "params": {}}),
+    }
+}
 
-impl fantoccini::wd::WebDriverCompatibleCommand for ClearBrowserCookies {
+impl fantoccini::wd::WebDriverCompatibleCommand for ChromedriverCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> std::result::Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"cmd": "Network.clearBrowserCookies", "params": {}}).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 

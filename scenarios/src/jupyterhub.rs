@@ -153,7 +153,7 @@ pub async fn log_in_as(
 /// Cookies does not reach from a hub page) — so the next login is a new user.
 pub async fn forget_session(client: &Client) -> Result<(), String> {
     client
-        .issue_cmd(crate::browser::ClearBrowserCookies)
+        .issue_cmd(crate::browser::clear_browser_cookies())
         .await
         .map(drop)
         .map_err(webdriver("clear the browser's cookies"))
@@ -683,11 +683,29 @@ pub async fn stop_server(client: &Client, options: &ScenarioOptions) -> Result<(
     open(client, &home).await?;
     click(client, "#stop", page(options), "click Stop My Server").await?;
     let timeout = Duration::from_secs(options.timeouts.stop_seconds);
+    // The stop request can fail in the browser while the hub carries it out: Chromium aborts
+    // requests in flight with ERR_NETWORK_CHANGED when a pod's network interface comes or
+    // goes on the machine it runs on (the user's server pod being removed is one). As a
+    // person would after the error dialog, reload the home page after a while, and click
+    // again if the server still runs there.
+    let clicked = std::cell::Cell::new(std::time::Instant::now());
     until(timeout, "stopped server", || async {
-        stopped_on_home(client).await
+        let shown = stopped_on_home(client).await;
+        if matches!(shown, Poll::Pending(_)) && clicked.get().elapsed() > RESTOP_AFTER {
+            let _ = client.goto(&home).await;
+            if let Some(stop) = visible(client, "#stop").await {
+                let _ = stop.click().await;
+            }
+            clicked.set(std::time::Instant::now());
+        }
+        shown
     })
     .await
 }
+
+/// How long [`stop_server`] waits for the home page to show the server stopped before it
+/// reloads the page (and clicks Stop My Server again if it is still there).
+const RESTOP_AFTER: Duration = Duration::from_secs(15);
 
 /// Reloads `/hub/home` until it shows no running server.
 pub async fn confirm_stopped(client: &Client, options: &ScenarioOptions) -> Result<(), String> {

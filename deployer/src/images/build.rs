@@ -77,12 +77,7 @@ pub fn ensure(recipe: &ImageRecipe, pins_file: &Path) -> Result<BuiltImage> {
             hint: "run as root, or on kind use the upstream images".into(),
         });
     }
-    let missing: Vec<String> = ["mmdebstrap"]
-        .iter()
-        .filter(|program| crate::packages::on_path(program).is_none())
-        .map(|program| program.to_string())
-        .collect();
-    crate::packages::ensure_debian_packages(&["mmdebstrap"], &missing)?;
+    crate::packages::ensure_program("mmdebstrap", "mmdebstrap")?;
     let fail = |message: String| Error::Build { message };
     fs::create_dir_all(&dir).map_err(|error| fail(format!("{}: {error}", dir.display())))?;
     let log = dir.join("build.log");
@@ -154,7 +149,7 @@ pub fn ensure(recipe: &ImageRecipe, pins_file: &Path) -> Result<BuiltImage> {
 /// Builds the recipe's Go programs and fetches its Maven distributions into `<dir>/maven/`.
 ///
 /// Errors: those of [`crate::providers::binaries::ensure`]; [`Error::EnvironmentMissing`]
-/// when `mvn` is missing; [`Error::Build`] when `mvn` fails (a version Central does not
+/// when `mvn` is missing and Debian's `maven` cannot be installed; [`Error::Build`] when `mvn` fails (a version Central does not
 /// have, a checksum mismatch), naming the coordinate, the repository and the log's tail.
 fn fetch_inputs(recipe: &ImageRecipe, pins_file: &Path, dir: &Path, log: &Path) -> Result<Inputs> {
     let mut inputs = Inputs::default();
@@ -172,15 +167,8 @@ fn fetch_inputs(recipe: &ImageRecipe, pins_file: &Path, dir: &Path, log: &Path) 
     if maven.is_empty() {
         return Ok(inputs);
     }
-    if crate::packages::on_path("mvn").is_none() {
-        return Err(Error::EnvironmentMissing {
-            what: format!(
-                "the image {} takes a Maven distribution, and Maven (`mvn`) is not installed",
-                recipe.name
-            ),
-            hint: "install Maven (Debian: apt-get install maven) and a Java runtime".into(),
-        });
-    }
+    // Maven (with the Java runtime it depends on) from Debian when it is missing.
+    crate::packages::ensure_program("mvn", "maven")?;
     let out = dir.join("maven");
     let repository = std::env::var(MAVEN_REPOSITORY_ENV)
         .ok()
@@ -278,6 +266,11 @@ fn hooks(recipe: &ImageRecipe, ca: &Path, inputs: &Inputs) -> Vec<String> {
         hooks.push(format!(
             "mkdir -p \"$1/opt/{key}\" && tar -xzf '{}' -C \"$1/opt/{key}\" --strip-components=1 --no-same-owner && chown -R {owner}:{owner} \"$1/opt/{key}\"",
             archive.display()
+        ));
+    }
+    for dir in &recipe.writable {
+        hooks.push(format!(
+            "mkdir -p \"$1{dir}\" && chown {owner}:{owner} \"$1{dir}\""
         ));
     }
     hooks.push(format!("rm -f \"$1{BUILD_CA}\""));

@@ -111,6 +111,10 @@ pub struct ImageRecipe {
     pub packages: Vec<PackagePin>,
     /// Go programs built from `[tools.*]`, in recipe order.
     pub tools: Vec<ToolPin>,
+    /// Directories made (after the packages are in) and owned by the recipe's user, such as
+    /// the directory a server writes its data to (`/opt/keycloak/data`): a volume mounted
+    /// below a missing directory would make it root's.
+    pub writable: Vec<String>,
     /// The user created with uid/gid [`USER_ID`] and a home in `/home/<user>`, that the image
     /// runs as; root when `None`.
     pub user: Option<String>,
@@ -197,6 +201,8 @@ struct RawRecipe {
     packages: Vec<String>,
     #[serde(default)]
     tools: Vec<String>,
+    #[serde(default)]
+    writable: Vec<String>,
     user: Option<String>,
     #[serde(default)]
     entrypoint: Vec<String>,
@@ -297,6 +303,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<ImageRecipe>> {
                 line: package_line,
             });
         }
+        for dir in &recipe.writable {
+            let plain_path =
+                dir.starts_with('/') && !dir.contains("..") && dir[1..].split('/').all(plain);
+            if !plain_path {
+                return Err(fail(format!(
+                    "`recipes.{name}.writable`: `{dir}` is not an absolute path of plain names"
+                )));
+            }
+        }
         let mut tools = Vec::new();
         for key in &recipe.tools {
             let tool = raw.tools.get(key);
@@ -330,6 +345,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<ImageRecipe>> {
             apt: recipe.apt.clone(),
             packages,
             tools,
+            writable: recipe.writable.clone(),
             user: recipe.user.clone(),
             entrypoint: recipe.entrypoint.clone(),
             cmd: recipe.cmd.clone(),

@@ -22,6 +22,13 @@ fn local(args: &[&str], state: &Path) -> Run {
     xtask_with(&full, &[("SEATRIAL_LOCAL_STATE", state)])
 }
 
+/// `cargo xtask integration --report-dir <report> <args>` against the local cluster in `state`.
+fn integration(state: &Path, report: &Path, args: &[&str]) -> Run {
+    let mut full = vec!["integration", "--report-dir", report.to_str().unwrap()];
+    full.extend_from_slice(args);
+    xtask_with(&full, &[("SEATRIAL_LOCAL_STATE", state)])
+}
+
 /// The xtask binary running `args` against the local cluster in `state`, in the background,
 /// its output captured.
 fn spawn(args: &[&std::ffi::OsStr], state: &Path) -> std::process::Child {
@@ -216,16 +223,7 @@ fn integration_on_local_runs_the_hub_for_real_and_the_scenarios_pass_in_the_run(
     };
     let _down = DownOnDrop(&state);
     let report_dir = dir.path().join("report");
-    let run = xtask_with(
-        &[
-            "integration",
-            "--provider",
-            "local",
-            "--report-dir",
-            report_dir.to_str().unwrap(),
-        ],
-        &[("SEATRIAL_LOCAL_STATE", &state)],
-    );
+    let run = integration(&state, &report_dir, &["--provider", "local"]);
     assert_eq!(run.code, 0, "{}", run.output());
     let report = crate::support::read_report(&report_dir);
     assert_eq!(report["provider"], "local");
@@ -236,45 +234,95 @@ fn integration_on_local_runs_the_hub_for_real_and_the_scenarios_pass_in_the_run(
             .find(|stage| stage["name"] == name)
             .unwrap_or_else(|| panic!("no stage {name}"))
     };
-    for name in ["kubernetes-initialize", "jupyterhub"] {
+    // Every stage ran for real: Traefik and Keycloak from the images built here too.
+    for name in ["kubernetes-initialize", "ingress", "keycloak", "jupyterhub"] {
         let stage = status(name);
         assert_eq!(stage["status"], "passed", "{stage}");
         assert!(!stage["checks"].as_array().unwrap().is_empty());
     }
-    // The hub's endpoint check went to the real hub through the proxy's NodePort.
-    let hub_checks = status("jupyterhub")["checks"].as_array().unwrap().clone();
-    for name in ["hub_api_answers", "hub_data_bound"] {
-        let check = hub_checks.iter().find(|check| check["name"] == name);
+    // The endpoint checks went through the ingress, over TLS with the run's certificate, to
+    // Keycloak's realm and the real hub.
+    let passed = |stage: &str, name: &str| {
+        let checks = status(stage)["checks"].as_array().unwrap().clone();
+        let check = checks.iter().find(|check| check["name"] == name).cloned();
         assert!(
-            check.is_some_and(|check| check["result"] == "passed"),
-            "{name}: {check:?}"
+            check
+                .as_ref()
+                .is_some_and(|check| check["result"] == "passed"),
+            "{stage}::{name}: {check:?}"
         );
+    };
+    for name in [
+        "platform_certificate",
+        "realm_discovery",
+        "http_redirects_to_https",
+    ] {
+        passed("keycloak", name);
     }
-    for name in ["ingress", "keycloak"] {
-        let stage = status(name);
-        // Skipped, never passed, and the reason names the images that are missing.
-        assert_eq!(stage["status"], "skipped", "{stage}");
-        let reason = stage["error"].as_str().unwrap();
-        assert!(reason.contains("not built on this machine"), "{reason}");
+    for name in [
+        "hub_api_answers",
+        "home_redirects_to_login",
+        "hub_data_bound",
+    ] {
+        passed("jupyterhub", name);
     }
-    // The browser logged in, spawned a server on the real node, ran 1 + 5, logged out and
-    // used a token: passed, not skipped.
+    // The browser logged in through Keycloak, spawned a server on the real node, ran 1 + 5,
+    // logged out, used a token, and the analyst was refused what the admin saw: passed.
     let scenarios = report["scenarios"].as_array().unwrap();
-    assert_eq!(scenarios.len(), 4, "{scenarios:?}");
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|scenario| scenario["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "login",
+            "spawn_and_run_notebook",
+            "logout",
+            "hub_api_token",
+            "roles"
+        ]
+    );
     for scenario in scenarios {
         assert_eq!(scenario["outcome"], "passed", "{scenario}");
     }
+    // The trial users' passwords are nowhere in the report dir.
+    assert_no_secret_in(&report_dir, &run.output());
     assert_eq!(report["sweep"]["leftovers"].as_array().unwrap().len(), 0);
     assert_eq!(report["host_leftovers"].as_array().unwrap().len(), 0);
     assert!(
         run.stdout
-            .contains("2 stages skipped; scenarios: 4 passed, 0 failed, 0 skipped"),
+            .contains("0 skipped; scenarios: 5 passed, 0 failed, 0 skipped"),
         "{}",
         run.output()
     );
     // The run started the cluster, so it stopped it: nothing remains on the host.
     let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
     assert_nothing_left(&paths, &found);
+}
+
+/// Asserts that no file under `dir`, and not `output`, holds a private key (the platform
+/// certificate's is in a Secret only).
+fn assert_no_secret_in(dir: &Path, output: &str) {
+    let mut stack = vec![dir.to_owned()];
+    let mut texts = vec![output.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .map(|entry| entry.unwrap().path()),
+            );
+        } else if let Ok(text) = std::fs::read_to_string(&path) {
+            texts.push(text);
+        }
+    }
+    for text in texts {
+        assert!(
+            !text.contains("PRIVATE KEY-----"),
+            "a private key was written"
+        );
+    }
 }
 
 /// A Deployment of the built hub image whose container fails once (writing `first`) and
@@ -313,6 +361,107 @@ spec:
     )
 }
 
+#[test]
+#[ignore = "needs root, the local cluster's binaries, the built images and Chromium: `cargo xtask test` runs it"]
+fn on_local_a_wrong_certificate_and_a_broken_role_mapping_fail_naming_what_was_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("local");
+    let paths = LocalPaths {
+        state_dir: state.clone(),
+    };
+    let _down = DownOnDrop(&state);
+    let up = local(&["up"], &state);
+    assert_eq!(up.code, 0, "{}", up.output());
+
+    // 1. The ingress serves a certificate for another name, from another CA.
+    let platform = crate::support::copy_platform(&dir.path().join("a"));
+    let wrong = deployer::tls::PlatformTls::for_domain("elsewhere", "wrong.test").unwrap();
+    let indent = |pem: &str| {
+        pem.lines()
+            .map(|line| format!("    {line}\n"))
+            .collect::<String>()
+    };
+    std::fs::write(
+        platform.join("ingress/manifests/05-tls.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: platform-tls\n  namespace: {{{{ namespace }}}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+            indent(&wrong.cert),
+            indent(&wrong.key)
+        ),
+    )
+    .unwrap();
+    let config = crate::support::write_config(dir.path(), "local-wrong-cert", "provider: local\n");
+    let report = dir.path().join("report-a");
+    let run = integration(
+        &state,
+        &report,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--platform",
+            platform.to_str().unwrap(),
+            "--stop-at",
+            "keycloak",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    // Traefik finds no certificate for the name asked and serves its own default one: the
+    // check names the chain that does not verify, the missing name and the issuer.
+    assert!(
+        run.stderr
+            .contains("keycloak::platform_certificate: FAILED")
+            && run.stderr.contains("does not verify against the CA in")
+            && run
+                .stderr
+                .contains("subjectAltName lacks local-wrong-cert.seatrial.test (it has ")
+            && run
+                .stderr
+                .contains("does not contain `seatrial platform CA local-wrong-cert`"),
+        "{}",
+        run.output()
+    );
+    assert_no_secret_in(&report, &run.output());
+    let record = crate::support::read_report(&report);
+    assert_eq!(record["sweep"]["leftovers"].as_array().unwrap().len(), 0);
+
+    // 2. The hub's role mapping is broken on purpose: analysts are admins too.
+    let config = crate::support::write_config(
+        dir.path(),
+        "local-broken-roles",
+        "provider: local\nstages:\n  jupyterhub:\n    admin_groups: [admin, analyst]\n",
+    );
+    let report = dir.path().join("report-b");
+    let run = integration(&state, &report, &["--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.output());
+    let record = crate::support::read_report(&report);
+    let roles = record["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|scenario| scenario["name"] == "roles")
+        .cloned()
+        .unwrap();
+    assert_eq!(roles["outcome"], "failed", "{roles}");
+    assert_eq!(
+        roles["message"],
+        "step `the analyst is refused /hub/admin (403)`: `trial-analyst` was shown the admin page and the user list: a user outside the admin group has admin rights",
+        "{roles}"
+    );
+    let screenshot = report.join("scenarios/roles/screenshot.png");
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 1000);
+    if let Ok(keep) = std::env::var("SEATRIAL_KEEP_SCREENSHOT") {
+        std::fs::copy(&screenshot, keep).unwrap();
+    }
+    assert_no_secret_in(&report, &run.output());
+    assert_eq!(record["sweep"]["leftovers"].as_array().unwrap().len(), 0);
+
+    let down = local(&["down"], &state);
+    assert_eq!(down.code, 0, "{}", down.output());
+    let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
+    assert_nothing_left(&paths, &found);
+}
+
 /// A copy of the platform whose first stage also runs `manifest` (and, optionally, a check).
 fn faulty_platform(dir: &Path, manifest: &str, check: &str) -> std::path::PathBuf {
     let platform = crate::support::copy_platform(dir);
@@ -336,19 +485,17 @@ fn on_local_a_failed_check_bundles_real_container_logs_a_crash_loop_is_named_and
     assert_eq!(up.code, 0, "{}", up.output());
     let integration = |platform: &Path, project: &str, report: &Path| {
         let config = crate::support::write_config(dir.path(), project, "provider: local\n");
-        xtask_with(
+        integration(
+            &state,
+            report,
             &[
-                "integration",
                 "--config",
                 config.to_str().unwrap(),
                 "--platform",
                 platform.to_str().unwrap(),
                 "--stop-at",
                 "kubernetes-initialize",
-                "--report-dir",
-                report.to_str().unwrap(),
             ],
-            &[("SEATRIAL_LOCAL_STATE", &state)],
         )
     };
 
