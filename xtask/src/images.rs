@@ -10,8 +10,9 @@ use crate::exit;
 /// The `images` subcommands (the group's help text is on `Command` in main.rs).
 #[derive(Subcommand)]
 pub enum Images {
-    /// Build every image recipe of the pin set (a pinned Debian suite plus pinned PyPI and npm
-    /// packages) as an OCI archive; a recipe already built is found in the cache at once.
+    /// Build every image recipe of the pin set (a pinned Debian suite plus pinned PyPI, npm
+    /// and Maven packages and Go tools) as an OCI archive; a recipe already built is found in
+    /// the cache at once.
     /// Checks first that every package version exists in its registry. Needs root.
     Build {
         /// The pin set [default: pins/pins.toml].

@@ -77,10 +77,11 @@ enum Command {
     /// trials, runs `cargo nextest run --workspace --run-ignored all`, then removes that
     /// deployment and stops the cluster if it started it. See docs/testing.md.
     Test(test::Test),
-    /// Drive a JupyterHub in headless Chromium: log in, run a notebook, log out, use a token.
+    /// Drive a JupyterHub in headless Chromium: log in, run a notebook, log out, use a token,
+    /// check who may open the admin page.
     ///
-    /// Runs the scenarios login, spawn_and_run_notebook, logout and hub_api_token (or those
-    /// named with --only), each in a fresh browser, with every step timed. A failure leaves
+    /// Runs the scenarios login, spawn_and_run_notebook, logout, hub_api_token and roles
+    /// (or those named with --only; roles needs --admin-user and --analyst-user), each in a fresh browser, with every step timed. A failure leaves
     /// screenshot.png, page.html, console.log and url.txt in <report-dir>/scenarios/<name>/;
     /// scenarios.json and junit.xml go to the report dir. Needs Debian's chromium and
     /// chromium-driver. Exit codes: 0 passed, 1 a scenario failed, 2 bad input (unknown

@@ -444,7 +444,7 @@ fn commit_files(files: &[(PathBuf, String)]) -> Result<Vec<CommitFile>, String> 
         .collect()
 }
 
-/// Asks PyPI and npm for every `[packages.*]` pin of the pin set at `path` (what the image
+/// Asks PyPI, npm and Maven for every `[packages.*]` pin of the pin set at `path` (what the image
 /// recipes install), so that a version that does not exist stops an image build before
 /// anything is built (when every recipe is already built, nothing is asked). Prints each failing pin with the registry's URL and answer.
 ///

@@ -57,6 +57,17 @@ impl Resolver {
             .ok_or_else(|| format!("{host} resolves to no address"))
     }
 
+    /// `url`, followed by ` (<host> → <address>)` when its host is one of the overrides: what
+    /// a failure message names, so that a wrong mapping shows.
+    pub fn describe(&self, url: &str) -> String {
+        let mapped = url::Url::parse(url).ok().and_then(|parsed| {
+            let host = parsed.host_str()?.to_ascii_lowercase();
+            let address = self.overrides.get(&host)?;
+            Some(format!("{url} ({host} → {address})"))
+        });
+        mapped.unwrap_or_else(|| url.to_owned())
+    }
+
     /// The socket address of `host:port` text (see [`split_address`] and [`Resolver::resolve`]).
     ///
     /// Errors: malformed text, or a host that does not resolve.
@@ -96,13 +107,13 @@ pub async fn probe_http(resolver: &Resolver, spec: &HttpSpec) -> Observation {
     };
     let method =
         reqwest::Method::from_bytes(spec.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let described = resolver.describe(&spec.url);
     let response = match client.request(method, &spec.url).send().await {
         Ok(response) => response,
         Err(error) => {
             return Observation::pending(format!(
-                "{} {}: {}",
+                "{} {described}: {}",
                 spec.method,
-                spec.url,
                 error_chain(&error)
             ))
         }
@@ -148,7 +159,7 @@ pub async fn probe_http(resolver: &Resolver, spec: &HttpSpec) -> Observation {
             Err(error) => problems.push(format!("the body is not JSON: {error}")),
         }
     }
-    let summary = format!("{} {} answered {status}", spec.method, spec.url);
+    let summary = format!("{} {described} answered {status}", spec.method);
     if problems.is_empty() {
         Observation::holds(summary)
     } else {
@@ -213,7 +224,7 @@ pub async fn probe_oidc(resolver: &Resolver, spec: &OidcSpec) -> Observation {
         "{}/.well-known/openid-configuration",
         spec.issuer.trim_end_matches('/')
     );
-    let document = match get_json(&client, &url).await {
+    let document = match get_json(&client, resolver, &url).await {
         Ok(document) => document,
         Err(error) => return Observation::pending(error),
     };
@@ -241,7 +252,7 @@ pub async fn probe_oidc(resolver: &Resolver, spec: &OidcSpec) -> Observation {
         }
     }
     if let Some(jwks_uri) = document["jwks_uri"].as_str() {
-        match get_json(&client, jwks_uri).await {
+        match get_json(&client, resolver, jwks_uri).await {
             Ok(jwks) => {
                 if jwks["keys"].as_array().is_none_or(Vec::is_empty) {
                     problems.push(format!("{jwks_uri} serves no keys"));
@@ -257,19 +268,43 @@ pub async fn probe_oidc(resolver: &Resolver, spec: &OidcSpec) -> Observation {
     }
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value, String> {
+async fn get_json(
+    client: &reqwest::Client,
+    resolver: &Resolver,
+    url: &str,
+) -> Result<Value, String> {
+    let described = resolver.describe(url);
     let response = client
         .get(url)
         .send()
         .await
-        .map_err(|error| format!("GET {url}: {}", error_chain(&error)))?;
+        .map_err(|error| format!("GET {described}: {}", error_chain(&error)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("GET {url} answered {}", status.as_u16()));
+        return Err(format!("GET {described} answered {}", status.as_u16()));
     }
     let body = response
         .text()
         .await
         .map_err(|error| format!("GET {url}: {error}"))?;
     serde_json::from_str(&body).map_err(|error| format!("GET {url}: the body is not JSON: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapped_host_is_named_with_its_address() {
+        let resolver = Resolver::new().with("Seatrial.test", IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(
+            resolver.describe("https://seatrial.test:30443/hub/api"),
+            "https://seatrial.test:30443/hub/api (seatrial.test → 127.0.0.1)"
+        );
+        assert_eq!(
+            resolver.describe("https://other.test/"),
+            "https://other.test/"
+        );
+        assert_eq!(resolver.describe("not a url"), "not a url");
+    }
 }
