@@ -112,10 +112,46 @@ async fn describe(pods: &Api<Pod>, pod: &Pod) -> Option<String> {
             Err(error) => log = format!("  (its log cannot be read: {error})"),
         }
     }
+    let files = mounted_files(pod, &container.name);
     Some(format!(
-        "pod {name} is crash-looping: container {} restarted {} times{ended}; the end of its last log:\n{log}",
+        "pod {name} is crash-looping: container {} restarted {} times{ended}{files}; the end of its last log:\n{log}",
         container.name, container.restart_count
     ))
+}
+
+/// `; it reads ConfigMap x at /path, Secret y at /other` for the ConfigMaps and Secrets the
+/// container mounts (where a configuration file it refused comes from), or nothing.
+fn mounted_files(pod: &Pod, container: &str) -> String {
+    let Some(spec) = pod.spec.as_ref() else {
+        return String::new();
+    };
+    let volumes = spec.volumes.as_deref().unwrap_or_default();
+    let mounts = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|candidate| candidate.name == container)
+        .and_then(|container| container.volume_mounts.as_deref())
+        .unwrap_or_default();
+    let described: Vec<String> = mounts
+        .iter()
+        .filter_map(|mount| {
+            let volume = volumes.iter().find(|volume| volume.name == mount.name)?;
+            let source = match (&volume.config_map, &volume.secret) {
+                (Some(config_map), _) => format!("ConfigMap {}", config_map.name),
+                (None, Some(secret)) => {
+                    format!("Secret {}", secret.secret_name.as_deref().unwrap_or("?"))
+                }
+                _ => return None,
+            };
+            Some(format!("{source} at {}", mount.mount_path))
+        })
+        .collect();
+    if described.is_empty() {
+        String::new()
+    } else {
+        format!("; it reads {}", described.join(", "))
+    }
 }
 
 /// Whether the kubelet answered a log, not its note that the container's log is gone.
@@ -133,6 +169,31 @@ fn indent(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_config_maps_and_secrets_a_container_reads_are_named() {
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "keycloak-1"},
+            "spec": {
+                "containers": [{"name": "keycloak", "volumeMounts": [
+                    {"name": "realm", "mountPath": "/opt/keycloak/data/import"},
+                    {"name": "tls", "mountPath": "/tls"},
+                    {"name": "scratch", "mountPath": "/tmp"}
+                ]}],
+                "volumes": [
+                    {"name": "realm", "configMap": {"name": "keycloak-realm"}},
+                    {"name": "tls", "secret": {"secretName": "platform-tls"}},
+                    {"name": "scratch", "emptyDir": {}}
+                ]
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            super::mounted_files(&pod, "keycloak"),
+            "; it reads ConfigMap keycloak-realm at /opt/keycloak/data/import, Secret platform-tls at /tls"
+        );
+        assert_eq!(super::mounted_files(&pod, "other"), "");
+    }
+
     use super::*;
 
     #[test]

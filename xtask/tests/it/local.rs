@@ -363,7 +363,8 @@ spec:
 
 #[test]
 #[ignore = "needs root, the local cluster's binaries, the built images and Chromium: `cargo xtask test` runs it"]
-fn on_local_a_wrong_certificate_and_a_broken_role_mapping_fail_naming_what_was_wrong() {
+fn on_local_a_wrong_certificate_a_broken_role_mapping_and_a_refused_realm_fail_naming_what_was_wrong(
+) {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("local");
     let paths = LocalPaths {
@@ -454,6 +455,41 @@ fn on_local_a_wrong_certificate_and_a_broken_role_mapping_fail_naming_what_was_w
         std::fs::copy(&screenshot, keep).unwrap();
     }
     assert_no_secret_in(&report, &run.output());
+    assert_eq!(record["sweep"]["leftovers"].as_array().unwrap().len(), 0);
+
+    // 3. A realm file Keycloak refuses: the stage fails as a crash loop, naming the ConfigMap
+    //    the file comes from and quoting Keycloak's own error.
+    let platform = crate::support::copy_platform(&dir.path().join("c"));
+    let realm = platform.join("keycloak/manifests/10-realm.yaml");
+    let text = std::fs::read_to_string(&realm).unwrap();
+    std::fs::write(
+        &realm,
+        text.replacen("\"enabled\": true,", "\"enabled\": \"maybe\",", 1),
+    )
+    .unwrap();
+    let config = crate::support::write_config(dir.path(), "local-bad-realm", "provider: local\n");
+    let report = dir.path().join("report-c");
+    let run = integration(
+        &state,
+        &report,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--platform",
+            platform.to_str().unwrap(),
+            "--stop-at",
+            "keycloak",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert!(
+        run.stderr.contains("keycloak: deploy FAILED: Deployment local-bad-realm/keycloak will not become ready: pod keycloak-")
+            && run.stderr.contains("it reads ConfigMap keycloak-realm at /opt/keycloak/data/import")
+            && run.stderr.contains("Cannot deserialize value of type `java.lang.Boolean` from String \"maybe\""),
+        "{}",
+        run.output()
+    );
+    let record = crate::support::read_report(&report);
     assert_eq!(record["sweep"]["leftovers"].as_array().unwrap().len(), 0);
 
     let down = local(&["down"], &state);
