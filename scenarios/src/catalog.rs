@@ -315,7 +315,7 @@ mod tests {
         let error = Scenario::select(&["logn".into()]).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "unknown scenario `logn`; the scenarios are: login, spawn_and_run_notebook, logout, hub_api_token"
+            "unknown scenario `logn`; the scenarios are: login, spawn_and_run_notebook, logout, hub_api_token, roles"
         );
     }
 
@@ -323,6 +323,6 @@ mod tests {
     fn only_keeps_the_catalog_order() {
         let selected = Scenario::select(&["hub_api_token".into(), "login".into()]).unwrap();
         assert_eq!(selected, vec![Scenario::Login, Scenario::HubApiToken]);
-        assert_eq!(Scenario::select(&[]).unwrap().len(), 4);
+        assert_eq!(Scenario::select(&[]).unwrap().len(), 5);
     }
 }
