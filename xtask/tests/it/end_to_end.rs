@@ -100,7 +100,13 @@ async fn full_run_deploys_checks_and_leaves_nothing() {
         .collect();
     assert_eq!(
         names,
-        ["login", "spawn_and_run_notebook", "logout", "hub_api_token", "roles"]
+        [
+            "login",
+            "spawn_and_run_notebook",
+            "logout",
+            "hub_api_token",
+            "roles"
+        ]
     );
     assert!(junit.contains("name=\"scenarios::login\""), "{junit}");
     assert!(
