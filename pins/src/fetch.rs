@@ -171,6 +171,20 @@ impl Network {
         self.send(Method::GET, url, headers).await
     }
 
+    /// [`Network::get`] that must answer 200: any other final status is
+    /// [`FetchError::unexpected_status`] naming the URL.
+    pub async fn get_ok(
+        &self,
+        url: &str,
+        headers: &[(HeaderName, String)],
+    ) -> Result<Fetched, FetchError> {
+        let response = self.get(url, headers).await?;
+        if response.status.as_u16() != 200 {
+            return Err(FetchError::unexpected_status(url, response.status));
+        }
+        Ok(response)
+    }
+
     /// `HEAD url`, as [`Network::get`].
     pub async fn head(
         &self,

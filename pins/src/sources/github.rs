@@ -85,10 +85,7 @@ pub async fn releases(network: &Network, repo: &str) -> Result<Arc<Vec<Release>>
         .cache
         .releases
         .get_or_fetch(&url, || async {
-            let response = network.get(&url, &headers(network)).await?;
-            if response.status.as_u16() != 200 {
-                return Err(FetchError::unexpected_status(&url, response.status));
-            }
+            let response = network.get_ok(&url, &headers(network)).await?;
             let releases: Vec<Release> =
                 serde_json::from_slice(&response.body).map_err(|error| parse_error(&url, error))?;
             Ok(Arc::new(

@@ -61,10 +61,7 @@ fn url(network: &Network, module: &str, rest: &str) -> String {
 /// version"), or the JSON does not parse.
 pub async fn info(network: &Network, module: &str, version: &str) -> Result<Info, FetchError> {
     let url = url(network, module, &format!("{version}.info"));
-    let response = network.get(&url, &[]).await?;
-    if response.status.as_u16() != 200 {
-        return Err(FetchError::unexpected_status(&url, response.status));
-    }
+    let response = network.get_ok(&url, &[]).await?;
     serde_json::from_slice(&response.body)
         .map_err(|error| FetchError::unexpected_body(&url, "JSON", error))
 }
@@ -74,10 +71,7 @@ pub async fn info(network: &Network, module: &str, version: &str) -> Result<Info
 /// Errors: the request failed or answered non-200.
 pub async fn versions(network: &Network, module: &str) -> Result<Vec<String>, FetchError> {
     let url = url(network, module, "list");
-    let response = network.get(&url, &[]).await?;
-    if response.status.as_u16() != 200 {
-        return Err(FetchError::unexpected_status(&url, response.status));
-    }
+    let response = network.get_ok(&url, &[]).await?;
     Ok(String::from_utf8_lossy(&response.body)
         .lines()
         .map(str::trim)

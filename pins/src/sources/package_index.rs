@@ -63,10 +63,7 @@ pub fn maven_url(network: &Network, coordinate: &str) -> String {
 /// lists no `<version>`.
 pub async fn maven_releases(network: &Network, coordinate: &str) -> Result<Releases, FetchError> {
     let url = maven_url(network, coordinate);
-    let response = network.get(&url, &[]).await?;
-    if response.status.as_u16() != 200 {
-        return Err(FetchError::unexpected_status(&url, response.status));
-    }
+    let response = network.get_ok(&url, &[]).await?;
     let text = String::from_utf8_lossy(&response.body);
     let releases = maven_versions(&text);
     if releases.is_empty() {
@@ -146,7 +143,7 @@ pub fn pypi_url(network: &Network, project: &str) -> String {
 pub async fn pypi_releases(network: &Network, project: &str) -> Result<Releases, FetchError> {
     let url = pypi_url(network, project);
     let response = network
-        .get(
+        .get_ok(
             &url,
             &[(
                 reqwest::header::ACCEPT,
@@ -154,9 +151,6 @@ pub async fn pypi_releases(network: &Network, project: &str) -> Result<Releases,
             )],
         )
         .await?;
-    if response.status.as_u16() != 200 {
-        return Err(FetchError::unexpected_status(&url, response.status));
-    }
     let page: SimpleProject = serde_json::from_slice(&response.body)
         .map_err(|error| FetchError::unexpected_body(&url, "PEP 691 JSON", error))?;
     let mut releases: Releases = page
@@ -210,10 +204,7 @@ pub fn npm_url(network: &Network, package: &str) -> String {
 /// not parse.
 pub async fn npm_releases(network: &Network, package: &str) -> Result<Releases, FetchError> {
     let url = npm_url(network, package);
-    let response = network.get(&url, &[]).await?;
-    if response.status.as_u16() != 200 {
-        return Err(FetchError::unexpected_status(&url, response.status));
-    }
+    let response = network.get_ok(&url, &[]).await?;
     let document: NpmDocument = serde_json::from_slice(&response.body)
         .map_err(|error| FetchError::unexpected_body(&url, "JSON", error))?;
     Ok(document
