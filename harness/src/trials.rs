@@ -36,10 +36,9 @@ pub fn stage_check_trials(
         .and_then(|target| target.platform_ca.as_ref())
     {
         Some(ca) => tls.ca_file = ca.display().to_string(),
-        // No deployment: the trials are ignored, but their `ca:` must still name a file.
-        None => tls.write_ca(
-            &std::env::temp_dir().join(format!("seatrial-trials-{}-ca.crt", std::process::id())),
-        )?,
+        // No deployment: the trials are ignored, but their `ca:` must still name a file. One
+        // fixed file, rewritten by each trial process, not one left behind per process.
+        None => tls.write_ca(&std::env::temp_dir().join("seatrial-trials-ca.crt"))?,
     }
     let stages = prepare(&platform, config, None, probes, false, &tls)?;
     let target = target.map(Arc::new);
