@@ -149,19 +149,16 @@ pub fn ensure(recipe: &ImageRecipe, pins_file: &Path) -> Result<BuiltImage> {
 /// Builds the recipe's Go programs and fetches its Maven distributions into `<dir>/maven/`.
 ///
 /// Errors: those of [`crate::providers::binaries::ensure`]; [`Error::EnvironmentMissing`]
-/// when `mvn` is missing and Debian's `maven` cannot be installed; [`Error::Build`] when `mvn` fails (a version Central does not
-/// have, a checksum mismatch), naming the coordinate, the repository and the log's tail.
+/// when `mvn` is missing and Debian's `maven` cannot be installed; [`Error::Build`] when
+/// `mvn` fails (a version Central does not have, a checksum mismatch), naming the
+/// coordinate, the repository and the log's tail.
 fn fetch_inputs(recipe: &ImageRecipe, pins_file: &Path, dir: &Path, log: &Path) -> Result<Inputs> {
     let mut inputs = Inputs::default();
     if !recipe.tools.is_empty() {
         let names: Vec<&str> = recipe.tools.iter().map(|tool| tool.key.as_str()).collect();
+        // Only the tools were ensured, so every binary found is one of theirs.
         let built = crate::providers::binaries::ensure(pins_file, &names, &mut |_| {})?;
-        for tool in &recipe.tools {
-            let tool_recipe = crate::providers::binaries::recipes::recipe(pins_file, &tool.key)?;
-            inputs
-                .programs
-                .extend(tool_recipe.binaries().map(|binary| built.path(binary)));
-        }
+        inputs.programs = built.paths().map(Path::to_owned).collect();
     }
     let maven: Vec<_> = recipe.maven().collect();
     if maven.is_empty() {

@@ -53,6 +53,11 @@ impl ClusterBinaries {
             .unwrap_or_else(|| panic!("no ensured recipe builds `{binary}`"))
     }
 
+    /// Every binary of the ensured recipes, by file name order.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.paths.values().map(PathBuf::as_path)
+    }
+
     /// The directories that hold the binaries (for a `PATH`, or CNI's `bin_dir` list).
     pub fn dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = self
