@@ -226,7 +226,7 @@ fn directives<'a>(go_mod: &'a str, keyword: &str) -> Vec<&'a str> {
             let rest = rest.trim();
             if rest == "(" {
                 in_block = true;
-            } else if !rest.is_empty() && line.len() > keyword.len() {
+            } else if !rest.is_empty() {
                 found.push(rest);
             }
         }
