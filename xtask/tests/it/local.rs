@@ -391,20 +391,24 @@ fn on_local_a_wrong_certificate_a_broken_role_mapping_and_a_refused_realm_fail_n
         ),
     )
     .unwrap();
-    let config = crate::support::write_config(dir.path(), "local-wrong-cert", "provider: local\n");
+    // A faulty copy of the platform, deployed up to the keycloak stage as `project`.
+    let up_to_keycloak = |platform: &Path, project: &str, report: &Path| {
+        let config = crate::support::write_config(dir.path(), project, "provider: local\n");
+        integration(
+            &state,
+            report,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--platform",
+                platform.to_str().unwrap(),
+                "--stop-at",
+                "keycloak",
+            ],
+        )
+    };
     let report = dir.path().join("report-a");
-    let run = integration(
-        &state,
-        &report,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--platform",
-            platform.to_str().unwrap(),
-            "--stop-at",
-            "keycloak",
-        ],
-    );
+    let run = up_to_keycloak(&platform, "local-wrong-cert", &report);
     assert_eq!(run.code, 1, "{}", run.output());
     // Traefik finds no certificate for the name asked and serves its own default one: the
     // check names the chain that does not verify, the missing name and the issuer.
@@ -467,20 +471,8 @@ fn on_local_a_wrong_certificate_a_broken_role_mapping_and_a_refused_realm_fail_n
         text.replacen("\"enabled\": true,", "\"enabled\": \"maybe\",", 1),
     )
     .unwrap();
-    let config = crate::support::write_config(dir.path(), "local-bad-realm", "provider: local\n");
     let report = dir.path().join("report-c");
-    let run = integration(
-        &state,
-        &report,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--platform",
-            platform.to_str().unwrap(),
-            "--stop-at",
-            "keycloak",
-        ],
-    );
+    let run = up_to_keycloak(&platform, "local-bad-realm", &report);
     assert_eq!(run.code, 1, "{}", run.output());
     assert!(
         run.stderr.contains("keycloak: deploy FAILED: Deployment local-bad-realm/keycloak will not become ready: pod keycloak-")
