@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs tools at the versions pinned in pins/pins.toml into $BIN_DIR (default
 # ~/.local/bin), verifying the pinned sha256 digest when the pin has one.
-# Usage: ci/install-tools.sh kind helm nextest   (DRY_RUN=1 prints name, tag, URL and digest only)
+# Usage: ci/install-tools.sh kind nextest   (DRY_RUN=1 prints name, tag, URL and digest only)
 set -euo pipefail
 bin_dir="${BIN_DIR:-$HOME/.local/bin}"
 mkdir -p "$bin_dir"

@@ -32,6 +32,11 @@ pub struct AppliedObject {
     pub resource: ApiResource,
     /// Whether the resource is namespaced.
     pub namespaced: bool,
+    /// Whether it carries `helm.sh/resource-policy: keep`: teardown and sweep leave it and
+    /// report it as kept on purpose.
+    pub keep: bool,
+    /// For a StatefulSet, the PersistentVolumeClaims its `volumeClaimTemplates` create.
+    pub claims: Option<crate::claims::ClaimTemplates>,
 }
 
 impl AppliedObject {
@@ -66,8 +71,8 @@ pub struct StageTimings {
 pub struct Applier {
     client: Client,
     inventory: Inventory,
-    default_namespace: String,
-    readiness_timeout: Duration,
+    pub(crate) default_namespace: String,
+    pub(crate) readiness_timeout: Duration,
     resources: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
 }
 
@@ -166,7 +171,21 @@ impl Applier {
         Ok(())
     }
 
-    async fn apply_one(&mut self, stage: &str, manifest: &Manifest) -> Result<AppliedObject> {
+    /// The client it applies with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The inventory its objects are labelled with.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// Applies one object (no wait): server-side, inventory-labelled, namespaced objects
+    /// without a namespace put in the default namespace.
+    ///
+    /// Errors: [`Error::Api`] naming the object, its template and document.
+    pub async fn apply_one(&mut self, stage: &str, manifest: &Manifest) -> Result<AppliedObject> {
         let (resource, capabilities) = self
             .resolve(manifest.api_version(), manifest.kind())
             .await?;
@@ -215,6 +234,8 @@ impl Applier {
             uid: live.metadata.uid,
             resource,
             namespaced,
+            keep: crate::charts::hooks::keeps(manifest),
+            claims: crate::claims::ClaimTemplates::of(manifest.kind(), &manifest.object),
         })
     }
 }

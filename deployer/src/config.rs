@@ -163,6 +163,10 @@ pub struct Config {
     /// address, e.g. `127.0.0.1` for kind with port mappings); the system resolver when absent.
     #[serde(default)]
     pub endpoint_address: Option<std::net::IpAddr>,
+    /// Which Helm renders chart stages that do not choose one in their `stage.yaml`: `3`
+    /// (`[tools.helm]`) or `4` (`[tools.helm4]`); 3 when absent.
+    #[serde(default)]
+    pub helm: Option<crate::charts::helm::HelmMajor>,
     /// Per-stage settings, keyed by stage name; each value overrides the stage's default.
     #[serde(default)]
     pub stages: BTreeMap<String, BTreeMap<String, serde_json::Value>>,

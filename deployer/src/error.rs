@@ -37,6 +37,36 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A Helm command failed: what it was doing, which Helm, and Helm's own message.
+    #[error("helm {what} ({helm}): {message}")]
+    Helm {
+        /// The command, e.g. `template jupyterhub …/jupyterhub-4.1.0.tgz with values …`.
+        what: String,
+        /// `Helm 3 v3.22.0`, or the binary when it could not be started.
+        helm: String,
+        /// Helm's standard error.
+        message: String,
+    },
+    /// A chart pin could not be fetched as pinned.
+    #[error("{pin}: {message}")]
+    Chart {
+        /// `charts.<name> (<pin set file>:<line>)`.
+        pin: String,
+        /// What is wrong: no digest, a version the repository lacks, a digest mismatch.
+        message: String,
+    },
+    /// A chart hook failed: the stage stops, with the hook's logs.
+    #[error("{stage}: hook {hook} failed: {message}{}", if logs.is_empty() { String::new() } else { format!("\n{logs}") })]
+    HookFailed {
+        /// The stage.
+        stage: String,
+        /// `Job/<name>` and its `helm.sh/hook` event.
+        hook: String,
+        /// Why (the Job's Failed condition).
+        message: String,
+        /// The last lines of its pods' logs.
+        logs: String,
+    },
     /// A stage name that the platform does not define.
     #[error("unknown stage `{name}`; valid stages: {}", valid.join(", "))]
     UnknownStage {
@@ -128,6 +158,10 @@ impl Error {
                 ErrorClass::BadInput
             }
             Error::Read { .. } => ErrorClass::BadInput,
+            // A chart that cannot be fetched as pinned, or that Helm refuses to render with
+            // these values on this cluster, is the platform's input.
+            Error::Helm { .. } | Error::Chart { .. } => ErrorClass::BadInput,
+            Error::HookFailed { .. } => ErrorClass::Runtime,
             // A hollow cluster that cannot be built or started is the environment's trouble.
             Error::Unreachable { .. }
             | Error::EnvironmentMissing { .. }

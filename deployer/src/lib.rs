@@ -14,6 +14,8 @@
 //! wait is a watch with a timeout.
 
 pub mod apply;
+pub mod charts;
+pub mod claims;
 pub mod config;
 pub mod crash_loop;
 pub mod discovery;
@@ -24,6 +26,7 @@ pub mod logfile;
 pub mod manifest;
 pub mod packages;
 pub mod pins;
+pub mod pinset;
 pub mod platform;
 pub mod providers;
 pub mod random;

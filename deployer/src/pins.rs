@@ -1,13 +1,32 @@
-//! The deployer's reading of the pin set: image references by name.
+//! The deployer's view of the pin set: image references, chart pins and the Go modules it
+//! builds, by name.
 //!
 //! The pin set (`pins/pins.toml`) is the single source of truth for versions; manifests name
-//! images only as `{{ images.<name> }}`. This module reads just the `[images.<name>]` tables
-//! (`repository`, `tag`, optional `digest`); the `pins` crate owns the rest of the file.
+//! images only as `{{ images.<name> }}` and chart stages name `charts.<name>`. Everything here
+//! is read through the one model both the deployer and the `pins` tooling use,
+//! [`crate::pinset`]; this module only picks out what deploying needs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::pinset::model::{ChartRepository, Kind, Pin, PinSet, Source};
+
+impl From<crate::pinset::Error> for Error {
+    fn from(error: crate::pinset::Error) -> Self {
+        use crate::pinset::Error as PinSet;
+        match error {
+            PinSet::Io { path, source } => Error::Read { path, source },
+            PinSet::Invalid {
+                path,
+                line,
+                key,
+                message,
+            } => Error::invalid(path, line, format!("{key}: {message}")),
+            other => Error::invalid("", 0, other.to_string()),
+        }
+    }
+}
 
 /// One pinned container image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,103 +52,102 @@ impl ImagePin {
 /// The images of a pin set, by name.
 pub type ImagePins = BTreeMap<String, ImagePin>;
 
-/// Reads the `[images.*]` tables of a pin set file.
-///
-/// Errors: [`Error::Read`]; [`Error::Invalid`] with the line for malformed TOML, and naming
-/// the key (`images.<name>.tag`) for a missing or non-string field.
-pub fn load_images(path: &Path) -> Result<ImagePins> {
+/// One pinned Helm chart (`[charts.<name>]`): where it lives, which version, which tarball.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartPin {
+    /// The pin's name (`jupyterhub` for `charts.jupyterhub`).
+    pub name: String,
+    /// An HTTP repository (`index.yaml`) or an OCI registry path.
+    pub repository: ChartRepository,
+    /// The chart's name in the repository.
+    pub chart: String,
+    /// The chart version (`Chart.yaml`'s `version`).
+    pub version: String,
+    /// `sha256:<hex>` of the chart tarball (for OCI, the chart layer's digest), when locked.
+    pub digest: Option<String>,
+    /// The pin set file and the line of the pin's table, for messages.
+    pub location: String,
+}
+
+fn read_pin_set(path: &Path) -> Result<PinSet> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse_images(path, &text)
+    Ok(crate::pinset::load::parse_pins(path, &text)?)
 }
 
-/// Parses the `[images.*]` tables of pin set text; `path` is used in messages only.
+/// Reads the `[images.*]` pins of a pin set file.
+///
+/// Errors: [`Error::Read`]; [`Error::Invalid`] with the line and dotted key of whatever the
+/// pin set model refuses (see [`crate::pinset::load`]).
+pub fn load_images(path: &Path) -> Result<ImagePins> {
+    Ok(images_of(&read_pin_set(path)?))
+}
+
+/// [`load_images`] on pin set text already read; `path` is used in messages.
 pub fn parse_images(path: &Path, text: &str) -> Result<ImagePins> {
-    let table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
-        let line = error
-            .span()
-            .map_or(0, |span| text[..span.start].lines().count().max(1));
-        Error::invalid(path, line, error.message().to_owned())
-    })?;
-    let mut pins = ImagePins::new();
-    let Some(images) = table.get("images") else {
-        return Ok(pins);
-    };
-    let images = images.as_table().ok_or_else(|| {
-        Error::invalid(
-            path,
-            line_of_table(text, "images"),
-            "`images` must be a table",
-        )
-    })?;
-    for (name, pin) in images {
-        let key_line = line_of_table(text, &format!("images.{name}"));
-        let field = |key: &str| -> Result<Option<String>> {
-            match pin.get(key) {
-                None => Ok(None),
-                Some(toml::Value::String(value)) => Ok(Some(value.clone())),
-                Some(_) => Err(Error::invalid(
-                    path,
-                    key_line,
-                    format!("`images.{name}.{key}` must be a string"),
-                )),
-            }
-        };
-        let required = |key: &str| -> Result<String> {
-            field(key)?.ok_or_else(|| {
-                Error::invalid(path, key_line, format!("`images.{name}.{key}` is missing"))
-            })
-        };
-        pins.insert(
-            name.clone(),
-            ImagePin {
-                repository: required("repository")?,
-                tag: required("tag")?,
-                digest: field("digest")?,
-            },
-        );
+    Ok(images_of(&crate::pinset::load::parse_pins(path, text)?))
+}
+
+/// The images of a loaded pin set, by name.
+pub fn images_of(pin_set: &PinSet) -> ImagePins {
+    pin_set
+        .pins
+        .iter()
+        .filter_map(|pin| match &pin.source {
+            Source::Image(name) => Some((
+                pin.id.name.clone(),
+                ImagePin {
+                    repository: name.to_string(),
+                    tag: pin.version.clone(),
+                    digest: pin.digest.clone(),
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `[charts.*]` pins of a pin set file, by name.
+///
+/// Errors: as [`load_images`].
+pub fn load_charts(path: &Path) -> Result<BTreeMap<String, ChartPin>> {
+    let pin_set = read_pin_set(path)?;
+    Ok(pin_set
+        .pins
+        .iter()
+        .filter_map(|pin| chart_of(&pin_set, pin).map(|chart| (chart.name.clone(), chart)))
+        .collect())
+}
+
+fn chart_of(pin_set: &PinSet, pin: &Pin) -> Option<ChartPin> {
+    match &pin.source {
+        Source::Chart { repository, chart } => Some(ChartPin {
+            name: pin.id.name.clone(),
+            repository: repository.clone(),
+            chart: chart.clone(),
+            version: pin.version.clone(),
+            digest: pin.digest.clone(),
+            location: format!("{}:{}", pin_set.path.display(), pin.line),
+        }),
+        _ => None,
     }
-    Ok(pins)
 }
 
 /// The `tag` of `[tools.<name>]` in the pin set at `path` (e.g. the pinned kind release).
 ///
-/// Errors: [`Error::Read`]; [`Error::Invalid`] for malformed TOML or a missing tag.
+/// Errors: [`Error::Read`]; [`Error::Invalid`] for a malformed pin set or a missing pin.
 pub fn load_tool_tag(path: &Path, name: &str) -> Result<String> {
-    let [tag] = tool_fields(path, name, ["tag"])?;
-    Ok(tag)
+    Ok(tool(&read_pin_set(path)?, path, name)?.version.clone())
 }
 
-/// The string values of `keys` in `[tools.<name>]` of the pin set at `path`, in order.
-///
-/// Errors: [`Error::Read`]; [`Error::Invalid`] for malformed TOML, or naming
-/// `tools.<name>.<key>` and the table's line for a missing one.
-fn tool_fields<const N: usize>(path: &Path, name: &str, keys: [&str; N]) -> Result<[String; N]> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|error: toml::de::Error| Error::invalid(path, 0, error.message().to_owned()))?;
-    let tool = table.get("tools").and_then(|tools| tools.get(name));
-    let mut values = Vec::with_capacity(N);
-    for key in keys {
-        let value = tool
-            .and_then(|tool| tool.get(key))
-            .and_then(toml::Value::as_str)
-            .ok_or_else(|| {
-                Error::invalid(
-                    path,
-                    line_of_table(&text, &format!("tools.{name}")),
-                    format!("`tools.{name}.{key}` is missing"),
-                )
-            })?;
-        values.push(value.to_owned());
-    }
-    Ok(values.try_into().expect("one value per key"))
+fn tool<'a>(pin_set: &'a PinSet, path: &Path, name: &str) -> Result<&'a Pin> {
+    pin_set
+        .pins
+        .iter()
+        .find(|pin| pin.id.kind == Kind::Tool && pin.id.name == name)
+        .ok_or_else(|| Error::invalid(path, 0, format!("`tools.{name}` is missing")))
 }
 
 /// The shipped pin set, `pins/pins.toml` of this workspace.
@@ -148,11 +166,22 @@ pub struct GoModulePin {
 
 /// The `go_module` and `tag` of `[tools.<name>]` in the pin set at `path`.
 ///
-/// Errors: [`Error::Read`]; [`Error::Invalid`] naming `tools.<name>.go_module` or `.tag` when
-/// either is missing.
+/// Errors: [`Error::Read`]; [`Error::Invalid`] naming `tools.<name>.go_module` when the pin
+/// is missing or is not built from a Go module.
 pub fn load_go_module(path: &Path, name: &str) -> Result<GoModulePin> {
-    let [module, tag] = tool_fields(path, name, ["go_module", "tag"])?;
-    Ok(GoModulePin { module, tag })
+    let pin_set = read_pin_set(path)?;
+    let pin = tool(&pin_set, path, name)?;
+    match &pin.source {
+        Source::GoModule { module } => Ok(GoModulePin {
+            module: module.clone(),
+            tag: pin.version.clone(),
+        }),
+        _ => Err(Error::invalid(
+            path,
+            pin.line,
+            format!("`tools.{name}.go_module` is missing"),
+        )),
+    }
 }
 
 /// The 1-based line of the `[<header>]` table in pin set text (0 when absent).
@@ -179,9 +208,12 @@ mod tests {
             "docker.io/library/nginx:1.27.0"
         );
 
-        let error =
-            parse_images(Path::new("p.toml"), "\n[images.hub]\nrepository = \"x\"\n").unwrap_err();
-        assert_eq!(error.to_string(), "p.toml:2: `images.hub.tag` is missing");
+        let error = parse_images(
+            Path::new("p.toml"),
+            "\n[images.hub]\nrepository = \"quay.io/x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(error.to_string(), "p.toml:2: images.hub.tag: is missing");
 
         let error = parse_images(Path::new("p.toml"), "[images.hub]\nrepository = \n").unwrap_err();
         assert!(error.to_string().starts_with("p.toml:2:"), "{error}");

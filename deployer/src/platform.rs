@@ -9,15 +9,20 @@
 //! <stage>/manifests/*.yaml # minijinja templates of Kubernetes objects, applied in file order
 //! <stage>/checks.yaml      # checks the harness runs after the stage is ready
 //! ```
+//!
+//! A chart stage names a chart pin in its `stage.yaml` (`chart: {pin, release, namespace,
+//! helm}`) and has a `values.yaml` template instead of (or besides) `manifests/`; see
+//! [`crate::charts`] and docs/charts.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::charts::helm::HelmMajor;
 use crate::config::Config;
 use crate::error::{line_of_key, yaml_error, Error, Result};
-use crate::pins::{load_images, ImagePins};
+use crate::pins::{ChartPin, ImagePins};
 
 /// The platform shipped in this repository (`deployer/stages`).
 pub fn default_platform_dir() -> PathBuf {
@@ -37,6 +42,31 @@ struct StageFile {
     description: String,
     #[serde(default)]
     settings: BTreeMap<String, serde_json::Value>,
+    chart: Option<ChartFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChartFile {
+    pin: String,
+    release: Option<String>,
+    namespace: Option<String>,
+    helm: Option<HelmMajor>,
+}
+
+/// What a chart stage deploys: a pinned chart as one Helm release.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartStage {
+    /// The chart pin (`charts.<name>`), resolved against the pin set.
+    pub pin: ChartPin,
+    /// The release name (`.Release.Name`); the stage name when absent.
+    pub release: String,
+    /// The release namespace; the config's namespace when absent.
+    pub namespace: Option<String>,
+    /// Which Helm renders it; the config's `helm` (else Helm 3) when absent.
+    pub helm: Option<HelmMajor>,
+    /// The values template (`<stage>/values.yaml`).
+    pub values: PathBuf,
 }
 
 /// One stage of a platform.
@@ -50,8 +80,10 @@ pub struct Stage {
     pub dir: PathBuf,
     /// Settings and their default values, from `stage.yaml`.
     pub settings: BTreeMap<String, serde_json::Value>,
-    /// Manifest templates, sorted by file name.
+    /// Manifest templates, sorted by file name (may be empty for a chart stage).
     pub manifests: Vec<PathBuf>,
+    /// The chart it deploys, for a chart stage.
+    pub chart: Option<ChartStage>,
 }
 
 impl Stage {
@@ -72,6 +104,8 @@ pub struct Platform {
     pub pins_file: PathBuf,
     /// Images by name, from the pin set.
     pub images: ImagePins,
+    /// Chart pins by name, from the pin set.
+    pub charts: BTreeMap<String, ChartPin>,
 }
 
 impl Platform {
@@ -91,6 +125,9 @@ impl Platform {
                 "`stages` is empty",
             ));
         }
+        let pins_file = root.join(&file.pins);
+        let images = crate::pins::load_images(&pins_file)?;
+        let charts = crate::pins::load_charts(&pins_file)?;
         let mut stages = Vec::with_capacity(file.stages.len());
         for name in &file.stages {
             if stages.iter().any(|stage: &Stage| &stage.name == name) {
@@ -100,15 +137,14 @@ impl Platform {
                     format!("stage `{name}` is listed twice"),
                 ));
             }
-            stages.push(load_stage(root, name)?);
+            stages.push(load_stage(root, name, &charts)?);
         }
-        let pins_file = root.join(&file.pins);
-        let images = load_images(&pins_file)?;
         Ok(Platform {
             root: root.to_owned(),
             stages,
             pins_file,
             images,
+            charts,
         })
     }
 
@@ -209,30 +245,72 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-fn load_stage(root: &Path, name: &str) -> Result<Stage> {
+fn load_stage(root: &Path, name: &str, charts: &BTreeMap<String, ChartPin>) -> Result<Stage> {
     let dir = root.join(name);
     let stage_path = dir.join("stage.yaml");
     let text = read(&stage_path)?;
     let file: StageFile =
         serde_yaml_ng::from_str(&text).map_err(|error| yaml_error(&stage_path, error))?;
+    let chart = match file.chart {
+        None => None,
+        Some(chart) => {
+            let pin_name = chart.pin.strip_prefix("charts.").unwrap_or(&chart.pin);
+            let pin = charts.get(pin_name).cloned().ok_or_else(|| {
+                let known: Vec<String> = charts.keys().map(|k| format!("charts.{k}")).collect();
+                Error::invalid(
+                    &stage_path,
+                    line_of_key(&text, "pin"),
+                    format!(
+                        "`chart.pin`: the pin set has no `charts.{pin_name}`; its charts: {}",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            let values = dir.join("values.yaml");
+            if !values.is_file() {
+                return Err(Error::invalid(
+                    &values,
+                    0,
+                    format!(
+                        "chart stage `{name}` has no values.yaml template (write `{{}}` for none)"
+                    ),
+                ));
+            }
+            Some(ChartStage {
+                pin,
+                release: chart.release.unwrap_or_else(|| name.to_owned()),
+                namespace: chart.namespace,
+                helm: chart.helm,
+                values,
+            })
+        }
+    };
     let manifest_dir = dir.join("manifests");
-    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&manifest_dir)
-        .map_err(|source| Error::Read {
-            path: manifest_dir.clone(),
-            source,
-        })?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        })
-        .collect();
+    let mut manifests: Vec<PathBuf> = if chart.is_some() && !manifest_dir.exists() {
+        Vec::new()
+    } else {
+        std::fs::read_dir(&manifest_dir)
+            .map_err(|source| Error::Read {
+                path: manifest_dir.clone(),
+                source,
+            })?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            })
+            .collect()
+    };
     manifests.sort();
-    if manifests.is_empty() {
+    if manifests.is_empty() && chart.is_none() {
         return Err(Error::invalid(
             &manifest_dir,
             0,
-            format!("stage `{name}` has no *.yaml manifest templates"),
+            format!("stage `{name}` has no *.yaml manifest templates and names no chart"),
         ));
     }
     Ok(Stage {
@@ -241,5 +319,6 @@ fn load_stage(root: &Path, name: &str) -> Result<Stage> {
         dir,
         settings: file.settings,
         manifests,
+        chart,
     })
 }

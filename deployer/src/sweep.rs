@@ -7,6 +7,11 @@
 //! [`LIST_CONCURRENCY`] lists at a time. A group version that cannot be discovered, or a type
 //! that cannot be listed, is reported in [`SweepReport::unchecked`]: the sweep says where it
 //! could not look instead of claiming nothing is there.
+//!
+//! An object annotated `helm.sh/resource-policy: keep` is left and listed in
+//! [`SweepReport::kept`], never deleted silently nor left silently; the PersistentVolumeClaims
+//! of a swept StatefulSet ([`crate::claims`]), which carry no inventory label, are deleted
+//! with it.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +49,9 @@ pub struct SweepReport {
     pub deleted: Vec<ObjectId>,
     /// Objects still present at the end.
     pub leftovers: Vec<Leftover>,
+    /// Objects left on purpose: they carry `helm.sh/resource-policy: keep`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<ObjectId>,
     /// Group versions that could not be discovered and resource types that could not be
     /// listed (an aggregated API that is down answers 503): the sweep could not look there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -57,6 +65,8 @@ struct Found {
     uid: Option<String>,
     resource: ApiResource,
     status: String,
+    keep: bool,
+    claims: Option<crate::claims::ClaimTemplates>,
 }
 
 /// Sweeps `deployment`: deletes every labelled object and waits up to `timeout` for each to go.
@@ -76,7 +86,12 @@ pub async fn sweep(client: &Client, deployment: &str, timeout: Duration) -> Resu
     let mut problems = Vec::new();
     let mut deleted = Vec::new();
     let mut to_await = Vec::new();
+    let mut kept = Vec::new();
     for object in &found {
+        if object.keep {
+            kept.push(object.id.clone());
+            continue;
+        }
         let api = api_for(client, &object.resource, object.id.namespace.as_deref());
         match api.delete(&object.id.name, &params).await {
             Ok(_) => to_await.push((object, api)),
@@ -101,8 +116,23 @@ pub async fn sweep(client: &Client, deployment: &str, timeout: Duration) -> Resu
             }
         }
     }
+    for object in found.iter().filter(|object| !object.keep) {
+        let (Some(claims), Some(namespace)) = (&object.claims, &object.id.namespace) else {
+            continue;
+        };
+        let mut report = crate::teardown::TeardownReport::default();
+        crate::teardown::delete_claims(client, claims, namespace, timeout, &mut report).await;
+        deleted.extend(report.claims_deleted);
+        for problem in report.problems {
+            tracing::warn!(statefulset = %object.id, %problem, "claims not swept");
+        }
+    }
     // Whatever the deletes did, the truth is what a fresh list says.
-    let remaining = list_labelled(client, &resources, &selector, &mut unchecked).await;
+    let remaining: Vec<Found> = list_labelled(client, &resources, &selector, &mut unchecked)
+        .await
+        .into_iter()
+        .filter(|object| !object.keep)
+        .collect();
     let mut leftovers: Vec<Leftover> = remaining
         .into_iter()
         .map(|object| {
@@ -125,6 +155,7 @@ pub async fn sweep(client: &Client, deployment: &str, timeout: Duration) -> Resu
         resource_types_listed: resources.len(),
         deleted,
         leftovers,
+        kept,
         unchecked,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -183,6 +214,13 @@ async fn list_labelled(
                         uid: object.metadata.uid.clone(),
                         resource: resource.clone(),
                         status: deletion_status(&object),
+                        keep: object
+                            .metadata
+                            .annotations
+                            .as_ref()
+                            .and_then(|a| a.get(crate::charts::hooks::RESOURCE_POLICY_ANNOTATION))
+                            .is_some_and(|policy| policy.trim() == "keep"),
+                        claims: crate::claims::ClaimTemplates::of(&resource.kind, &object),
                     });
                 }
             }

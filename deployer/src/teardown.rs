@@ -5,6 +5,10 @@
 //! is torn down, so a Namespace is gone before the CRDs and cluster roles it depended on.
 //! Failures do not stop the teardown: they are collected, and the sweep that follows reports
 //! whatever is still there.
+//!
+//! Two things charts leave are handled here: an object annotated `helm.sh/resource-policy:
+//! keep` is not deleted but listed in [`TeardownReport::kept`]; a StatefulSet's
+//! PersistentVolumeClaims ([`crate::claims`]) are deleted once the StatefulSet is gone.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +26,10 @@ pub struct TeardownReport {
     pub deleted: usize,
     /// Deletions that failed or did not finish, as messages naming the object.
     pub problems: Vec<String>,
+    /// Objects left on purpose (`helm.sh/resource-policy: keep`).
+    pub kept: Vec<crate::inventory::ObjectId>,
+    /// StatefulSet claims deleted (they carry no inventory label).
+    pub claims_deleted: Vec<crate::inventory::ObjectId>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -45,6 +53,10 @@ pub async fn destroy(
         tracing::info!(stage = %stage, objects = objects.len(), "tearing down");
         let mut to_await = Vec::new();
         for object in objects.iter().rev() {
+            if object.keep {
+                report.kept.push(object.id.clone());
+                continue;
+            }
             match object.api(client).delete(&object.id.name, &params).await {
                 Ok(_) => to_await.push(object),
                 Err(kube::Error::Api(status)) if status.code == 404 => report.deleted += 1,
@@ -67,7 +79,50 @@ pub async fn destroy(
                 Err(error) => report.problems.push(error.to_string()),
             }
         }
+        for object in objects.iter().filter(|object| !object.keep) {
+            let (Some(claims), Some(namespace)) = (&object.claims, &object.id.namespace) else {
+                continue;
+            };
+            delete_claims(client, claims, namespace, timeout, &mut report).await;
+        }
     }
     report.seconds = started.elapsed().as_secs_f64();
     report
+}
+
+/// Deletes the PersistentVolumeClaims of a (deleted) StatefulSet and waits for them.
+pub async fn delete_claims(
+    client: &Client,
+    claims: &crate::claims::ClaimTemplates,
+    namespace: &str,
+    timeout: Duration,
+    report: &mut TeardownReport,
+) {
+    let found = match claims.find(client, namespace).await {
+        Ok(found) => found,
+        Err(error) => {
+            report.problems.push(format!(
+                "list the claims of StatefulSet {namespace}/{}: {error}",
+                claims.statefulset
+            ));
+            return;
+        }
+    };
+    let resource =
+        kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&());
+    for id in found {
+        let api = crate::apply::api_for(client, &resource, Some(namespace));
+        match api.delete(&id.name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => {
+                report.problems.push(format!("delete {id}: {error}"));
+                continue;
+            }
+        }
+        match wait_deleted(api, &id, None, timeout).await {
+            Ok(()) => report.claims_deleted.push(id),
+            Err(error) => report.problems.push(error.to_string()),
+        }
+    }
 }

@@ -11,6 +11,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// [`binaries::ensure`] for the `recipes` named, versions from the shipped pin set, drawing a
 /// spinner on stderr while a recipe builds. Errors: those of [`binaries::ensure`].
 pub fn ensure(recipes: &[&str]) -> Result<ClusterBinaries> {
+    with_spinner(|on_event| binaries::ensure(&default_pins_file(), recipes, on_event))
+}
+
+/// Runs `build`, drawing a spinner on stderr for each recipe it builds (naming the recipe,
+/// its version and its log) and a line with its time when done.
+pub fn with_spinner<T>(build: impl FnOnce(&mut dyn FnMut(BuildEvent)) -> Result<T>) -> Result<T> {
     let mut bar: Option<ProgressBar> = None;
     let mut on_event = |event: BuildEvent| match event {
         BuildEvent::Building { name, version, log } => {
@@ -33,7 +39,7 @@ pub fn ensure(recipes: &[&str]) -> Result<ClusterBinaries> {
             eprintln!("built {name} in {seconds:.0} s");
         }
     };
-    let result = binaries::ensure(&default_pins_file(), recipes, &mut on_event);
+    let result = build(&mut on_event);
     if let Some(spinner) = bar.take() {
         spinner.finish_and_clear();
     }

@@ -79,6 +79,9 @@ pub struct IntegrationOptions {
     pub run_id: String,
     /// Hollow nodes, when this run starts the hollow cluster.
     pub hollow_nodes: usize,
+    /// Render every chart stage with Helm 3 and Helm 4 and report what differs
+    /// (`helm-compare.json`) before deploying with the configured one.
+    pub helm_compare: bool,
 }
 
 /// A stage ready to deploy: its objects and checks, rendered and validated.
@@ -88,8 +91,38 @@ pub struct PreparedStage {
     pub stage: Stage,
     /// Its objects, in file order.
     pub manifests: Vec<Manifest>,
-    /// Its checks, in declaration order.
+    /// Its checks, in declaration order (a chart's test hooks are added once it is rendered).
     pub checks: Vec<Check>,
+    /// For a chart stage: its values, tarball and (once rendered) release.
+    pub chart: Option<crate::chart_stages::PreparedChart>,
+}
+
+impl PreparedStage {
+    /// How many objects the stage applies (for a chart stage not yet rendered, its manifests).
+    pub fn object_count(&self) -> usize {
+        self.manifests.len()
+            + self
+                .chart
+                .as_ref()
+                .and_then(|chart| chart.release.as_ref())
+                .map_or(0, |release| release.applied_count())
+    }
+
+    /// Every object it applies, manifests and rendered chart objects (hooks included).
+    pub fn all_objects(&self) -> impl Iterator<Item = &Manifest> {
+        let release = self.chart.as_ref().and_then(|chart| chart.release.as_ref());
+        self.manifests
+            .iter()
+            .chain(release.into_iter().flat_map(|release| {
+                release
+                    .pre_install
+                    .iter()
+                    .map(|hook| &hook.manifest)
+                    .chain(release.objects.iter())
+                    .chain(release.post_install.iter().map(|hook| &hook.manifest))
+                    .chain(release.tests.iter().map(|hook| &hook.manifest))
+            }))
+    }
 }
 
 /// The file a run writes its platform CA certificate to, in the report dir.
@@ -127,10 +160,19 @@ pub fn prepare(
             manifests.extend(parse_documents(path, &render_file(path, &context)?)?);
         }
         let checks = load_checks(&stage, &context, check_defaults(config))?;
+        let chart = match &stage.chart {
+            Some(chart) => Some(crate::chart_stages::PreparedChart::new(
+                chart,
+                config,
+                render_file(&chart.values, &context)?,
+            )?),
+            None => None,
+        };
         prepared.push(PreparedStage {
             stage,
             manifests,
             checks,
+            chart,
         });
     }
     Ok(prepared)
@@ -194,6 +236,32 @@ async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, Provid
     lifecycle::up(&request, &options.platform, prebuilt).await
 }
 
+/// Renders the chart stages against the connected cluster (and, with `--helm-compare`,
+/// compares Helm 3 with Helm 4, printing the differences and writing `helm-compare.json`).
+async fn render_charts(
+    options: &IntegrationOptions,
+    connection: &Connection,
+    helms: &std::collections::BTreeMap<
+        deployer::charts::helm::HelmMajor,
+        deployer::charts::helm::Helm,
+    >,
+    inventory: &Inventory,
+    prepared: &mut [PreparedStage],
+) -> Result<()> {
+    let capabilities = deployer::charts::render::Capabilities::discover(&connection.client).await?;
+    if options.helm_compare {
+        let comparisons = crate::chart_stages::compare_all(prepared, helms, &capabilities)?;
+        eprint!("{}", crate::chart_stages::comparison_text(&comparisons));
+        let path = options.report_dir.join("helm-compare.json");
+        let json = serde_json::to_string_pretty(&comparisons).expect("a comparison serializes");
+        if let Err(error) = std::fs::write(&path, json) {
+            eprintln!("warning: cannot write {}: {error}", path.display());
+        }
+    }
+    let timeout = Duration::from_secs(options.config.check_timeout_seconds);
+    crate::chart_stages::render_all(prepared, helms, &capabilities, inventory, timeout)
+}
+
 /// Runs the whole integration and writes `report.json` and `junit.xml` to the report dir.
 ///
 /// Errors: what [`prepare`] finds, and a provider that cannot be reached or started — all
@@ -213,7 +281,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     })?;
     let mut tls = PlatformTls::for_domain(&options.config.project_name, &options.config.domain)?;
     tls.write_ca(&options.report_dir.join(PLATFORM_CA_FILE))?;
-    let prepared = prepare(
+    let mut prepared = prepare(
         &options.platform,
         &options.config,
         options.stop_at.as_deref(),
@@ -221,6 +289,25 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         options.provider.uses_built_images(),
         &tls,
     )?;
+    // Chart stages: Helm built or found, every pinned tarball fetched and its digest checked,
+    // before the provider starts.
+    let helms = if prepared.iter().any(|stage| stage.chart.is_some()) {
+        let pins_file = options.platform.pins_file.clone();
+        let both = options.helm_compare;
+        let (helms, fetched) = tokio::task::spawn_blocking(move || {
+            let helms = crate::chart_stages::ensure_helms(&prepared, &pins_file, both)?;
+            crate::chart_stages::fetch_all(&mut prepared, &helms)?;
+            Ok::<_, Error>((helms, prepared))
+        })
+        .await
+        .map_err(|error| Error::Build {
+            message: format!("fetching the charts panicked: {error}"),
+        })??;
+        prepared = fetched;
+        helms
+    } else {
+        Default::default()
+    };
 
     let provider_started = Instant::now();
     let progress = spinner(format!(
@@ -240,6 +327,19 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         deployment: options.config.project_name.clone(),
         run_id: options.run_id.clone(),
     };
+    if !helms.is_empty() {
+        // Rendered against the cluster, before anything is applied; a chart Helm refuses
+        // (a kubeVersion the cluster does not meet, a values schema violation) stops here,
+        // and the provider goes down again.
+        let rendered = render_charts(options, &connection, &helms, &inventory, &mut prepared).await;
+        if let Err(error) = rendered {
+            let down = handle.down().await;
+            for problem in &down.problems {
+                eprintln!("error: {problem}");
+            }
+            return Err(error);
+        }
+    }
     let mut stage_records: Vec<StageRecord> = prepared
         .iter()
         .map(|stage| StageRecord {
@@ -500,9 +600,14 @@ async fn tear_down(
     let progress = spinner("teardown: deleting stages in reverse order".to_owned());
     let report = teardown::destroy(&connection.client, applied, deletion_timeout).await;
     progress.finish_and_clear();
+    for kept in &report.kept {
+        eprintln!("kept on purpose (helm.sh/resource-policy: keep): {kept}");
+    }
     record.teardown = Some(TeardownRecord {
         deleted: report.deleted,
         problems: report.problems,
+        kept: report.kept,
+        claims_deleted: report.claims_deleted,
         seconds: report.seconds,
     });
     let selector = deployer::inventory::deployment_selector(&record.deployment);
@@ -523,8 +628,7 @@ pub fn skip_reason(provider: ProviderKind, stage: &PreparedStage) -> Option<Stri
         return None;
     }
     let mut images: Vec<String> = stage
-        .manifests
-        .iter()
+        .all_objects()
         .flat_map(|manifest| container_images(&manifest.object.data))
         .filter(|image| !image.starts_with(deployer::images::recipe::REPOSITORY_PREFIX))
         .collect();
@@ -595,12 +699,34 @@ async fn deploy_stages(
         let objects = &mut applied.last_mut().expect("just pushed").1;
         let progress = spinner(format!(
             "{name}: applying {} objects and waiting for readiness",
-            stage.manifests.len()
+            stage.object_count()
         ));
         let mut timings = StageTimings::default();
-        let result = applier
-            .apply_stage(name, &stage.manifests, objects, &mut timings)
-            .await;
+        let release = stage.chart.as_ref().and_then(|chart| {
+            chart
+                .release
+                .as_ref()
+                .map(|release| (chart.namespace.as_str(), release))
+        });
+        let result = match release {
+            Some((namespace, release)) => {
+                deployer::charts::install::install(
+                    applier,
+                    name,
+                    namespace,
+                    release,
+                    &stage.manifests,
+                    objects,
+                    &mut timings,
+                )
+                .await
+            }
+            None => {
+                applier
+                    .apply_stage(name, &stage.manifests, objects, &mut timings)
+                    .await
+            }
+        };
         progress.finish_and_clear();
         record.objects = objects.iter().map(|object| object.id.clone()).collect();
         record.apply_seconds = timings.apply_seconds;

@@ -7,6 +7,7 @@
 //! - [`trials`]: checks as `<stage>::<check>` trials for `cargo test` / `cargo nextest run`.
 //! - [`target`]: the description of a kept deployment that trials and teardown use.
 
+pub mod chart_stages;
 pub mod checks;
 pub mod cluster_build;
 pub mod diagnostics;

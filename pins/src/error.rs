@@ -67,6 +67,28 @@ pub enum Error {
     },
 }
 
+impl From<deployer::pinset::Error> for Error {
+    fn from(error: deployer::pinset::Error) -> Self {
+        use deployer::pinset::Error as PinSet;
+        match error {
+            PinSet::Io { path, source } => Error::Io { path, source },
+            PinSet::Invalid {
+                path,
+                line,
+                key,
+                message,
+            } => Error::Invalid {
+                path,
+                line,
+                key,
+                message,
+            },
+            PinSet::UnknownGroup { group, valid } => Error::UnknownGroup { group, valid },
+            PinSet::UnknownPin { name, valid } => Error::UnknownPin { name, valid },
+        }
+    }
+}
+
 impl Error {
     /// Whether the error is the user's input (exit code 2) rather than the network's.
     pub fn is_bad_input(&self) -> bool {

@@ -13,10 +13,7 @@ pub mod check;
 pub mod edit;
 pub mod error;
 pub mod fetch;
-pub mod load;
-pub mod model;
 pub mod outdated;
-pub mod policy;
 pub mod pr;
 pub mod report;
 pub mod resolve;
@@ -26,6 +23,8 @@ pub mod testbed;
 pub mod update;
 
 pub use deployer::pins::{load_images, parse_images, ImagePin, ImagePins};
+/// The pin set's model and reader live in the deployer, which deploys from the same file.
+pub use deployer::pinset::{load, model, policy};
 pub use error::{Error, Result};
 
 /// The pin set shipped in this repository.

@@ -83,6 +83,14 @@ pub struct Integration {
     /// Hollow nodes, when this run starts the hollow cluster.
     #[arg(long, default_value_t = DEFAULT_NODES)]
     nodes: usize,
+    /// Render every chart stage with Helm 3 and with Helm 4 against the cluster, print the
+    /// objects and field paths that differ and write helm-compare.json, then deploy with the
+    /// configured Helm (docs/charts.md).
+    #[arg(long)]
+    helm_compare: bool,
+    /// Which Helm renders chart stages that do not choose one: 3 or 4 (the config's `helm`).
+    #[arg(long, value_name = "3|4", value_parser = ["3", "4"])]
+    helm: Option<String>,
 }
 
 impl Integration {
@@ -114,6 +122,11 @@ impl Integration {
         if provider == ProviderKind::K3s && (self.keep || self.keep_on_failure) {
             eprintln!("error: --keep and --keep-on-failure need a cluster that outlives the run; the k3s container is removed when the run ends (use --provider kind --keep)");
             return exit::BAD_INPUT;
+        }
+        match self.helm.as_deref() {
+            Some("3") => config.helm = Some(deployer::charts::helm::HelmMajor::Helm3),
+            Some("4") => config.helm = Some(deployer::charts::helm::HelmMajor::Helm4),
+            _ => {}
         }
         // The platform, loaded once for the whole run.
         let platform = match deployer::platform::Platform::load(&self.platform) {
@@ -152,6 +165,7 @@ impl Integration {
             report_dir: report_dir.clone(),
             run_id,
             hollow_nodes: self.nodes,
+            helm_compare: self.helm_compare,
         };
         let record = match run(&options).await {
             Ok(record) => record,

@@ -115,7 +115,7 @@ impl Pins {
         let path = self.pins.clone().unwrap_or_else(pins::default_pins_file);
         let set = match pins::load::load(&path) {
             Ok(set) => set,
-            Err(error) => return fail(&error),
+            Err(error) => return fail(&error.into()),
         };
         let selection = Selection {
             group: self.group.clone(),
@@ -123,7 +123,7 @@ impl Pins {
         };
         let selected = match set.select(&selection) {
             Ok(selected) => selected,
-            Err(error) => return fail(&error),
+            Err(error) => return fail(&error.into()),
         };
         let offline = matches!(
             self.command,
@@ -462,7 +462,7 @@ pub async fn check_packages(path: &std::path::Path) -> Result<(), u8> {
         // Nothing will be built: the registries need not be asked.
         return Ok(());
     }
-    let set = pins::load::load(path).map_err(|error| fail(&error))?;
+    let set = pins::load::load(path).map_err(|error| fail(&error.into()))?;
     let packages: Vec<&pins::model::Pin> = set
         .pins
         .iter()

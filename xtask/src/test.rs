@@ -264,6 +264,7 @@ impl Test {
             report_dir: report_dir.clone(),
             run_id: new_run_id(),
             hollow_nodes: DEFAULT_NODES,
+            helm_compare: false,
         };
         let kept = run(&options).await;
         let deploy_code = match &kept {

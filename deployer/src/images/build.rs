@@ -306,7 +306,7 @@ mod tests {
             r#"
 [images.hub]
 repository = "quay.io/x/hub"
-tag = "1"
+tag = "1.0.0"
 [packages.a]
 pypi = "jupyterhub"
 version = "9.9.1"

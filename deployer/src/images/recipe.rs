@@ -448,7 +448,7 @@ cmd = ["jupyterhub"]
         );
         assert_eq!(
             error(PINS.replace("npm = \"configurable-http-proxy\"", "")),
-            "p.toml:10: `packages.chp` needs exactly one of `pypi`, `npm` and `maven`"
+            "p.toml:10: packages.chp.pypi: a package needs exactly one of `pypi` (a PyPI project), `npm` (an npm package) and `maven` (`group:artifact` in a Maven repository)"
         );
         assert!(error(PINS.replace(
             "npm = \"configurable-http-proxy\"",

@@ -25,6 +25,7 @@
 mod access;
 mod endpoint;
 mod expression;
+pub mod helm_test;
 mod observe;
 mod path;
 mod runner;

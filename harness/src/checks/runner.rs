@@ -213,6 +213,7 @@ impl CheckRunner {
             Assertion::Tls(spec) => repeat(last, || probe_tls(&self.resolver, spec)).await,
             Assertion::Tcp(spec) => repeat(last, || probe_tcp(&self.resolver, spec)).await,
             Assertion::Oidc(spec) => repeat(last, || probe_oidc(&self.resolver, spec)).await,
+            Assertion::HelmTest(spec) => super::helm_test::run_helm_test(client, spec, last).await,
             other => {
                 let object = other
                     .object()

@@ -237,6 +237,8 @@ pub enum Assertion {
     Tcp(TcpSpec),
     /// An OIDC issuer serves a valid discovery document.
     Oidc(OidcSpec),
+    /// A chart's test hook Pod runs and succeeds (made from the chart, not from checks.yaml).
+    HelmTest(super::helm_test::HelmTestSpec),
 }
 
 impl Assertion {
@@ -255,6 +257,7 @@ impl Assertion {
             Assertion::Tls(_) => "tls",
             Assertion::Tcp(_) => "tcp",
             Assertion::Oidc(_) => "oidc",
+            Assertion::HelmTest(_) => "helm_test",
         }
     }
 
@@ -306,6 +309,9 @@ impl Assertion {
             ),
             Assertion::Tcp(spec) => format!("{} to accept a TCP connection", spec.address),
             Assertion::Oidc(spec) => format!("the OIDC discovery document of {}", spec.issuer),
+            Assertion::HelmTest(spec) => {
+                format!("test pod {}/{} to succeed", spec.namespace, spec.name)
+            }
         }
     }
 
@@ -334,6 +340,7 @@ impl Assertion {
                 ..
             } => resource.namespace.clone(),
             Assertion::Access(spec) => spec.namespace.clone(),
+            Assertion::HelmTest(spec) => Some(spec.namespace.clone()),
             other => other.object().and_then(|object| object.namespace.clone()),
         };
         namespace.into_iter().collect()

@@ -166,6 +166,12 @@ pub struct TeardownRecord {
     pub deleted: usize,
     /// Deletions that failed or did not finish.
     pub problems: Vec<String>,
+    /// Objects left on purpose (`helm.sh/resource-policy: keep`), by teardown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<deployer::inventory::ObjectId>,
+    /// StatefulSet claims deleted (they carry no inventory label).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims_deleted: Vec<deployer::inventory::ObjectId>,
     /// Seconds.
     pub seconds: f64,
 }

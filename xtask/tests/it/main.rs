@@ -5,6 +5,7 @@
 //! nothing but the binary.
 
 mod bad_input;
+mod charts;
 mod discovery;
 mod end_to_end;
 mod hollow;

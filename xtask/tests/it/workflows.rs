@@ -233,7 +233,7 @@ fn the_jobs_run_what_ci_readme_says() {
 fn install_tools_reads_the_pinned_versions() {
     let output = Command::new("bash")
         .arg(repo_root().join("ci/install-tools.sh"))
-        .args(["kind", "helm"])
+        .args(["kind", "nextest"])
         .env("DRY_RUN", "1")
         .env("XTASK", env!("CARGO_BIN_EXE_xtask"))
         .current_dir(repo_root())
@@ -246,7 +246,7 @@ fn install_tools_reads_the_pinned_versions() {
     );
     let plan = String::from_utf8_lossy(&output.stdout);
     let pins = pins::load::load(&repo_root().join("pins/pins.toml")).unwrap();
-    for name in ["kind", "helm"] {
+    for name in ["kind", "nextest"] {
         let pin = pins
             .pins
             .iter()

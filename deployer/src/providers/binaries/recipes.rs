@@ -11,6 +11,7 @@
 //!   `cni_plugins` (bridge, host-local, loopback, portmap), `crictl`, `coredns`.
 //! - `traefik` (`github.com/traefik/traefik/v3`): the ingress controller, which an image
 //!   recipe (`[recipes.traefik]`, `tools = ["traefik"]`) copies into its image.
+//! - `helm` (`helm.sh/helm/v3`) and `helm4` (`helm.sh/helm/v4`): what renders chart stages.
 
 use std::path::Path;
 
@@ -199,6 +200,19 @@ pub fn recipe(pins_file: &Path, name: &str) -> Result<Recipe> {
                 ]
             };
         }
+        // Helm renders chart stages (`deployer::charts`). Both majors build the same program
+        // (`cmd/helm`); Helm 4's binary is named `helm4` so both can sit on one PATH. The
+        // version stamps are the upstream Makefile's (`internal/version.version`, `gitCommit`,
+        // `gitTreeState`), so `helm version` reports the pinned release.
+        "helm" | "helm4" => {
+            recipe.name = if name == "helm" { "helm" } else { "helm4" };
+            recipe.programs = vec![program("cmd/helm", recipe.name)];
+            recipe.version_stamps = if name == "helm" {
+                |info| helm_stamps("helm.sh/helm/v3", info)
+            } else {
+                |info| helm_stamps("helm.sh/helm/v4", info)
+            };
+        }
         other => {
             return Err(Error::Build {
                 message: format!("no build recipe for `tools.{other}`"),
@@ -214,6 +228,16 @@ pub fn build_packages(name: &str) -> &'static [&'static str] {
         "runc" => &["gcc", "libc6-dev", "libseccomp-dev", "pkg-config"],
         _ => &[],
     }
+}
+
+/// The upstream Makefile's `-X` stamps of `<module>/internal/version`.
+fn helm_stamps(module: &str, info: &VersionInfo) -> Vec<(String, String)> {
+    let package = format!("{module}/internal/version");
+    vec![
+        (format!("{package}.version"), info.version.clone()),
+        (format!("{package}.gitCommit"), commit(info)),
+        (format!("{package}.gitTreeState"), "clean".to_owned()),
+    ]
 }
 
 fn commit(info: &VersionInfo) -> String {

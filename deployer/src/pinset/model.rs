@@ -1,6 +1,6 @@
 //! The pin set's shape: pins of four kinds, groups, policies, relocation rules.
 //!
-//! The file format is documented in docs/pins.md; [`crate::load`] reads it.
+//! The file format is documented in docs/pins.md; [`super::load`] reads it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::policy::Policy;
+use super::policy::Policy;
 
 /// The four kinds of pin, named as the pin set's top-level tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -318,12 +318,12 @@ pub struct PinSet {
 impl PinSet {
     /// The pins `selection` picks.
     ///
-    /// Errors: [`crate::Error::UnknownGroup`] listing the valid groups;
-    /// [`crate::Error::UnknownPin`] listing every pin.
-    pub fn select(&self, selection: &Selection) -> crate::Result<Vec<&Pin>> {
+    /// Errors: [`super::Error::UnknownGroup`] listing the valid groups;
+    /// [`super::Error::UnknownPin`] listing every pin.
+    pub fn select(&self, selection: &Selection) -> super::Result<Vec<&Pin>> {
         if let Some(group) = &selection.group {
             if !self.groups.contains_key(group) {
-                return Err(crate::Error::UnknownGroup {
+                return Err(super::Error::UnknownGroup {
                     group: group.clone(),
                     valid: self.groups.keys().cloned().collect(),
                 });
@@ -331,7 +331,7 @@ impl PinSet {
         }
         for name in &selection.only {
             if !self.pins.iter().any(|pin| matches_name(pin, name)) {
-                return Err(crate::Error::UnknownPin {
+                return Err(super::Error::UnknownPin {
                     name: name.clone(),
                     valid: self.pins.iter().map(|pin| pin.id.to_string()).collect(),
                 });

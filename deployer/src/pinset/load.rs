@@ -7,11 +7,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
-use crate::model::{
+use super::error::{Error, Result};
+use super::model::{
     ChartRepository, Group, ImageName, Kind, Pin, PinId, PinSet, Relocation, Source,
 };
-use crate::policy::{parse_age, parse_range, Policy, TagPattern};
+use super::policy::{parse_age, parse_range, Policy, TagPattern};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,9 +31,9 @@ struct RawFile {
     bundles: BTreeMap<String, RawPin>,
     #[serde(default)]
     packages: BTreeMap<String, RawPin>,
-    // Image recipes: deployer::images::recipe reads and validates them.
-    #[serde(default)]
-    recipes: toml::Table,
+    // Image recipes: accepted here, read and validated by crate::images::recipe.
+    #[serde(default, rename = "recipes")]
+    _recipes: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -121,8 +121,29 @@ pub fn load(path: &Path) -> Result<PinSet> {
     parse(path, &text)
 }
 
-/// [`load`] on text already read; `path` is used in messages.
+/// [`load`] on text already read; `path` is used in messages. Besides the pins, it validates
+/// the `[recipes.*]` tables with their one reader, [`crate::images::recipe::parse`].
 pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
+    let pin_set = parse_pins(path, text)?;
+    // One reader of recipes: the deployer's, which the image build uses.
+    if let Err(error) = crate::images::recipe::parse(path, text) {
+        let (line, message) = match error {
+            crate::Error::Invalid { line, message, .. } => (line, message),
+            other => (0, other.to_string()),
+        };
+        return Err(Error::Invalid {
+            path: path.to_owned(),
+            line,
+            key: "recipes".into(),
+            message,
+        });
+    }
+    Ok(pin_set)
+}
+
+/// The pins, groups and relocations of pin set text, without validating `[recipes.*]` (what
+/// the recipe reader itself calls); `path` is used in messages.
+pub fn parse_pins(path: &Path, text: &str) -> Result<PinSet> {
     let raw: RawFile = toml::from_str(text).map_err(|error| {
         let (line, key) = error
             .span()
@@ -440,17 +461,6 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
         }
     }
     pins.sort_by_key(|pin| pin.line);
-    if !raw.recipes.is_empty() {
-        // One reader of recipes: the deployer's, which the image build uses.
-        if let Err(error) = deployer::images::recipe::parse(path, text) {
-            return Err(match error {
-                deployer::Error::Invalid { line, message, .. } => {
-                    invalid(line, "recipes".into(), message)
-                }
-                other => invalid(0, "recipes".into(), other.to_string()),
-            });
-        }
-    }
     Ok(PinSet {
         path: path.to_owned(),
         text: text.to_owned(),

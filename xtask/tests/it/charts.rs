@@ -1,0 +1,433 @@
+//! Chart stages: charts this test writes (never copies of upstream ones), packaged with the
+//! pinned Helm, served from a chart repository over HTTP on loopback and from Debian's
+//! docker-registry as an OCI registry, deployed by `cargo xtask integration`.
+//!
+//! On hollow: CRDs and custom resources, a subchart, `.Capabilities` from the real cluster,
+//! `--helm-compare`; and the refusals that stop a run before anything is applied (a digest
+//! mismatch, a version the repository lacks, a `kubeVersion` the cluster does not meet, a
+//! values schema violation). The hooks, chart tests and claims that need real pods run on
+//! the local cluster (`local::on_local_chart_hooks_tests_and_claims_…`).
+
+use std::path::{Path, PathBuf};
+
+use deployer::charts::fetch::sha256_file;
+use deployer::charts::helm::{Helm, HelmMajor};
+use pins::testbed::http::FileServer;
+use pins::testbed::registry::Registry;
+
+use crate::support::{labelled_objects, read_report, repo_root, write_config, xtask, Run};
+
+/// A chart repository and an OCI registry on loopback, the pinned Helms, and a pin set (a copy
+/// of the shipped one) that the test's chart pins are appended to.
+pub struct ChartWorld {
+    pub dir: tempfile::TempDir,
+    pub server: FileServer,
+    pub registry: Registry,
+    pub helm: Helm,
+    pub helm4: Helm,
+    pub pins: PathBuf,
+}
+
+impl ChartWorld {
+    pub async fn start() -> ChartWorld {
+        let dir = tempfile::tempdir().unwrap();
+        let pins = dir.path().join("pins.toml");
+        std::fs::copy(repo_root().join("pins/pins.toml"), &pins).unwrap();
+        let ensure = |major| {
+            Helm::ensure(&pins, major, &mut |_| {}).unwrap_or_else(|e| panic!("{major}: {e}"))
+        };
+        let (helm, helm4) = (ensure(HelmMajor::Helm3), ensure(HelmMajor::Helm4));
+        let registry = Registry::start(
+            &dir.path().join("registry-storage"),
+            &dir.path().join("registry"),
+            None,
+        )
+        .unwrap();
+        let server = FileServer::start().await.unwrap();
+        std::fs::create_dir_all(dir.path().join("repo")).unwrap();
+        ChartWorld {
+            dir,
+            server,
+            registry,
+            helm,
+            helm4,
+            pins,
+        }
+    }
+
+    /// Writes a chart directory from `(path, text)` files; returns it.
+    pub fn write_chart(&self, name: &str, files: &[(&str, String)]) -> PathBuf {
+        let chart = self.dir.path().join("charts-src").join(name);
+        for (path, text) in files {
+            let path = chart.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        chart
+    }
+
+    /// `helm package` into the repository, `helm repo index`, everything served; the
+    /// tarball's digest.
+    pub fn publish_http(&self, chart: &Path) -> String {
+        let repo = self.dir.path().join("repo");
+        let tarball = self.helm.package(chart, &repo).unwrap();
+        let index = self.helm.run(
+            "repo index",
+            &[
+                "repo".as_ref(),
+                "index".as_ref(),
+                repo.as_os_str(),
+                "--url".as_ref(),
+                self.server.url.as_ref(),
+            ],
+        );
+        index.unwrap();
+        for entry in std::fs::read_dir(&repo).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            self.server.put(
+                &format!("/{name}"),
+                "application/octet-stream",
+                std::fs::read(&path).unwrap(),
+            );
+        }
+        sha256_file(&tarball).unwrap()
+    }
+
+    /// `helm push` to `oci://<registry>/charts`; the manifest digest.
+    pub fn publish_oci(&self, chart: &Path) -> String {
+        let out = self.dir.path().join("oci-out");
+        std::fs::create_dir_all(&out).unwrap();
+        let tarball = self.helm.package(chart, &out).unwrap();
+        self.helm
+            .push(
+                &tarball,
+                &format!("oci://{}/charts", self.registry.host),
+                true,
+            )
+            .unwrap()
+    }
+
+    /// Appends a chart pin to the pin set.
+    pub fn pin(&self, name: &str, repository: &str, version: &str, digest: &str) {
+        crate::support::append(
+            &self.pins,
+            &format!("\n[charts.{name}]\nrepository = \"{repository}\"\nversion = \"{version}\"\ndigest = \"{digest}\"\n"),
+        );
+    }
+
+    /// A platform of `stages`, each `(name, files)` relative to its directory, reading the
+    /// pin set; returns its directory.
+    pub fn platform(&self, name: &str, stages: &[(&str, Vec<(&str, String)>)]) -> PathBuf {
+        let root = self.dir.path().join(name);
+        let names: Vec<&str> = stages.iter().map(|(stage, _)| *stage).collect();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            root.join("platform.yaml"),
+            format!(
+                "stages: [{}]\npins: {}\n",
+                names.join(", "),
+                self.pins.display()
+            ),
+        )
+        .unwrap();
+        for (stage, files) in stages {
+            for (path, text) in files {
+                let path = root.join(stage).join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            }
+        }
+        root
+    }
+}
+
+/// A stage that makes the platform's namespace.
+pub fn namespace_stage() -> Vec<(&'static str, String)> {
+    vec![
+        ("stage.yaml", "description: The namespace.\n".into()),
+        (
+            "manifests/namespace.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \"{{ namespace }}\"\n".into(),
+        ),
+    ]
+}
+
+/// A chart stage: `stage.yaml` naming `pin` (and `release`), its values template and checks.
+pub fn chart_stage(
+    pin: &str,
+    release: &str,
+    settings: &str,
+    values: &str,
+    checks: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "stage.yaml",
+            format!("description: The {pin} chart.\nsettings:\n{settings}chart:\n  pin: charts.{pin}\n  release: {release}\n"),
+        ),
+        ("values.yaml", values.to_owned()),
+        ("checks.yaml", format!("checks:\n{checks}")),
+    ]
+}
+
+/// The `widgets` chart: a CRD and a custom resource, a subchart (`greeter`), templates that
+/// branch on `.Capabilities`, a values schema, a `kubeVersion` constraint.
+pub fn widgets_chart(version: &str, kube_version: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "Chart.yaml",
+            format!("apiVersion: v2\nname: widgets\nversion: {version}\nkubeVersion: \"{kube_version}\"\ndependencies:\n  - name: greeter\n    version: 0.2.5\n"),
+        ),
+        ("values.yaml", "size: 1\ngreeter:\n  greeting: hi\n".into()),
+        (
+            "values.schema.json",
+            r#"{"type": "object", "required": ["size"], "properties": {"size": {"type": "integer", "minimum": 1}}}"#.into(),
+        ),
+        (
+            "crds/widgets.yaml",
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.trial.seatrial.dev\nspec:\n  group: trial.seatrial.dev\n  scope: Namespaced\n  names: {plural: widgets, singular: widget, kind: Widget}\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n".into(),
+        ),
+        (
+            "templates/widget.yaml",
+            "apiVersion: trial.seatrial.dev/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-main\n  labels:\n    helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}\nspec:\n  size: {{ .Values.size }}\n".into(),
+        ),
+        (
+            "templates/capabilities.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-capabilities\ndata:\n  kubeVersion: {{ .Capabilities.KubeVersion.Version | quote }}\n  hasPodDisruptionBudget: {{ .Capabilities.APIVersions.Has \"policy/v1/PodDisruptionBudget\" | quote }}\n{{- if .Capabilities.APIVersions.Has \"nothing.seatrial.dev/v9\" }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-impossible\n{{- end }}\n".into(),
+        ),
+        (
+            "templates/renderer.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-renderer\ndata:\n  helm: {{ .Capabilities.HelmVersion.Version | quote }}\n".into(),
+        ),
+        ("charts/greeter/Chart.yaml", "apiVersion: v2\nname: greeter\nversion: 0.2.5\n".into()),
+        ("charts/greeter/values.yaml", "greeting: hello\n".into()),
+        (
+            "charts/greeter/templates/greeting.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-greeting\ndata:\n  greeting: {{ .Values.greeting | quote }}\n".into(),
+        ),
+    ]
+}
+
+fn kubernetes_version() -> String {
+    deployer::pins::load_go_module(&deployer::pins::default_pins_file(), "kubernetes")
+        .unwrap()
+        .tag
+}
+
+/// The checks of a `widgets` release named `release` with `size` and `greeting`.
+fn widgets_checks(release: &str, size: u32, greeting: &str) -> String {
+    format!(
+        r#"  - name: widget_applied
+    field_equals:
+      object: {{apiVersion: trial.seatrial.dev/v1, kind: Widget, namespace: "{{{{ namespace }}}}", name: {release}-main}}
+      path: spec.size
+      value: {size}
+  - name: capabilities_are_the_clusters
+    match:
+      object: {{apiVersion: v1, kind: ConfigMap, namespace: "{{{{ namespace }}}}", name: {release}-capabilities}}
+      expect: {{data: {{kubeVersion: "{version}", hasPodDisruptionBudget: "true"}}}}
+  - name: unserved_api_not_rendered
+    absent: {{object: {{apiVersion: v1, kind: ConfigMap, namespace: "{{{{ namespace }}}}", name: {release}-impossible}}}}
+  - name: subchart_rendered
+    field_equals:
+      object: {{apiVersion: v1, kind: ConfigMap, namespace: "{{{{ namespace }}}}", name: {release}-greeting}}
+      path: data.greeting
+      value: "{greeting}"
+"#,
+        version = kubernetes_version()
+    )
+}
+
+fn integration(platform: &Path, config: &Path, report: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "integration",
+        "--platform",
+        platform.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--report-dir",
+        report.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    xtask(&args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the hollow cluster, the built Helm 3 and 4, and Debian's docker-registry: run by `cargo xtask test`"]
+async fn charts_from_http_and_oci_deploy_on_hollow_with_crds_a_subchart_and_the_clusters_capabilities(
+) {
+    let world = ChartWorld::start().await;
+    let chart = world.write_chart("widgets", &widgets_chart("0.7.3", ">=1.20.0-0"));
+    let http_digest = world.publish_http(&chart);
+    world.pin("widgets", &world.server.url, "0.7.3", &http_digest);
+    let oci_digest = world.publish_oci(&chart);
+    world.pin(
+        "widgets_oci",
+        &format!("oci://{}/charts", world.registry.host),
+        "0.7.3",
+        &oci_digest,
+    );
+    crate::support::append(&world.pins, "chart = \"widgets\"\n");
+    let platform = world.platform(
+        "hollow-platform",
+        &[
+            ("namespace", namespace_stage()),
+            (
+                "widgets",
+                chart_stage(
+                    "widgets",
+                    "http",
+                    "  size: 3\n",
+                    "size: {{ settings.size }}\ngreeter:\n  greeting: \"hello from {{ project }}\"\n",
+                    &widgets_checks("http", 3, "hello from chart-hollow"),
+                ),
+            ),
+            (
+                "widgets-oci",
+                chart_stage(
+                    "widgets_oci",
+                    "oci",
+                    "",
+                    "size: 2\n",
+                    &widgets_checks("oci", 2, "hi"),
+                ),
+            ),
+        ],
+    );
+    let config = write_config(world.dir.path(), "chart-hollow", "");
+    let report_dir = world.dir.path().join("report");
+    let run = integration(&platform, &config, &report_dir, &["--helm-compare"]);
+    assert_eq!(run.code, 0, "{}", run.output());
+    let report = read_report(&report_dir);
+    for stage in &report["stages"].as_array().unwrap()[1..] {
+        assert_eq!(stage["status"], "passed", "{stage:#}");
+        assert_eq!(stage["checks"].as_array().unwrap().len(), 4, "{stage:#}");
+        let objects: Vec<String> = stage["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap().to_owned())
+            .collect();
+        for kind in ["CustomResourceDefinition", "Widget", "ConfigMap"] {
+            assert!(objects.iter().any(|k| k == kind), "{objects:?}");
+        }
+    }
+    // --helm-compare: the renderer ConfigMap differs (Helm's own version), per stage.
+    assert!(
+        run.stderr.contains(&format!(
+            "objects differ between Helm {} (left) and Helm {} (right)",
+            world.helm.version, world.helm4.version
+        )),
+        "{}",
+        run.output()
+    );
+    let compare: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report_dir.join("helm-compare.json")).unwrap(),
+    )
+    .unwrap();
+    let widgets = &compare[0];
+    assert_eq!(widgets["stage"], "widgets");
+    let renderer = widgets["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["object"] == "ConfigMap http-renderer")
+        .unwrap_or_else(|| panic!("{compare:#}"));
+    assert_eq!(renderer["fields"][0]["path"], "data.helm");
+    assert_eq!(renderer["fields"][0]["left"], world.helm.version);
+    assert_eq!(renderer["fields"][0]["right"], world.helm4.version);
+    assert!(
+        labelled_objects(&crate::support::client().await, "chart-hollow")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the hollow cluster, the built Helm 3 and 4, and Debian's docker-registry: run by `cargo xtask test`"]
+async fn a_wrong_digest_a_missing_version_an_unmet_kube_version_and_a_schema_violation_stop_before_anything_is_applied(
+) {
+    let world = ChartWorld::start().await;
+    let good = world.write_chart("widgets", &widgets_chart("0.7.3", ">=1.20.0-0"));
+    let digest = world.publish_http(&good);
+    let future = world.write_chart("future", &{
+        let mut files = widgets_chart("0.8.0", ">=1.99.0-0");
+        files[0].1 = files[0].1.replace("name: widgets", "name: future");
+        files
+    });
+    let future_digest = world.publish_http(&future);
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    world.pin("wrong_digest", &world.server.url, "0.7.3", &wrong);
+    crate::support::append(&world.pins, "chart = \"widgets\"\n");
+    world.pin("missing_version", &world.server.url, "0.9.9", &digest);
+    crate::support::append(&world.pins, "chart = \"widgets\"\n");
+    world.pin("future", &world.server.url, "0.8.0", &future_digest);
+    world.pin("widgets", &world.server.url, "0.7.3", &digest);
+    let config = write_config(world.dir.path(), "chart-refused", "");
+    let cluster_version = kubernetes_version();
+    let cases = [
+        (
+            "wrong_digest",
+            "size: 1\n",
+            vec![
+                "charts.wrong_digest",
+                &digest,
+                "but the pin's digest is",
+                &wrong,
+            ],
+        ),
+        (
+            "missing_version",
+            "size: 1\n",
+            vec![
+                "charts.missing_version",
+                "0.9.9",
+                "not found",
+                &world.server.url,
+            ],
+        ),
+        (
+            "future",
+            "size: 1\n",
+            vec!["stage future", ">=1.99.0-0", &cluster_version],
+        ),
+        (
+            "widgets",
+            "size: big\n",
+            vec!["stage widgets", "values.yaml", "size", "integer"],
+        ),
+    ];
+    for (pin, values, wanted) in cases {
+        let platform = world.platform(
+            &format!("refused-{pin}"),
+            &[
+                ("namespace", namespace_stage()),
+                (
+                    pin.replace('_', "-").as_str(),
+                    chart_stage(pin, "r", "", values, "  []\n"),
+                ),
+            ],
+        );
+        let report_dir = world.dir.path().join(format!("report-{pin}"));
+        let run = integration(&platform, &config, &report_dir, &[]);
+        assert_eq!(run.code, 2, "{pin}: {}", run.output());
+        eprintln!("{pin} is refused: {}", run.stderr.trim());
+        for text in wanted {
+            assert!(
+                run.stderr.contains(text),
+                "{pin}: no `{text}` in {}",
+                run.output()
+            );
+        }
+        assert!(
+            !report_dir.join("report.json").exists(),
+            "{pin}: a run started"
+        );
+    }
+    assert!(
+        labelled_objects(&crate::support::client().await, "chart-refused")
+            .await
+            .is_empty()
+    );
+}
