@@ -431,3 +431,117 @@ async fn a_wrong_digest_a_missing_version_an_unmet_kube_version_and_a_schema_vio
             .is_empty()
     );
 }
+
+/// A Job hook template: `name` runs `script` in `{{ .Values.image }}`.
+fn hook_job(name: &str, events: &str, weight: i32, policy: Option<&str>, script: &str) -> String {
+    let policy = policy
+        .map(|policy| format!("\n    helm.sh/hook-delete-policy: {policy}"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\n  annotations:\n    helm.sh/hook: {events}\n    helm.sh/hook-weight: \"{weight}\"{policy}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      terminationGracePeriodSeconds: 1\n      containers:\n        - name: step\n          image: {{{{ .Values.image }}}}\n          command: [\"sh\", \"-c\", {script:?}]\n---\n"
+    )
+}
+
+/// A test hook Pod that runs `script`.
+fn test_pod(name: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\n  annotations:\n    helm.sh/hook: test\nspec:\n  restartPolicy: Never\n  terminationGracePeriodSeconds: 1\n  containers:\n    - name: {name}\n      image: {{{{ .Values.image }}}}\n      command: [\"sh\", \"-c\", {script:?}]\n"
+    )
+}
+
+/// The `rollout` chart: pre-install hooks of three weights (one deleted when it succeeds), a
+/// StatefulSet with a claim template, a ConfigMap kept on uninstall, a post-install hook and
+/// a test hook that passes.
+pub fn rollout_chart() -> Vec<(&'static str, String)> {
+    vec![
+        ("Chart.yaml", "apiVersion: v2\nname: rollout\nversion: 0.4.1\n".into()),
+        ("values.yaml", "image: missing\n".into()),
+        (
+            "templates/hooks.yaml",
+            [
+                hook_job("first", "pre-install", -5, None, "echo first hook; sleep 1"),
+                hook_job("cleanup", "pre-install", 0, Some("hook-succeeded"), "echo cleanup"),
+                hook_job("second", "pre-install", 5, Some("before-hook-creation"), "echo second hook"),
+                hook_job("after", "post-install", 0, None, "echo after the release"),
+            ]
+            .concat(),
+        ),
+        (
+            "templates/db.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-db\nspec:\n  clusterIP: None\n  selector: {app: {{ .Release.Name }}-db}\n  ports: [{port: 5432}]\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {{ .Release.Name }}-db\nspec:\n  serviceName: {{ .Release.Name }}-db\n  replicas: 1\n  selector:\n    matchLabels: {app: {{ .Release.Name }}-db}\n  template:\n    metadata:\n      labels: {app: {{ .Release.Name }}-db}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n        - name: db\n          image: {{ .Values.image }}\n          command: [\"sh\", \"-c\", \"echo ready > /data/ready && exec sleep 3600\"]\n          volumeMounts: [{name: data, mountPath: /data}]\n  volumeClaimTemplates:\n    - metadata: {name: data}\n      spec:\n        accessModes: [ReadWriteOnce]\n        resources: {requests: {storage: 1Mi}}\n".into(),
+        ),
+        (
+            "templates/kept.yaml",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {{ .Release.Name }}-{{ .Release.Namespace }}-kept\n  annotations:\n    helm.sh/resource-policy: keep\nrules: []\n".into(),
+        ),
+        ("templates/tests/smoke.yaml", test_pod("smoke", "echo smoke test: the release answers")),
+    ]
+}
+
+/// A chart whose pre-install hook fails (and is deleted, `hook-failed`).
+pub fn broken_hook_chart() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: migrate\nversion: 0.3.2\n".into(),
+        ),
+        ("values.yaml", "image: missing\n".into()),
+        (
+            "templates/hooks.yaml",
+            hook_job(
+                "schema",
+                "pre-install",
+                0,
+                Some("hook-failed"),
+                "echo migration failed: table widgets is missing; exit 3",
+            ),
+        ),
+        (
+            "templates/config.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n"
+                .into(),
+        ),
+    ]
+}
+
+/// A chart whose test hook fails.
+pub fn failing_test_chart() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: probe\nversion: 0.5.4\n".into(),
+        ),
+        ("values.yaml", "image: missing\n".into()),
+        (
+            "templates/config.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n"
+                .into(),
+        ),
+        (
+            "templates/tests/health.yaml",
+            test_pod("health", "echo smoke test: /healthz answered 503; exit 1"),
+        ),
+    ]
+}
+
+/// The checks of the `rollout` release.
+pub fn rollout_checks() -> String {
+    r#"  - name: pre_install_hooks_ran_in_weight_order
+    cel:
+      resource: {apiVersion: batch/v1, kind: Job, namespace: "{{ namespace }}"}
+      expr: "objects.exists(a, a.metadata.name == 'rollout-first' && objects.exists(b, b.metadata.name == 'rollout-second' && b.status.startTime >= a.status.completionTime))"
+  - name: succeeded_hook_deleted
+    absent: {object: {apiVersion: batch/v1, kind: Job, namespace: "{{ namespace }}", name: rollout-cleanup}}
+  - name: post_install_hook_completed
+    condition:
+      object: {apiVersion: batch/v1, kind: Job, namespace: "{{ namespace }}", name: rollout-after}
+      type: Complete
+      status: "True"
+  - name: claim_bound
+    field_equals:
+      object: {apiVersion: v1, kind: PersistentVolumeClaim, namespace: "{{ namespace }}", name: data-rollout-db-0}
+      path: status.phase
+      value: Bound
+"#
+    .to_owned()
+}

@@ -683,3 +683,160 @@ fn ctrl_c_during_local_up_stops_and_removes_what_was_started() {
     let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
     assert_nothing_left(&paths, &found);
 }
+
+/// Chart stages on the real node: hooks run in weight order and are deleted as their policies
+/// say, a test hook runs as a check with its log in the report, a StatefulSet's claim is
+/// deleted at teardown though it carries no inventory label, a `keep` object is left and
+/// reported; then a failing hook Job and a failing test hook each fail their run, naming the
+/// hook and quoting its log.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root, the local cluster's binaries, the built images, Helm 3 and 4 and Debian's docker-registry: `cargo xtask test` runs it"]
+async fn on_local_chart_hooks_tests_and_claims_run_on_real_pods_and_failing_hooks_name_their_logs()
+{
+    use crate::charts::{
+        broken_hook_chart, chart_stage, failing_test_chart, namespace_stage, rollout_chart,
+        rollout_checks, ChartWorld,
+    };
+    let world = ChartWorld::start().await;
+    for (name, files) in [
+        ("rollout", rollout_chart()),
+        ("migrate", broken_hook_chart()),
+        ("probe", failing_test_chart()),
+    ] {
+        let chart = world.write_chart(name, &files);
+        let digest = world.publish_http(&chart);
+        let version = files[0]
+            .1
+            .lines()
+            .find_map(|l| l.strip_prefix("version: "))
+            .unwrap();
+        world.pin(name, &world.server.url, version, &digest);
+    }
+    let state = world.dir.path().join("local");
+    let _down = DownOnDrop(&state);
+    let started = std::time::Instant::now();
+    let up = local(&["up"], &state);
+    assert_eq!(up.code, 0, "{}", up.output());
+    eprintln!("local up: {:.1} s", started.elapsed().as_secs_f64());
+    let values = "image: \"{{ images.hub }}\"\n";
+    let run_platform = |name: &str, chart: &str, checks: &str| {
+        let platform = world.platform(
+            name,
+            &[
+                ("namespace", namespace_stage()),
+                (chart, chart_stage(chart, chart, "", values, checks)),
+            ],
+        );
+        let config = crate::support::write_config(world.dir.path(), name, "provider: local\n");
+        let report = world.dir.path().join(format!("report-{name}"));
+        let started = std::time::Instant::now();
+        let run = integration(
+            &state,
+            &report,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--platform",
+                platform.to_str().unwrap(),
+            ],
+        );
+        eprintln!(
+            "{name}: {:.1} s\n{}",
+            started.elapsed().as_secs_f64(),
+            run.output()
+        );
+        (run, crate::support::read_report(&report))
+    };
+
+    // 1. Everything passes.
+    let (run, report) = run_platform("chart-rollout", "rollout", &rollout_checks());
+    assert_eq!(run.code, 0, "{}", run.output());
+    let stage = &report["stages"][1];
+    let checks: Vec<&str> = stage["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "pre_install_hooks_ran_in_weight_order",
+            "succeeded_hook_deleted",
+            "post_install_hook_completed",
+            "claim_bound",
+            "helm_test::rollout-smoke"
+        ]
+    );
+    let smoke = &stage["checks"][4];
+    assert_eq!(smoke["result"], "passed", "{smoke:#}");
+    assert!(
+        smoke["message"]
+            .as_str()
+            .unwrap()
+            .contains("smoke test: the release answers"),
+        "{smoke:#}"
+    );
+    let teardown = &report["teardown"];
+    assert_eq!(
+        teardown["claims_deleted"][0]["name"], "data-rollout-db-0",
+        "{teardown:#}"
+    );
+    let kept = "rollout-chart-rollout-kept";
+    assert_eq!(teardown["kept"][0]["name"], kept, "{teardown:#}");
+    assert_eq!(report["sweep"]["kept"][0]["name"], kept, "{report:#}");
+    assert!(report["sweep"]["leftovers"].as_array().unwrap().is_empty());
+    assert!(
+        run.stderr.contains(&format!(
+            "kept on purpose (helm.sh/resource-policy: keep): ClusterRole {kept}"
+        )),
+        "{}",
+        run.output()
+    );
+    // The kept ClusterRole is really there (and removed here); the claim is really gone.
+    let kubeconfig = state.join("kubeconfig");
+    let client = deployer::providers::connect(&kubeconfig, None, "local up")
+        .await
+        .unwrap()
+        .client;
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    assert!(roles.get_opt(kept).await.unwrap().is_some());
+    roles.delete(kept, &Default::default()).await.unwrap();
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(client.clone(), "chart-rollout");
+    assert!(claims.get_opt("data-rollout-db-0").await.unwrap().is_none());
+
+    // 2. A pre-install hook Job fails: the stage fails with its log; `hook-failed` deletes it.
+    let (run, report) = run_platform("chart-migrate", "migrate", "  []\n");
+    assert_eq!(run.code, 1, "{}", run.output());
+    let stage = &report["stages"][1];
+    assert_eq!(stage["status"], "deploy_failed", "{stage:#}");
+    let error = stage["error"].as_str().unwrap();
+    assert!(
+        error.contains("hook Job chart-migrate/migrate-schema (pre-install, weight 0) failed")
+            && error.contains("migration failed: table widgets is missing"),
+        "{error}"
+    );
+    assert!(
+        !stage["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "Job"),
+        "{stage:#}"
+    );
+
+    // 3. A test hook fails: its check fails, quoting the pod's exit and log.
+    let (run, report) = run_platform("chart-probe", "probe", "  []\n");
+    assert_eq!(run.code, 1, "{}", run.output());
+    let check = &report["stages"][1]["checks"][0];
+    assert_eq!(check["name"], "helm_test::probe-health");
+    assert_eq!(check["result"], "failed");
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "test pod chart-probe/probe-health ended in phase Failed: container health exited 1"
+        ) && message.contains("smoke test: /healthz answered 503"),
+        "{message}"
+    );
+}

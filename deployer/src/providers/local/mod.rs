@@ -581,7 +581,30 @@ pub fn import_images(
     images: &[BuiltImage],
 ) -> Result<()> {
     let socket = paths.state_dir.join("containerd/containerd.sock");
+    // A reference names its recipe's fingerprint, so one containerd already has is the same
+    // image: a reused cluster imports only what is new.
+    let present: Vec<String> = Command::new(binaries.path("ctr"))
+        .arg(format!("--address={}", socket.display()))
+        .args(["--namespace=k8s.io", "images", "ls", "-q"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     for image in images {
+        if present
+            .iter()
+            .any(|reference| reference == &image.reference)
+        {
+            tracing::info!(image = %image.reference, "already imported");
+            continue;
+        }
         let output = Command::new(binaries.path("ctr"))
             .arg(format!("--address={}", socket.display()))
             .args(["--namespace=k8s.io", "images", "import", "--local"])
