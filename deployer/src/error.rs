@@ -40,7 +40,7 @@ pub enum Error {
     /// A Helm command failed: what it was doing, which Helm, and Helm's own message.
     #[error("helm {what} ({helm}): {message}")]
     Helm {
-        /// The command, e.g. `template jupyterhub …/jupyterhub-4.1.0.tgz with values …`.
+        /// The command, e.g. `template hub …/hub-9.9.1.tgz with values …`.
         what: String,
         /// `Helm 3 v3.22.0`, or the binary when it could not be started.
         helm: String,

@@ -47,6 +47,10 @@ pub struct RenderContext {
     pub stages: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     /// Image references (`repository:tag[@digest]`) by pin name.
     pub images: BTreeMap<String, String>,
+    /// The same images as parts, for chart values that take them apart:
+    /// `image_parts.<name>.repository` (`docker.io/library/traefik`), `.registry`
+    /// (`docker.io`), `.path` (`library/traefik`), `.tag`, `.digest` (empty when not locked).
+    pub image_parts: BTreeMap<String, BTreeMap<&'static str, String>>,
     /// Whether containers really run (readiness probes can pass); false on the hollow cluster.
     pub probes: bool,
     /// `https://<domain>[:port]`, as [`Config::origin`] says.
@@ -87,6 +91,26 @@ impl RenderContext {
                 .images
                 .iter()
                 .map(|(name, pin)| (name.clone(), pin.reference()))
+                .collect(),
+            image_parts: platform
+                .images
+                .iter()
+                .map(|(name, pin)| {
+                    let (registry, path) = pin
+                        .repository
+                        .split_once('/')
+                        .unwrap_or(("", pin.repository.as_str()));
+                    (
+                        name.clone(),
+                        BTreeMap::from([
+                            ("repository", pin.repository.clone()),
+                            ("registry", registry.to_owned()),
+                            ("path", path.to_owned()),
+                            ("tag", pin.tag.clone()),
+                            ("digest", pin.digest.clone().unwrap_or_default()),
+                        ]),
+                    )
+                })
                 .collect(),
         })
     }

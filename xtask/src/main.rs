@@ -5,6 +5,7 @@
 
 mod bench;
 mod exit;
+mod helm;
 mod hollow;
 mod images;
 mod integration;
@@ -96,6 +97,14 @@ enum Command {
     /// newest version their policy allows. Exit codes: 0 fine, 1 a pin needs attention, 2 bad
     /// input (file, line and key), 4 no TLS trust store. See docs/pins.md.
     Pins(pins::Pins),
+    /// Run the pinned Helm 3 (or, with --major 4, Helm 4) with the arguments after `--`.
+    ///
+    /// The Helm that renders chart stages: built from the Go module proxy at `[tools.helm]` /
+    /// `[tools.helm4]` (cached in ~/.cache/seatrial/cluster), or your own `helm` when its
+    /// version is the pinned one; Helm's cache, config and data homes are seatrial's own
+    /// (~/.cache/seatrial/helm). Exits with Helm's exit code; 4 when it cannot be built.
+    /// See docs/charts.md.
+    Helm(helm::HelmCommand),
     /// Benchmarks that print ratios against the peers (not timed tests). See docs/benchmarks.md.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -129,6 +138,7 @@ fn main() -> std::process::ExitCode {
             Command::Test(command) => command.run().await,
             Command::Scenarios(command) => command.run().await,
             Command::Pins(command) => command.run().await,
+            Command::Helm(command) => command.run().await,
             Command::Bench(command) => command.run().await,
         }
     });

@@ -216,6 +216,27 @@ impl Test {
                 return exit::ENVIRONMENT_MISSING;
             }
         }
+        // And Helm 3 and 4 (chart stages): built once here, not by two tests at a time.
+        let helms = tokio::task::spawn_blocking(|| {
+            let pins = deployer::pins::default_pins_file();
+            deployer::charts::helm::HelmMajor::ALL
+                .into_iter()
+                .try_for_each(|major| {
+                    harness::cluster_build::with_spinner(|on_event| {
+                        deployer::charts::helm::Helm::ensure(&pins, major, on_event)
+                    })
+                    .map(|_| ())
+                })
+        })
+        .await;
+        match helms {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return exit::report(&error),
+            Err(error) => {
+                eprintln!("error: the Helm build panicked: {error}");
+                return exit::ENVIRONMENT_MISSING;
+            }
+        }
         let paths = HollowPaths::from_env();
         let up = match cluster::up(&paths, DEFAULT_NODES, &binaries).await {
             Ok(up) => up,

@@ -108,9 +108,8 @@ pub fn fetch(helm: &Helm, pin: &ChartPin, cache: &Path) -> Result<FetchedChart> 
         "--destination".into(),
         download.display().to_string(),
     ]);
-    let os_args: Vec<&std::ffi::OsStr> = args.iter().map(|arg| arg.as_ref()).collect();
     let pulled = helm
-        .run(&format!("pull {}", source_of(pin)), &os_args)
+        .run(&format!("pull {}", source_of(pin)), &args)
         .map_err(|error| match error {
             Error::Helm { message, .. } => {
                 fail(format!("helm cannot pull {}: {message}", source_of(pin)))

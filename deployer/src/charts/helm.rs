@@ -71,7 +71,7 @@ impl<'de> Deserialize<'de> for HelmMajor {
 pub struct Helm {
     /// The binary.
     pub path: PathBuf,
-    /// Its version (`v3.22.0`), as `helm version` reports it.
+    /// Its version (`v3.99.1`, say), as `helm version` reports it.
     pub version: String,
     /// Which major it is.
     pub major: HelmMajor,
@@ -147,7 +147,7 @@ impl Helm {
     /// Runs `args`; returns standard output.
     ///
     /// Errors: [`Error::Helm`] with the command line (`what`) and Helm's standard error.
-    pub fn run(&self, what: &str, args: &[&std::ffi::OsStr]) -> Result<HelmOutput> {
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, what: &str, args: &[S]) -> Result<HelmOutput> {
         let output = self
             .command()
             .args(args)

@@ -105,14 +105,13 @@ impl TemplateRequest<'_> {
 /// [`Error::Manifest`] for output that is not objects.
 pub fn template(helm: &Helm, request: &TemplateRequest<'_>) -> Result<Vec<Manifest>> {
     let args = request.args();
-    let os_args: Vec<&std::ffi::OsStr> = args.iter().map(|arg| arg.as_ref()).collect();
     let what = format!(
         "template {} {} with values {}",
         request.release,
         request.chart.display(),
         request.values.display()
     );
-    let output = helm.run(&what, &os_args)?;
+    let output = helm.run(&what, &args)?;
     parse_rendered(&output.stdout)
 }
 

@@ -686,7 +686,7 @@ mod tests {
     fn group_policies_are_overlaid_and_kubernetes_ranges_joined() {
         let set = parse(
             Path::new("pins.toml"),
-            "[kubernetes]\nrange = \">=1.31.0, <1.34.0\"\n[groups.tools]\npolicy = { allow_major = true, min_release_age = \"3d\" }\n[images.node]\nrepository = \"docker.io/kindest/node\"\ntag = \"v1.33.1\"\ngroup = \"tools\"\npolicy = { kubernetes = true, min_release_age = \"1d\" }\n",
+            "[kubernetes]\nrange = \">=1.31.0, <1.34.0\"\n[groups.tools]\npolicy = { allow_major = true, min_release_age = \"3d\" }\n[images.node]\nrepository = \"docker.io/kindest/node\"\ntag = \"v1.33.4\"\ngroup = \"tools\"\npolicy = { kubernetes = true, min_release_age = \"1d\" }\n",
         )
         .unwrap();
         let policy = &set.pins[0].policy;

@@ -1,6 +1,19 @@
 //! Reading `apiserver_request_total` from the API server's `/metrics` (Prometheus text
 //! exposition format) to count the requests a wait method made.
 
+/// The API server's `/metrics` text.
+///
+/// Errors: the request's, as text.
+pub async fn read(client: &kube::Client) -> Result<String, String> {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("a valid request");
+    client
+        .request_text(request)
+        .await
+        .map_err(|error| format!("cannot read /metrics: {error}"))
+}
+
 /// Sums `apiserver_request_total` over the series whose `resource` label is `resource` and
 /// whose `verb` is one of `verbs` (upper case, as the API server labels them: `GET`, `LIST`,
 /// `WATCH`, …).

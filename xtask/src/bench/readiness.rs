@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
+use deployer::providers::hollow::cluster;
 use deployer::providers::hollow::{HollowPaths, HOLLOW_RECIPES};
-use deployer::providers::{connect, Connection};
+use deployer::providers::Connection;
 use deployer::wait::condition_status;
 use deployer::watches::Watches;
 use harness::checks::{run_checks, Assertion, Check, CheckRunner, ObjectSelector, Resolver};
@@ -97,16 +97,11 @@ impl Readiness {
         };
         self.kubectl = binaries.path("kubectl");
         let paths = HollowPaths::from_env();
-        let (connection, started_cluster) = match &self.kubeconfig {
-            Some(kubeconfig) => match connect(kubeconfig, None, "check --kubeconfig").await {
-                Ok(connection) => (connection, false),
-                Err(error) => return exit::report(&error),
-            },
-            None => match cluster::up(&paths, DEFAULT_NODES, &binaries).await {
-                Ok(up) => (up.connection, !up.reused),
-                Err(error) => return exit::report(&error),
-            },
-        };
+        let (connection, started_cluster) =
+            match super::bench_cluster(self.kubeconfig.as_deref(), &binaries).await {
+                Ok(cluster) => cluster,
+                Err(code) => return code,
+            };
         let result = self.measure_all(&connection).await;
         let cleanup = cleanup(&connection.client).await;
         if started_cluster {
@@ -122,20 +117,7 @@ impl Readiness {
             }
         };
         print!("{}", table(&measurements, self.spread_seconds));
-        let dir = self
-            .report_dir
-            .unwrap_or_else(|| exit::reports_root().join("bench"));
-        let path = dir.join("readiness.json");
-        let written = std::fs::create_dir_all(&dir).and_then(|()| {
-            std::fs::write(
-                &path,
-                serde_json::to_string_pretty(&measurements).expect("measurements serialize"),
-            )
-        });
-        match written {
-            Ok(()) => println!("written to {}", path.display()),
-            Err(error) => eprintln!("warning: cannot write {}: {error}", path.display()),
-        }
+        super::write_results(self.report_dir, "readiness.json", &measurements);
         if targets_met(&measurements) {
             exit::SUCCESS
         } else {
@@ -178,7 +160,7 @@ impl Readiness {
         let names: Vec<String> = (0..objects).map(|i| format!("t-{i:03}")).collect();
         let spread = Duration::from_secs_f64(self.spread_seconds);
         let timeout = spread + Duration::from_secs(60);
-        let before = request_total(&metrics(client).await?, PLURAL, &READ_VERBS);
+        let before = request_total(&super::metrics::read(client).await?, PLURAL, &READ_VERBS);
 
         let watches = Arc::new(Watches::new(client.clone()));
         let seen: tokio::task::JoinHandle<Vec<Option<Instant>>> = match method {
@@ -317,7 +299,7 @@ impl Readiness {
         drop(watches);
         // A watch request is counted when it ends; give the API server a moment to record it.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = request_total(&metrics(client).await?, PLURAL, &READ_VERBS);
+        let after = request_total(&super::metrics::read(client).await?, PLURAL, &READ_VERBS);
 
         let mut latencies: Vec<f64> = seen
             .iter()
@@ -346,16 +328,6 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     }
     let rank = (quantile * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-async fn metrics(client: &Client) -> Result<String, String> {
-    let request = http::Request::get("/metrics")
-        .body(Vec::new())
-        .expect("a valid request");
-    client
-        .request_text(request)
-        .await
-        .map_err(|error| format!("cannot read /metrics: {error}"))
 }
 
 fn resource() -> ApiResource {

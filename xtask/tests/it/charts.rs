@@ -179,7 +179,10 @@ pub fn widgets_chart(version: &str, kube_version: &str) -> Vec<(&'static str, St
             "Chart.yaml",
             format!("apiVersion: v2\nname: widgets\nversion: {version}\nkubeVersion: \"{kube_version}\"\ndependencies:\n  - name: greeter\n    version: 0.2.5\n"),
         ),
-        ("values.yaml", "size: 1\ngreeter:\n  greeting: hi\n".into()),
+        (
+            "values.yaml",
+            "size: 1\ngreeter:\n  greeting: hi\nnested: {a: 1, unset: null}\n".into(),
+        ),
         (
             "values.schema.json",
             r#"{"type": "object", "required": ["size"], "properties": {"size": {"type": "integer", "minimum": 1}}}"#.into(),
@@ -198,7 +201,7 @@ pub fn widgets_chart(version: &str, kube_version: &str) -> Vec<(&'static str, St
         ),
         (
             "templates/renderer.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-renderer\ndata:\n  helm: {{ .Capabilities.HelmVersion.Version | quote }}\n".into(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-renderer\ndata:\n  helm: {{ .Capabilities.HelmVersion.Version | quote }}\n  nested: {{ toJson .Values.nested | quote }}\n".into(),
         ),
         ("charts/greeter/Chart.yaml", "apiVersion: v2\nname: greeter\nversion: 0.2.5\n".into()),
         ("charts/greeter/values.yaml", "greeting: hello\n".into()),
@@ -334,9 +337,13 @@ async fn charts_from_http_and_oci_deploy_on_hollow_with_crds_a_subchart_and_the_
         .iter()
         .find(|d| d["object"] == "ConfigMap http-renderer")
         .unwrap_or_else(|| panic!("{compare:#}"));
+    // Helm's own version, and a real difference: Helm 4 drops a chart's null values.
     assert_eq!(renderer["fields"][0]["path"], "data.helm");
     assert_eq!(renderer["fields"][0]["left"], world.helm.version);
     assert_eq!(renderer["fields"][0]["right"], world.helm4.version);
+    assert_eq!(renderer["fields"][1]["path"], "data.nested");
+    assert_eq!(renderer["fields"][1]["left"], r#"{"a":1,"unset":null}"#);
+    assert_eq!(renderer["fields"][1]["right"], r#"{"a":1}"#);
     assert!(
         labelled_objects(&crate::support::client().await, "chart-hollow")
             .await
@@ -544,4 +551,90 @@ pub fn rollout_checks() -> String {
       value: Bound
 "#
     .to_owned()
+}
+
+/// The `upstream` platform (the pin set's upstream charts as chart stages) loads, and its
+/// values templates render offline into the values the nightly kind run deploys.
+#[test]
+fn the_upstream_platform_loads_and_its_values_templates_render_offline() {
+    use deployer::config::{Config, ProviderKind};
+    let platform =
+        deployer::platform::Platform::load(&repo_root().join("deployer/platforms/upstream"))
+            .unwrap();
+    let mut config = Config::parse(
+        Path::new("upstream.yaml"),
+        "project_name: up\nnamespace: up\ndomain: up.seatrial.test\nprovider: kind\n",
+    )
+    .unwrap();
+    deployer::providers::lifecycle::apply_defaults(&mut config, ProviderKind::Kind, &platform);
+    let mut tls = deployer::tls::PlatformTls::for_domain("up", "up.seatrial.test").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    tls.write_ca(&dir.path().join("ca.crt")).unwrap();
+    let prepared =
+        harness::integration::prepare(&platform, &config, None, true, false, &tls).unwrap();
+    let values = |stage: &str| -> serde_json::Value {
+        let chart = prepared
+            .iter()
+            .find(|prepared| prepared.stage.name == stage)
+            .and_then(|prepared| prepared.chart.as_ref())
+            .unwrap_or_else(|| panic!("{stage} is not a chart stage"));
+        serde_yaml_ng::from_str(&chart.values).unwrap()
+    };
+    let pins = deployer::pins::load_images(&repo_root().join("pins/pins.toml")).unwrap();
+    let charts: Vec<String> = prepared
+        .iter()
+        .filter_map(|p| p.chart.as_ref().map(|c| c.chart.pin.name.clone()))
+        .collect();
+    assert_eq!(charts, ["traefik", "keycloakx", "jupyterhub"]);
+
+    let ingress = values("ingress");
+    assert_eq!(ingress["image"]["registry"], "docker.io");
+    assert_eq!(ingress["image"]["repository"], "library/traefik");
+    assert_eq!(ingress["image"]["tag"], pins["traefik"].tag.as_str());
+    assert_eq!(ingress["service"]["type"], "NodePort");
+    assert_eq!(ingress["ports"]["websecure"]["nodePort"], 30443);
+    assert_eq!(
+        ingress["tlsStore"]["default"]["defaultCertificate"]["secretName"],
+        "platform-tls"
+    );
+    assert_eq!(ingress["ingressClass"]["name"], "up-traefik");
+
+    let keycloak = values("keycloak");
+    assert_eq!(
+        keycloak["image"]["repository"],
+        pins["keycloak"].repository.as_str()
+    );
+    assert_eq!(keycloak["http"]["relativePath"], "/auth");
+    assert!(keycloak["extraEnv"]
+        .as_str()
+        .unwrap()
+        .contains("https://up.seatrial.test/auth"));
+    assert_eq!(keycloak["ingress"]["rules"][0]["host"], "up.seatrial.test");
+
+    let hub = values("jupyterhub");
+    let oauth = &hub["hub"]["config"]["GenericOAuthenticator"];
+    assert_eq!(
+        oauth["oauth_callback_url"],
+        "https://up.seatrial.test/hub/oauth_callback"
+    );
+    assert_eq!(
+        oauth["token_url"],
+        "http://keycloak-http.up.svc/auth/realms/seatrial/protocol/openid-connect/token"
+    );
+    assert_eq!(
+        oauth["allowed_groups"],
+        serde_json::json!(["admin", "developer", "analyst"])
+    );
+    assert_eq!(hub["singleuser"]["profileList"][0]["default"], true);
+    assert_eq!(hub["ingress"]["tls"][0]["secretName"], "platform-tls");
+    // The shipped stage's certificate, realm and secrets are the linked manifests.
+    let keycloak_stage = prepared
+        .iter()
+        .find(|p| p.stage.name == "keycloak")
+        .unwrap();
+    let names: Vec<&str> = keycloak_stage.manifests.iter().map(|m| m.name()).collect();
+    assert!(
+        names.contains(&"keycloak-realm") && names.contains(&"jupyterhub-oidc"),
+        "{names:?}"
+    );
 }

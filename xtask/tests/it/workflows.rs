@@ -189,8 +189,16 @@ fn the_jobs_run_what_ci_readme_says() {
                     .is_some_and(|uses| uses.contains(needle))
         })
     };
-    assert!(run_of("ci/install-tools.sh kind helm").is_some());
+    assert!(run_of("ci/install-tools.sh kind nextest").is_some());
     assert!(run_of("cargo xtask integration --provider kind").is_some());
+    // The upstream platform's chart stages, on kind, after locking its chart pins.
+    let upstream = run_of("--platform deployer/platforms/upstream").unwrap()["run"]
+        .as_str()
+        .unwrap();
+    assert!(
+        upstream.contains("cargo xtask pins lock --only charts.traefik"),
+        "{upstream}"
+    );
     assert!(run_of("--test docker --run-ignored all").is_some());
     for always in ["actions/upload-artifact", "ci/kind-teardown.sh"] {
         assert_eq!(
