@@ -259,7 +259,20 @@ async fn render_charts(
         }
     }
     let timeout = Duration::from_secs(options.config.check_timeout_seconds);
-    crate::chart_stages::render_all(prepared, helms, &capabilities, inventory, timeout)
+    crate::chart_stages::render_all(prepared, helms, &capabilities, inventory, timeout)?;
+    for stage in prepared.iter() {
+        let release = stage
+            .chart
+            .as_ref()
+            .and_then(|chart| chart.release.as_ref());
+        for (object, events) in release.map_or(&[][..], |release| &release.not_run[..]) {
+            eprintln!(
+                "{}: hook {object} ({events}) does not run on an install; not applied",
+                stage.stage.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs the whole integration and writes `report.json` and `junit.xml` to the report dir.

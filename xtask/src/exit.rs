@@ -17,8 +17,12 @@ pub fn report(error: &deployer::Error) -> u8 {
     }
 }
 
-/// Prints a sweep's leftovers, then the places it could not look, one per line, to stderr.
+/// Prints a sweep's kept objects, its leftovers, then the places it could not look, one per
+/// line, to stderr.
 pub fn print_leftovers(sweep: &deployer::sweep::SweepReport) {
+    for kept in &sweep.kept {
+        eprintln!("kept on purpose (helm.sh/resource-policy: keep): {kept}");
+    }
     for leftover in &sweep.leftovers {
         eprintln!("leftover: {} ({})", leftover.id, leftover.reason);
     }

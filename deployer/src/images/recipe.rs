@@ -130,7 +130,14 @@ impl ImageRecipe {
     /// 12 hex digits of a sha256 over everything that goes into the image: a changed
     /// package version, suite or command gives another tag (and another cache entry).
     pub fn fingerprint(&self) -> String {
-        let text = format!("{self:?}|format 1");
+        // Where a recipe or package sits in the pin set file is not what the image is made
+        // of: an edit elsewhere in the file must not rebuild every image.
+        let mut identity = self.clone();
+        identity.line = 0;
+        for package in &mut identity.packages {
+            package.line = 0;
+        }
+        let text = format!("{identity:?}|format 1");
         let digest = crate::images::oci::sha256_digest(text.as_bytes());
         digest["sha256:".len().."sha256:".len() + 12].to_owned()
     }
@@ -428,6 +435,10 @@ cmd = ["jupyterhub"]
         let bumped = parse(Path::new("p.toml"), &PINS.replace("9.9.2", "9.9.4")).unwrap();
         assert_ne!(bumped[0].fingerprint(), hub.fingerprint());
         assert_eq!(bumped[0].fingerprint().len(), 12);
+        // Lines added elsewhere in the file move the tables, not the image.
+        let moved = parse(Path::new("p.toml"), &format!("# a comment\n\n{PINS}")).unwrap();
+        assert_eq!(moved[0].line, 16);
+        assert_eq!(moved[0].fingerprint(), hub.fingerprint());
     }
 
     #[test]

@@ -203,6 +203,10 @@ pub fn widgets_chart(version: &str, kube_version: &str) -> Vec<(&'static str, St
             "templates/renderer.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-renderer\ndata:\n  helm: {{ .Capabilities.HelmVersion.Version | quote }}\n  nested: {{ toJson .Values.nested | quote }}\n".into(),
         ),
+        (
+            "templates/hooks.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-prepared\n  annotations:\n    helm.sh/hook: pre-install\n    helm.sh/hook-weight: \"-1\"\ndata:\n  fresh: \"yes\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-transient\n  annotations:\n    helm.sh/hook: pre-install\n    helm.sh/hook-delete-policy: hook-succeeded\n".into(),
+        ),
         ("charts/greeter/Chart.yaml", "apiVersion: v2\nname: greeter\nversion: 0.2.5\n".into()),
         ("charts/greeter/values.yaml", "greeting: hello\n".into()),
         (
@@ -237,6 +241,12 @@ fn widgets_checks(release: &str, size: u32, greeting: &str) -> String {
       object: {{apiVersion: v1, kind: ConfigMap, namespace: "{{{{ namespace }}}}", name: {release}-greeting}}
       path: data.greeting
       value: "{greeting}"
+  - name: earlier_hook_object_replaced
+    cel:
+      object: {{apiVersion: v1, kind: ConfigMap, namespace: "{{{{ namespace }}}}", name: {release}-prepared}}
+      expr: "object.data.fresh == 'yes' && !has(object.data.stale)"
+  - name: succeeded_hook_deleted
+    absent: {{object: {{apiVersion: v1, kind: ConfigMap, namespace: "{{{{ namespace }}}}", name: {release}-transient}}}}
 "#,
         version = kubernetes_version()
     )
@@ -298,6 +308,33 @@ async fn charts_from_http_and_oci_deploy_on_hollow_with_crds_a_subchart_and_the_
             ),
         ],
     );
+    // Helm 4 renders the OCI stage.
+    crate::support::append(&platform.join("widgets-oci/stage.yaml"), "  helm: 4\n");
+    // An object of the pre-install hook's name left by an earlier install: the default
+    // `before-hook-creation` policy replaces it.
+    let client = crate::support::client().await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
+    let _ = namespaces
+        .create(
+            &Default::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "chart-hollow"}}))
+                .unwrap(),
+        )
+        .await;
+    let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), "chart-hollow");
+    config_maps
+        .create(
+            &Default::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "http-prepared"},
+                "data": {"stale": "from an earlier install"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
     let config = write_config(world.dir.path(), "chart-hollow", "");
     let report_dir = world.dir.path().join("report");
     let run = integration(&platform, &config, &report_dir, &["--helm-compare"]);
@@ -305,7 +342,7 @@ async fn charts_from_http_and_oci_deploy_on_hollow_with_crds_a_subchart_and_the_
     let report = read_report(&report_dir);
     for stage in &report["stages"].as_array().unwrap()[1..] {
         assert_eq!(stage["status"], "passed", "{stage:#}");
-        assert_eq!(stage["checks"].as_array().unwrap().len(), 4, "{stage:#}");
+        assert_eq!(stage["checks"].as_array().unwrap().len(), 6, "{stage:#}");
         let objects: Vec<String> = stage["objects"]
             .as_array()
             .unwrap()
@@ -344,11 +381,48 @@ async fn charts_from_http_and_oci_deploy_on_hollow_with_crds_a_subchart_and_the_
     assert_eq!(renderer["fields"][1]["path"], "data.nested");
     assert_eq!(renderer["fields"][1]["left"], r#"{"a":1,"unset":null}"#);
     assert_eq!(renderer["fields"][1]["right"], r#"{"a":1}"#);
-    assert!(
-        labelled_objects(&crate::support::client().await, "chart-hollow")
-            .await
-            .is_empty()
+    assert!(labelled_objects(&client, "chart-hollow").await.is_empty());
+}
+
+/// A `helm` on the PATH is used only when its version is the pinned one.
+#[test]
+#[ignore = "needs the built Helm 3 and 4: run by `cargo xtask test`"]
+fn a_users_helm_is_taken_only_at_the_pinned_version() {
+    let pins = deployer::pins::default_pins_file();
+    let built = |major| Helm::ensure(&pins, major, &mut |_| {}).unwrap();
+    let (helm, helm4) = (built(HelmMajor::Helm3), built(HelmMajor::Helm4));
+    let bin = tempfile::tempdir().unwrap();
+    let on_path = bin.path().join("helm");
+    // The user's `helm` is a Helm 4: right for Helm 4, wrong for Helm 3.
+    std::fs::copy(&helm4.path, &on_path).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
     );
+    let found = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["helm", "--major", "4", "--", "env", "HELM_CACHE_HOME"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(found.status.success(), "{found:?}");
+    // `cargo xtask helm` runs it with seatrial's own Helm homes.
+    let home = String::from_utf8_lossy(&found.stdout);
+    assert!(home.trim().ends_with("seatrial/helm/cache"), "{home}");
+    // In-process, with that PATH: Helm 4 resolves to the user's binary, Helm 3 does not.
+    let with_path = |major| {
+        let saved = std::env::var_os("PATH");
+        // nextest runs each test in a process of its own: no other thread reads PATH.
+        std::env::set_var("PATH", &path);
+        let helm = Helm::ensure(&pins, major, &mut |_| {}).unwrap();
+        if let Some(saved) = saved {
+            std::env::set_var("PATH", saved);
+        }
+        helm
+    };
+    assert_eq!(with_path(HelmMajor::Helm4).path, on_path);
+    let helm3 = with_path(HelmMajor::Helm3);
+    assert_eq!((helm3.path, helm3.version), (helm.path, helm.version));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -806,7 +806,68 @@ async fn on_local_chart_hooks_tests_and_claims_run_on_real_pods_and_failing_hook
         Api::namespaced(client.clone(), "chart-rollout");
     assert!(claims.get_opt("data-rollout-db-0").await.unwrap().is_none());
 
-    // 2. A pre-install hook Job fails: the stage fails with its log; `hook-failed` deletes it.
+    // 2. Kept, then removed by `cargo xtask teardown`: the sweep finds the StatefulSet's claim
+    //    through its selector and name (the namespace is not the deployment's, so nothing
+    //    else would delete the claim).
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "chart-swept"}}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let platform = world.platform(
+        "chart-swept",
+        &[(
+            "rollout",
+            chart_stage("rollout", "rollout", "", values, "  []\n"),
+        )],
+    );
+    let config = crate::support::write_config(world.dir.path(), "chart-swept", "provider: local\n");
+    let report = world.dir.path().join("report-chart-swept");
+    let run = integration(
+        &state,
+        &report,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--platform",
+            platform.to_str().unwrap(),
+            "--keep",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(client.clone(), "chart-swept");
+    assert!(claims.get_opt("data-rollout-db-0").await.unwrap().is_some());
+    let teardown = crate::support::xtask(&[
+        "teardown",
+        "--target",
+        report.join("target.json").to_str().unwrap(),
+    ]);
+    assert_eq!(teardown.code, 0, "{}", teardown.output());
+    assert!(
+        claims.get_opt("data-rollout-db-0").await.unwrap().is_none(),
+        "{}",
+        teardown.output()
+    );
+    let kept = "rollout-chart-swept-kept";
+    assert!(
+        teardown.stderr.contains(&format!(
+            "kept on purpose (helm.sh/resource-policy: keep): ClusterRole {kept}"
+        )),
+        "{}",
+        teardown.output()
+    );
+    roles.delete(kept, &Default::default()).await.unwrap();
+    namespaces
+        .delete("chart-swept", &Default::default())
+        .await
+        .unwrap();
+
+    // 3. A pre-install hook Job fails: the stage fails with its log; `hook-failed` deletes it.
     let (run, report) = run_platform("chart-migrate", "migrate", "  []\n");
     assert_eq!(run.code, 1, "{}", run.output());
     let stage = &report["stages"][1];
@@ -826,7 +887,7 @@ async fn on_local_chart_hooks_tests_and_claims_run_on_real_pods_and_failing_hook
         "{stage:#}"
     );
 
-    // 3. A test hook fails: its check fails, quoting the pod's exit and log.
+    // 4. A test hook fails: its check fails, quoting the pod's exit and log.
     let (run, report) = run_platform("chart-probe", "probe", "  []\n");
     assert_eq!(run.code, 1, "{}", run.output());
     let check = &report["stages"][1]["checks"][0];
