@@ -25,8 +25,8 @@ pub const HOOK_LOG_LINES: i64 = 20;
 /// readiness), post-install hooks. `extra` are the stage's own manifests, applied with the
 /// release's objects.
 ///
-/// Objects that remain are pushed to `applied` as they are applied (hooks deleted by their
-/// policy are not), so a failed install is still torn down. Errors: those of
+/// Objects are pushed to `applied` as they are applied (hooks their policy deletes are taken
+/// out again), so a failed or interrupted install is still torn down. Errors: those of
 /// [`Applier::apply_stage`]; [`Error::HookFailed`] with the hook's logs.
 pub async fn install(
     applier: &mut Applier,
@@ -117,6 +117,10 @@ async fn run_hook(
         delete_and_wait(&client, &existing, timeout).await?;
     }
     let object = applier.apply_one(stage, &hook.manifest).await?;
+    // Recorded at once, so an interrupted wait still tears it down; forgotten again when its
+    // policy deletes it.
+    applied.push(object.clone());
+    let forget = |applied: &mut Vec<AppliedObject>| applied.retain(|o| o.id != object.id);
     timings.apply_seconds += started.elapsed().as_secs_f64();
     let started = Instant::now();
     let outcome = await_hook(&client, &object, timeout).await;
@@ -126,17 +130,16 @@ async fn run_hook(
         Ok(()) => {
             if hook.deletes(DeletePolicy::HookSucceeded) {
                 delete_and_wait(&client, &object, timeout).await?;
-            } else {
-                applied.push(object);
+                forget(applied);
             }
             Ok(())
         }
         Err(error) => {
             let logs = hook_logs(&client, &object).await;
-            if hook.deletes(DeletePolicy::HookFailed) {
-                let _ = delete_and_wait(&client, &object, timeout).await;
-            } else {
-                applied.push(object);
+            if hook.deletes(DeletePolicy::HookFailed)
+                && delete_and_wait(&client, &object, timeout).await.is_ok()
+            {
+                forget(applied);
             }
             Err(Error::HookFailed {
                 stage: stage.to_owned(),
