@@ -1,11 +1,13 @@
-//! The deployer's error type and the classification the command line turns into exit codes.
+//! The deployer's error type and its [`host::ErrorClass`], which xtask turns into exit codes.
 
 use std::path::PathBuf;
+
+use host::ErrorClass;
 
 /// Everything the deployer can fail at.
 ///
 /// Messages are lowercase fragments that read after "failed to …"-style context and name the
-/// file, line, object or URL involved. [`Error::class`] tells bad input from a missing
+/// file, line, object or URL involved. Its [`host::Classify`] impl tells bad input from a missing
 /// environment from a failure of the cluster itself.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -139,20 +141,8 @@ pub enum Error {
     },
 }
 
-/// How a failure should be reported to the person who ran the command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// The input (config, platform, manifests, arguments) is wrong: fix it and retry.
-    BadInput,
-    /// A tool, package or cluster that should be there is not.
-    EnvironmentMissing,
-    /// The cluster misbehaved or a wait expired.
-    Runtime,
-}
-
-impl Error {
-    /// Classifies the error for exit codes.
-    pub fn class(&self) -> ErrorClass {
+impl host::Classify for Error {
+    fn class(&self) -> ErrorClass {
         match self {
             Error::Invalid { .. } | Error::Manifest { .. } | Error::UnknownStage { .. } => {
                 ErrorClass::BadInput
@@ -172,7 +162,9 @@ impl Error {
             }
         }
     }
+}
 
+impl Error {
     pub(crate) fn invalid(
         path: impl Into<PathBuf>,
         line: usize,
@@ -182,6 +174,23 @@ impl Error {
             path: path.into(),
             line,
             message: message.into(),
+        }
+    }
+}
+
+/// An install the deployer needed (a Debian package, a pinned tool set) failed: the
+/// environment is missing something.
+impl From<host::packages::Error> for Error {
+    fn from(error: host::packages::Error) -> Self {
+        match error {
+            host::packages::Error::NotRoot { missing, install } => Error::EnvironmentMissing {
+                what: format!("missing: {}", missing.join(", ")),
+                hint: format!("run as root: apt-get update && {install}"),
+            },
+            other => Error::EnvironmentMissing {
+                what: host::error_chain(&other),
+                hint: "install what the log names by hand, or run as root".to_owned(),
+            },
         }
     }
 }

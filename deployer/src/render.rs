@@ -162,7 +162,7 @@ fn random_token(bytes: usize) -> std::result::Result<String, minijinja::Error> {
             format!("random_token takes 1 to 64 bytes, not {bytes}"),
         ));
     }
-    crate::random::hex_token(bytes).map_err(|error| {
+    host::random::hex_token(bytes).map_err(|error| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!("cannot read /dev/urandom: {error}"),

@@ -73,14 +73,14 @@ impl PreparedChart {
 }
 
 /// The Helm releases the chart stages of `prepared` need (`both` adds the other major, for
-/// `--helm-compare`), built or found: [`Helm::ensure`] for each, with a spinner while one
-/// builds.
+/// `--helm-compare`), built or found: [`Helm::ensure`] for each, reported while one builds.
 ///
 /// Errors: those of [`Helm::ensure`].
 pub fn ensure_helms(
     prepared: &[PreparedStage],
     pins_file: &Path,
     both: bool,
+    reporter: &dyn crate::events::Reporter,
 ) -> Result<BTreeMap<HelmMajor, Helm>> {
     let mut majors: Vec<HelmMajor> = prepared
         .iter()
@@ -93,7 +93,7 @@ pub fn ensure_helms(
     majors.dedup();
     let mut helms = BTreeMap::new();
     for major in majors {
-        let helm = crate::cluster_build::with_spinner(|on_event| {
+        let helm = crate::cluster_build::with_events(reporter, |on_event| {
             Helm::ensure(pins_file, major, on_event)
         })?;
         helms.insert(major, helm);
@@ -129,8 +129,7 @@ impl ValuesFile {
         let dir = std::env::temp_dir().join(format!(
             "seatrial-values-{}-{}",
             std::process::id(),
-            deployer::random::hex_token(6)
-                .map_err(|error| io_error(&std::env::temp_dir(), error))?
+            host::random::hex_token(6).map_err(|error| io_error(&std::env::temp_dir(), error))?
         ));
         std::fs::DirBuilder::new()
             .mode(0o700)

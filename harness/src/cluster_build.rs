@@ -1,82 +1,67 @@
-//! The cluster binaries, built with a progress line per recipe: a spinner naming the recipe,
-//! its version and its log while it builds (minutes for Kubernetes), then how long it took.
-
-use std::time::Duration;
+//! The cluster binaries, Helm and images, built with an event per recipe: what is built and
+//! its log while it builds (minutes for Kubernetes), then how long it took.
 
 use deployer::error::Result;
 use deployer::pins::default_pins_file;
 use deployer::providers::binaries::{self, BuildEvent, ClusterBinaries};
-use indicatif::{ProgressBar, ProgressStyle};
 
-/// [`binaries::ensure`] for the `recipes` named, versions from the shipped pin set, drawing a
-/// spinner on stderr while a recipe builds. Errors: those of [`binaries::ensure`].
-pub fn ensure(recipes: &[&str]) -> Result<ClusterBinaries> {
-    with_spinner(|on_event| binaries::ensure(&default_pins_file(), recipes, on_event))
+use crate::events::{Event, Reporter};
+
+/// [`binaries::ensure`] for the `recipes` named, versions from the shipped pin set, reporting
+/// each recipe it builds. Errors: those of [`binaries::ensure`].
+pub fn ensure(recipes: &[&str], reporter: &dyn Reporter) -> Result<ClusterBinaries> {
+    with_events(reporter, |on_event| {
+        binaries::ensure(&default_pins_file(), recipes, on_event)
+    })
 }
 
-/// Runs `build`, drawing a spinner on stderr for each recipe it builds (naming the recipe,
-/// its version and its log) and a line with its time when done.
-pub fn with_spinner<T>(build: impl FnOnce(&mut dyn FnMut(BuildEvent)) -> Result<T>) -> Result<T> {
-    let mut bar: Option<ProgressBar> = None;
+/// Runs `build`, turning each recipe it builds into [`Event::BuildStarted`] (recipe,
+/// version, log) and [`Event::BuildFinished`].
+pub fn with_events<T>(
+    reporter: &dyn Reporter,
+    build: impl FnOnce(&mut dyn FnMut(BuildEvent)) -> Result<T>,
+) -> Result<T> {
     let mut on_event = |event: BuildEvent| match event {
-        BuildEvent::Building { name, version, log } => {
-            let spinner = ProgressBar::new_spinner();
-            spinner.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                    .expect("a valid template"),
-            );
-            spinner.set_message(format!(
-                "building {name} {version} from the Go module proxy (log: {})",
-                log.display()
-            ));
-            spinner.enable_steady_tick(Duration::from_millis(120));
-            bar = Some(spinner);
-        }
-        BuildEvent::Built { name, seconds } => {
-            if let Some(spinner) = bar.take() {
-                spinner.finish_and_clear();
-            }
-            eprintln!("built {name} in {seconds:.0} s");
-        }
+        BuildEvent::Building { name, version, log } => reporter.report(Event::BuildStarted {
+            what: format!("{name} {version} from the Go module proxy"),
+            log,
+        }),
+        BuildEvent::Built { name, seconds } => reporter.report(Event::BuildFinished {
+            what: name,
+            built: true,
+            seconds,
+        }),
     };
-    let result = build(&mut on_event);
-    if let Some(spinner) = bar.take() {
-        spinner.finish_and_clear();
-    }
-    result
+    build(&mut on_event)
 }
 
 /// Every image recipe of the pin set at `pins_file`, built (or found cached) one after the
-/// other with a spinner naming the recipe and its log while mmdebstrap runs.
+/// other, each reported while mmdebstrap runs.
 ///
 /// Errors: those of [`deployer::images::recipe::load`] and [`deployer::images::build::ensure`].
-pub fn ensure_images(pins_file: &std::path::Path) -> Result<Vec<deployer::images::BuiltImage>> {
+pub fn ensure_images(
+    pins_file: &std::path::Path,
+    reporter: &dyn Reporter,
+) -> Result<Vec<deployer::images::BuiltImage>> {
     use deployer::images::{build, recipe};
     let mut built = Vec::new();
     for recipe in recipe::load(pins_file)? {
-        let spinner = ProgressBar::new_spinner();
-        spinner.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("a valid template"),
-        );
-        spinner.set_message(format!(
-            "image {}: checking the cache, or building from Debian {} and {} packages (log: {})",
-            recipe.name,
-            recipe.debian,
-            recipe.packages.len(),
-            build::cache_dir(&recipe).join("build.log").display()
-        ));
-        spinner.enable_steady_tick(Duration::from_millis(120));
+        reporter.report(Event::BuildStarted {
+            what: format!(
+                "image {}: checking the cache, or building from Debian {} and {} packages",
+                recipe.name,
+                recipe.debian,
+                recipe.packages.len()
+            ),
+            log: build::cache_dir(&recipe).join("build.log"),
+        });
         let started = std::time::Instant::now();
-        let result = build::ensure(&recipe, pins_file);
-        spinner.finish_and_clear();
-        let image = result?;
-        if image.built {
-            eprintln!(
-                "built image {} in {:.0} s",
-                image.reference,
-                started.elapsed().as_secs_f64()
-            );
-        }
+        let image = build::ensure(&recipe, pins_file)?;
+        reporter.report(Event::BuildFinished {
+            what: format!("image {}", image.reference),
+            built: image.built,
+            seconds: started.elapsed().as_secs_f64(),
+        });
         built.push(image);
     }
     Ok(built)

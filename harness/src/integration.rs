@@ -20,7 +20,6 @@ use deployer::providers::Connection;
 use deployer::render::{render_file, RenderContext};
 use deployer::tls::PlatformTls;
 use deployer::{sweep, teardown};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use std::sync::Arc;
 
@@ -28,22 +27,11 @@ use deployer::watches::Watches;
 
 use crate::checks::{load_checks, run_checks, Check, CheckDefaults, CheckRunner, Resolver};
 use crate::diagnostics::{self, DiagnosticsMode};
+use crate::events::{Event, Reporter, SharedReporter};
 use crate::report::{
-    timeline_svg, write_junit, write_markdown, CheckRecord, CheckResult, Outcome, RunRecord,
-    StageRecord, StageStatus, TeardownRecord,
+    CheckRecord, CheckResult, Outcome, RunRecord, StageRecord, StageStatus, TeardownRecord,
 };
 use crate::target::Target;
-
-/// Exit code: everything passed.
-pub const EXIT_SUCCESS: u8 = 0;
-/// Exit code: a check failed or a stage did not become ready.
-pub const EXIT_CHECKS_FAILED: u8 = 1;
-/// Exit code: bad input.
-pub const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code: objects remain after teardown and sweep.
-pub const EXIT_LEFTOVERS: u8 = 3;
-/// Exit code: a tool, package or cluster is missing or unreachable.
-pub const EXIT_ENVIRONMENT_MISSING: u8 = 4;
 
 /// How long `cargo xtask teardown` and `test` wait for one object to be gone (an integration
 /// run uses the config's `deletion_timeout_seconds`).
@@ -195,15 +183,18 @@ pub fn resolver(config: &Config) -> Resolver {
 }
 
 /// Builds what the provider needs (cluster binaries, the pause image and the platform's
-/// images, with a spinner each while they build), then brings it up
-/// ([`lifecycle::up`]).
-async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, ProviderHandle)> {
+/// images, each reported while it builds), then brings it up ([`lifecycle::up`]).
+async fn provider_up(
+    options: &IntegrationOptions,
+    reporter: &SharedReporter,
+) -> Result<(Connection, ProviderHandle)> {
     let kind = options.provider;
     let mut prebuilt = Prebuilt::default();
     if let Some(recipes) = lifecycle::binaries_needed(kind) {
         let pins_file = options.platform.pins_file.clone();
+        let reporter = reporter.clone();
         let built = tokio::task::spawn_blocking(move || {
-            let binaries = crate::cluster_build::ensure(recipes)?;
+            let binaries = crate::cluster_build::ensure(recipes, &*reporter)?;
             if !kind.uses_built_images() {
                 return Ok::<_, Error>(Prebuilt {
                     binaries: Some(binaries),
@@ -212,7 +203,7 @@ async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, Provid
             }
             let version = binaries.kubernetes_version();
             let pause = deployer::images::pause::ensure(&version)?;
-            let images = crate::cluster_build::ensure_images(&pins_file)?;
+            let images = crate::cluster_build::ensure_images(&pins_file, &*reporter)?;
             Ok(Prebuilt {
                 binaries: Some(binaries),
                 pause: Some(pause),
@@ -237,9 +228,10 @@ async fn provider_up(options: &IntegrationOptions) -> Result<(Connection, Provid
 }
 
 /// Renders the chart stages against the connected cluster (and, with `--helm-compare`,
-/// compares Helm 3 with Helm 4, printing the differences and writing `helm-compare.json`).
+/// compares Helm 3 with Helm 4, reporting the differences and writing `helm-compare.json`).
 async fn render_charts(
     options: &IntegrationOptions,
+    reporter: &dyn Reporter,
     connection: &Connection,
     helms: &std::collections::BTreeMap<
         deployer::charts::helm::HelmMajor,
@@ -251,12 +243,12 @@ async fn render_charts(
     let capabilities = deployer::charts::render::Capabilities::discover(&connection.client).await?;
     if options.helm_compare {
         let comparisons = crate::chart_stages::compare_all(prepared, helms, &capabilities)?;
-        eprint!("{}", crate::chart_stages::comparison_text(&comparisons));
         let path = options.report_dir.join("helm-compare.json");
         let json = serde_json::to_string_pretty(&comparisons).expect("a comparison serializes");
         if let Err(error) = std::fs::write(&path, json) {
-            eprintln!("warning: cannot write {}: {error}", path.display());
+            reporter.report(cannot_write(&path, &error));
         }
+        reporter.report(Event::HelmCompared { comparisons });
     }
     let timeout = Duration::from_secs(options.config.check_timeout_seconds);
     crate::chart_stages::render_all(prepared, helms, &capabilities, inventory, timeout)?;
@@ -266,20 +258,23 @@ async fn render_charts(
             .as_ref()
             .and_then(|chart| chart.release.as_ref());
         for (object, events) in release.map_or(&[][..], |release| &release.not_run[..]) {
-            eprintln!(
-                "{}: hook {object} ({events}) does not run on an install; not applied",
-                stage.stage.name
-            );
+            reporter.report(Event::HookNotRun {
+                stage: stage.stage.name.clone(),
+                object: object.clone(),
+                events: events.clone(),
+            });
         }
     }
     Ok(())
 }
 
-/// Runs the whole integration and writes `report.json` and `junit.xml` to the report dir.
+/// Runs the whole integration, reporting each step to `reporter`, and returns its record
+/// (the caller sets [`RunRecord::exit_code`] from its exit-code table and writes the reports
+/// with [`crate::report::write_all`]).
 ///
 /// Errors: what [`prepare`] finds, and a provider that cannot be reached or started — all
 /// before anything is applied. After that it returns a [`RunRecord`], whatever failed.
-pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
+pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Result<RunRecord> {
     let started = Instant::now();
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -307,8 +302,10 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     let helms = if prepared.iter().any(|stage| stage.chart.is_some()) {
         let pins_file = options.platform.pins_file.clone();
         let both = options.helm_compare;
+        let build_reporter = reporter.clone();
         let (helms, fetched) = tokio::task::spawn_blocking(move || {
-            let helms = crate::chart_stages::ensure_helms(&prepared, &pins_file, both)?;
+            let helms =
+                crate::chart_stages::ensure_helms(&prepared, &pins_file, both, &*build_reporter)?;
             crate::chart_stages::fetch_all(&mut prepared, &helms)?;
             Ok::<_, Error>((helms, prepared))
         })
@@ -323,18 +320,16 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     };
 
     let provider_started = Instant::now();
-    let progress = spinner(format!(
-        "provider {}: starting or reusing the cluster",
-        options.provider
-    ));
-    let provider = provider_up(options).await;
-    progress.finish_and_clear();
-    let (connection, handle) = provider?;
+    reporter.report(Event::ProviderStarting {
+        provider: options.provider.to_string(),
+    });
+    let (connection, handle) = provider_up(options, &reporter).await?;
     let provider_seconds = provider_started.elapsed().as_secs_f64();
-    eprintln!(
-        "provider {}: {} ({:.1} s)",
-        options.provider, connection.server_url, provider_seconds
-    );
+    reporter.report(Event::ProviderReady {
+        provider: options.provider.to_string(),
+        server_url: connection.server_url.clone(),
+        seconds: provider_seconds,
+    });
 
     let inventory = Inventory {
         deployment: options.config.project_name.clone(),
@@ -344,11 +339,19 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         // Rendered against the cluster, before anything is applied; a chart Helm refuses
         // (a kubeVersion the cluster does not meet, a values schema violation) stops here,
         // and the provider goes down again.
-        let rendered = render_charts(options, &connection, &helms, &inventory, &mut prepared).await;
+        let rendered = render_charts(
+            options,
+            &*reporter,
+            &connection,
+            &helms,
+            &inventory,
+            &mut prepared,
+        )
+        .await;
         if let Err(error) = rendered {
             let down = handle.down().await;
-            for problem in &down.problems {
-                eprintln!("error: {problem}");
+            for problem in down.problems {
+                reporter.report(Event::ProviderProblem { problem });
             }
             return Err(error);
         }
@@ -379,6 +382,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     let runner = CheckRunner::with(watches.clone(), resolver(&options.config));
 
     let stage_context = StageContext {
+        reporter: &*reporter,
         run_started: started,
         report_dir: &options.report_dir,
         diagnostics: options.diagnostics,
@@ -401,7 +405,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
     let interrupted = tokio::select! {
         () = deploy => false,
         _ = tokio::signal::ctrl_c() => {
-            eprintln!("interrupted: tearing down what was applied");
+            reporter.report(Event::Interrupted { during: "deploy".to_owned() });
             true
         }
     };
@@ -430,9 +434,7 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
             skipped.error.as_deref().unwrap_or("")
         );
         scenario_records = scenarios::run::skip_all(&scenarios::Scenario::ALL, &reason);
-        for scenario in &scenario_records {
-            eprintln!("{}", scenario_line(scenario));
-        }
+        report_scenarios(&*reporter, &scenario_records);
     }
     if hub_deployed && !interrupted {
         let scenarios = crate::scenarios::run_platform_scenarios(
@@ -444,13 +446,11 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         tokio::select! {
             records = scenarios => scenario_records = records,
             _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted during the browser scenarios: tearing down");
+                reporter.report(Event::Interrupted { during: "scenarios".to_owned() });
                 interrupted = true;
             }
         }
-        for scenario in &scenario_records {
-            eprintln!("{}", scenario_line(scenario));
-        }
+        report_scenarios(&*reporter, &scenario_records);
     }
     let scenarios_passed = scenario_records
         .iter()
@@ -476,36 +476,38 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         docker_leftovers: Vec::new(),
         host_leftovers: Vec::new(),
         outcome: Outcome::Passed,
-        exit_code: EXIT_SUCCESS,
+        exit_code: 0,
     };
 
     watches.stop_all();
     if record.kept {
-        keep(options, &connection, probes);
-        if !options.keep {
-            print_kept(&record);
-        }
+        keep(options, &*reporter, &connection, probes, &record);
         if let ProviderHandle::Kind(cluster) = &handle {
-            eprintln!(
-                "kept: kind cluster `{0}` (kubeconfig {1}); remove it with: kind delete cluster --name {0}",
-                cluster.name,
-                cluster.kubeconfig.display()
-            );
+            reporter.report(Event::KindClusterKept {
+                name: cluster.name.clone(),
+                kubeconfig: cluster.kubeconfig.clone(),
+            });
         }
     } else {
-        tear_down(options, &connection, &applied, &mut record).await;
+        tear_down(options, &*reporter, &connection, &applied, &mut record).await;
         let down = handle.down().await;
         for problem in &down.problems {
-            eprintln!("error: {problem}");
+            reporter.report(Event::ProviderProblem {
+                problem: problem.clone(),
+            });
         }
         for leftover in &down.docker_leftovers {
-            eprintln!(
-                "leftover: docker {} {} (labelled for the run's cluster)",
-                leftover.kind, leftover.name
-            );
+            reporter.report(Event::Leftover {
+                what: format!(
+                    "docker {} {} (labelled for the run's cluster)",
+                    leftover.kind, leftover.name
+                ),
+            });
         }
         for leftover in &down.host_leftovers {
-            eprintln!("leftover on the host: {leftover}");
+            reporter.report(Event::Leftover {
+                what: format!("on the host: {leftover}"),
+            });
         }
         record.docker_leftovers = down.docker_leftovers;
         record.host_leftovers = down.host_leftovers;
@@ -516,40 +518,43 @@ pub async fn run(options: &IntegrationOptions) -> Result<RunRecord> {
         None => !record.kept,
     } || !record.docker_leftovers.is_empty()
         || !record.host_leftovers.is_empty();
-    (record.outcome, record.exit_code) = if interrupted {
-        (Outcome::Interrupted, EXIT_CHECKS_FAILED)
+    record.outcome = if interrupted {
+        Outcome::Interrupted
     } else if !deploy_passed {
-        (Outcome::Failed, EXIT_CHECKS_FAILED)
+        Outcome::Failed
     } else if leftovers {
-        (Outcome::Leftovers, EXIT_LEFTOVERS)
+        Outcome::Leftovers
     } else {
-        (Outcome::Passed, EXIT_SUCCESS)
+        Outcome::Passed
     };
     record.seconds = started.elapsed().as_secs_f64();
-    write_reports(&record, &options.report_dir);
     Ok(record)
 }
 
-/// One line per scenario for the terminal: `scenario login: passed (4.1 s)`.
-fn scenario_line(record: &scenarios::ScenarioRecord) -> String {
-    let outcome = match record.outcome {
-        scenarios::ScenarioOutcome::Passed => "passed",
-        scenarios::ScenarioOutcome::Failed => "FAILED",
-        scenarios::ScenarioOutcome::Skipped => "skipped",
-    };
-    let mut line = format!(
-        "{}: {outcome} ({:.1} s)",
-        record.trial_name(),
-        record.seconds
-    );
-    if let Some(message) = &record.message {
-        line.push_str(&format!(": {message}"));
+/// One event per scenario record.
+fn report_scenarios(reporter: &dyn Reporter, records: &[scenarios::ScenarioRecord]) {
+    for record in records {
+        reporter.report(Event::ScenarioFinished {
+            record: record.clone(),
+        });
     }
-    line
 }
 
-/// Leaves the deployment running: writes `target.json` and says how to check and remove it.
-fn keep(options: &IntegrationOptions, connection: &Connection, probes: bool) {
+/// The warning for a file the run could not write.
+fn cannot_write(path: &std::path::Path, error: &std::io::Error) -> Event {
+    Event::Warning {
+        message: format!("cannot write {}: {error}", path.display()),
+    }
+}
+
+/// Leaves the deployment running: writes `target.json` and reports what was kept.
+fn keep(
+    options: &IntegrationOptions,
+    reporter: &dyn Reporter,
+    connection: &Connection,
+    probes: bool,
+    record: &RunRecord,
+) {
     let target = Target {
         deployment: options.config.project_name.clone(),
         run_id: options.run_id.clone(),
@@ -564,57 +569,40 @@ fn keep(options: &IntegrationOptions, connection: &Connection, probes: bool) {
     };
     let path = options.report_dir.join("target.json");
     if let Err(error) = target.save(&path) {
-        eprintln!("warning: cannot write {}: {error}", path.display());
+        reporter.report(cannot_write(&path, &error));
     }
-    eprintln!(
-        "kept deployment `{}` (run {}).\n  re-run its checks: SEATRIAL_TARGET={} cargo nextest run -p harness --test stage_checks --run-ignored all\n  remove it:         cargo xtask teardown --target {}",
-        target.deployment,
-        target.run_id,
-        path.display(),
-        path.display()
-    );
-}
-
-/// After `--keep-on-failure` kept a failed run: says exactly what was kept and how to remove it.
-fn print_kept(record: &RunRecord) {
-    let mut text = format!(
-        "--keep-on-failure: the run failed, so nothing was torn down. Kept (run {}):\n",
-        record.run_id
-    );
-    for stage in record
-        .stages
-        .iter()
-        .filter(|stage| !stage.objects.is_empty())
-    {
-        text.push_str(&format!(
-            "  stage {} ({} objects):\n",
-            stage.name,
-            stage.objects.len()
-        ));
-        for object in &stage.objects {
-            text.push_str(&format!("    {object}\n"));
-        }
-    }
-    text.push_str(&format!(
-        "remove it later with: cargo xtask teardown --run {}",
-        record.run_id
-    ));
-    eprintln!("{text}");
+    reporter.report(Event::DeploymentKept {
+        deployment: target.deployment,
+        run_id: target.run_id,
+        target: path,
+        because_failed: !options.keep,
+        stages: record
+            .stages
+            .iter()
+            .filter(|stage| !stage.objects.is_empty())
+            .map(|stage| {
+                let objects = stage.objects.iter().map(ToString::to_string).collect();
+                (stage.name.clone(), objects)
+            })
+            .collect(),
+    });
 }
 
 /// Deletes the applied stages in reverse order, then sweeps; records both in `record`.
 async fn tear_down(
     options: &IntegrationOptions,
+    reporter: &dyn Reporter,
     connection: &Connection,
     applied: &[(String, Vec<AppliedObject>)],
     record: &mut RunRecord,
 ) {
     let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
-    let progress = spinner("teardown: deleting stages in reverse order".to_owned());
+    reporter.report(Event::TeardownStarted);
     let report = teardown::destroy(&connection.client, applied, deletion_timeout).await;
-    progress.finish_and_clear();
     for kept in &report.kept {
-        eprintln!("kept on purpose (helm.sh/resource-policy: keep): {kept}");
+        reporter.report(Event::KeptOnPurpose {
+            object: kept.to_string(),
+        });
     }
     record.teardown = Some(TeardownRecord {
         deleted: report.deleted,
@@ -624,12 +612,12 @@ async fn tear_down(
         seconds: report.seconds,
     });
     let selector = deployer::inventory::deployment_selector(&record.deployment);
-    let progress = spinner(format!("sweep: looking for anything labelled {selector}"));
-    let swept = sweep::sweep(&connection.client, &record.deployment, deletion_timeout).await;
-    progress.finish_and_clear();
-    match swept {
+    reporter.report(Event::SweepStarted { selector });
+    match sweep::sweep(&connection.client, &record.deployment, deletion_timeout).await {
         Ok(report) => record.sweep = Some(report),
-        Err(error) => eprintln!("error: the sweep failed: {error}"),
+        Err(error) => reporter.report(Event::SweepFailed {
+            error: host::error_chain(&error),
+        }),
     }
 }
 
@@ -684,6 +672,7 @@ fn container_images(value: &serde_json::Value) -> Vec<String> {
 
 /// What [`deploy_stages`] needs besides the stages: the run's clock, where bundles go.
 struct StageContext<'a> {
+    reporter: &'a dyn Reporter,
     run_started: Instant,
     report_dir: &'a std::path::Path,
     diagnostics: DiagnosticsMode,
@@ -703,17 +692,17 @@ async fn deploy_stages(
         record.started_seconds = context.run_started.elapsed().as_secs_f64();
         applied.push((name.clone(), Vec::new()));
         if record.status == StageStatus::Skipped {
-            eprintln!(
-                "{name}: skipped: {}",
-                record.error.as_deref().unwrap_or_default()
-            );
+            context.reporter.report(Event::StageSkipped {
+                stage: name.clone(),
+                reason: record.error.clone().unwrap_or_default(),
+            });
             continue;
         }
         let objects = &mut applied.last_mut().expect("just pushed").1;
-        let progress = spinner(format!(
-            "{name}: applying {} objects and waiting for readiness",
-            stage.object_count()
-        ));
+        context.reporter.report(Event::StageApplying {
+            stage: name.clone(),
+            objects: stage.object_count(),
+        });
         let mut timings = StageTimings::default();
         let release = stage.chart.as_ref().and_then(|chart| {
             chart
@@ -740,32 +729,33 @@ async fn deploy_stages(
                     .await
             }
         };
-        progress.finish_and_clear();
         record.objects = objects.iter().map(|object| object.id.clone()).collect();
         record.apply_seconds = timings.apply_seconds;
         record.wait_seconds = timings.wait_seconds;
         if let Err(error) = result {
-            eprintln!("{name}: deploy FAILED: {error}");
+            context.reporter.report(Event::StageDeployFailed {
+                stage: name.clone(),
+                error: host::error_chain(&error),
+            });
             record.status = StageStatus::DeployFailed;
             record.error = Some(error.to_string());
             return;
         }
-        let progress = spinner(format!("{name}: running {} checks", stage.checks.len()));
+        context.reporter.report(Event::ChecksStarted {
+            stage: name.clone(),
+            checks: stage.checks.len(),
+        });
         let checks_started = Instant::now();
         let outcomes = run_checks(runner, &stage.checks).await;
         record.checks_seconds = checks_started.elapsed().as_secs_f64();
-        progress.finish_and_clear();
         let mut checks = Vec::with_capacity(outcomes.len());
         for (check, outcome) in stage.checks.iter().zip(outcomes) {
             let result = CheckResult::from(outcome.verdict);
-            if matches!(result, CheckResult::Failed | CheckResult::Flaky) {
-                eprintln!(
-                    "{}: {}: {}",
-                    check.trial_name(),
-                    result.word(),
-                    outcome.message
-                );
-            }
+            context.reporter.report(Event::CheckFinished {
+                trial: check.trial_name(),
+                result,
+                message: outcome.message.clone(),
+            });
             let wanted = match context.diagnostics {
                 DiagnosticsMode::Always => true,
                 DiagnosticsMode::OnFailure => result == CheckResult::Failed,
@@ -792,16 +782,17 @@ async fn deploy_stages(
             });
         }
         record.checks = checks;
-        eprintln!(
-            "{name}: {} objects ready in {:.1} s; checks: {}",
-            record.objects.len(),
-            timings.apply_seconds + timings.wait_seconds,
-            record.check_summary()
-        );
         let passed = record
             .checks
             .iter()
             .all(|check| matches!(check.result, CheckResult::Passed | CheckResult::Flaky));
+        context.reporter.report(Event::StageFinished {
+            stage: name.clone(),
+            objects: record.objects.len(),
+            ready_seconds: timings.apply_seconds + timings.wait_seconds,
+            checks: record.check_summary(),
+            passed,
+        });
         if !passed {
             record.status = StageStatus::ChecksFailed;
             return;
@@ -817,49 +808,14 @@ async fn bundle(runner: &CheckRunner, check: &Check, context: &StageContext<'_>)
     match diagnostics::collect(runner.watches(), check, context.namespace, &dir).await {
         Ok(_) => Some(relative),
         Err(error) => {
-            eprintln!(
-                "warning: cannot write the diagnostics of {} to {}: {error}",
-                check.trial_name(),
-                dir.display()
-            );
+            context.reporter.report(Event::Warning {
+                message: format!(
+                    "cannot write the diagnostics of {} to {}: {error}",
+                    check.trial_name(),
+                    dir.display()
+                ),
+            });
             None
         }
     }
-}
-
-/// Writes `report.json`, `junit.xml`, `summary.md` (and `$GITHUB_STEP_SUMMARY`) and
-/// `timeline.svg` to the report dir; a file that cannot be written is warned about, not fatal.
-fn write_reports(record: &RunRecord, report_dir: &std::path::Path) {
-    let warn = |path: &std::path::Path, error: std::io::Error| {
-        eprintln!("warning: cannot write {}: {error}", path.display())
-    };
-    let json = report_dir.join("report.json");
-    if let Err(error) = std::fs::write(
-        &json,
-        serde_json::to_string_pretty(record).expect("a record serializes"),
-    ) {
-        warn(&json, error);
-    }
-    let junit = report_dir.join("junit.xml");
-    if let Err(error) = write_junit(record, &junit) {
-        warn(&junit, error);
-    }
-    let markdown = report_dir.join("summary.md");
-    if let Err(error) = write_markdown(record, &markdown) {
-        warn(&markdown, error);
-    }
-    let svg = report_dir.join("timeline.svg");
-    if let Err(error) = std::fs::write(&svg, timeline_svg(record)) {
-        warn(&svg, error);
-    }
-}
-
-fn spinner(message: String) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("a valid template"),
-    );
-    bar.set_message(message);
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }

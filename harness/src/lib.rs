@@ -3,6 +3,8 @@
 //!
 //! - [`checks`]: the check file schema, loading (before anything is deployed) and evaluation.
 //! - [`integration`]: the whole run, from provider up to sweep, as `cargo xtask integration`.
+//! - [`events`]: what a run reports while it happens; xtask renders it (libraries print
+//!   nothing).
 //! - [`report`]: the JSON run record, JUnit XML and the printed per-stage table.
 //! - [`trials`]: checks as `<stage>::<check>` trials for `cargo test` / `cargo nextest run`.
 //! - [`target`]: the description of a kept deployment that trials and teardown use.
@@ -11,6 +13,7 @@ pub mod chart_stages;
 pub mod checks;
 pub mod cluster_build;
 pub mod diagnostics;
+pub mod events;
 pub mod integration;
 pub mod report;
 pub mod scenarios;

@@ -69,7 +69,7 @@ impl Drop for Fixture {
 
 async fn fixture(name: &str) -> Fixture {
     let client = client().await;
-    let namespace = format!("assert-{name}-{}", deployer::random::hex_token(3).unwrap());
+    let namespace = format!("assert-{name}-{}", host::random::hex_token(3).unwrap());
     apply(
         &client,
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),

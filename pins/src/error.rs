@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use host::{Classify, ErrorClass};
+
 /// A failure to read, validate, resolve or deliver the pin set.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -89,17 +91,18 @@ impl From<deployer::pinset::Error> for Error {
     }
 }
 
-impl Error {
-    /// Whether the error is the user's input (exit code 2) rather than the network's.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
+/// The user's input (the pin set, arguments, a missing token) is [`ErrorClass::BadInput`];
+/// what the network or GitHub did is [`ErrorClass::Runtime`].
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
+        match self {
             Error::Invalid { .. }
-                | Error::UnknownGroup { .. }
-                | Error::UnknownPin { .. }
-                | Error::MissingToken { .. }
-                | Error::Io { .. }
-        )
+            | Error::UnknownGroup { .. }
+            | Error::UnknownPin { .. }
+            | Error::MissingToken { .. }
+            | Error::Io { .. } => ErrorClass::BadInput,
+            Error::Fetch(_) | Error::GitHub(_) | Error::Resolve { .. } => ErrorClass::Runtime,
+        }
     }
 }
 

@@ -251,7 +251,7 @@ impl Network {
             .expect("the semaphore is never closed");
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = request.send().await.map_err(|e| {
-            let message = chain(&e);
+            let message = host::error_chain(&e);
             if e.is_builder() {
                 Attempt::Fail(error(None, message))
             } else {
@@ -260,10 +260,9 @@ impl Network {
         })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Attempt::Retry(error(Some(status.as_u16()), chain(&e)), None))?;
+        let body = response.bytes().await.map_err(|e| {
+            Attempt::Retry(error(Some(status.as_u16()), host::error_chain(&e)), None)
+        })?;
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             let after = headers
                 .get(reqwest::header::RETRY_AFTER)
@@ -281,18 +280,6 @@ impl Network {
             body,
         })
     }
-}
-
-/// An error and its sources, joined with `: `.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The lowercase hex SHA-256 of `bytes`.

@@ -100,11 +100,6 @@ fn notebook_name() -> String {
     format!("seatrial-trial-{seconds}.ipynb")
 }
 
-/// `scenarios::<name>`.
-pub fn trial_name(name: &str) -> String {
-    format!("scenarios::{name}")
-}
-
 async fn login(
     client: &Client,
     options: &ScenarioOptions,

@@ -1,7 +1,6 @@
 //! The chromedriver process: found, started on a free loopback port, and stopped with every
 //! Chromium it launched.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -93,7 +92,7 @@ impl Driver {
         user_data_dir: &Path,
         log: &Path,
     ) -> Result<Driver> {
-        let port = free_port()
+        let port = host::ports::free_port(&mut Vec::new())
             .map_err(|error| Error::Browser(format!("no free loopback port: {error}")))?;
         let log_file = std::fs::File::create(log).map_err(|source| Error::Io {
             path: log.to_owned(),
@@ -170,53 +169,10 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        kill_processes_naming(&self.user_data_dir);
+        host::process::kill_processes_naming(&self.user_data_dir);
     }
-}
-
-/// Kills (SIGKILL) every process of this user whose command line contains `marker`'s path.
-/// Chromium passes `--user-data-dir=<dir>` to all its processes, so a unique directory finds
-/// exactly one browser's process tree.
-pub fn kill_processes_naming(marker: &Path) -> usize {
-    let Some(marker) = marker.to_str() else {
-        return 0;
-    };
-    let own = std::process::id();
-    let mut killed = 0;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid as u32 == own {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmdline).contains(marker) {
-            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                if rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok() {
-                    killed += 1;
-                }
-            }
-        }
-    }
-    killed
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
 }
 
 fn tail(path: &Path) -> String {
-    deployer::logfile::tail(path, 20)
+    host::logs::tail(path, 20)
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use host::{Classify, ErrorClass};
+
 /// Errors of the scenario runner itself (a failing scenario is a [`crate::ScenarioRecord`]
 /// with outcome `failed`, not an error).
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +51,18 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// Whether this error means something must be installed (exit code 4 in xtask).
-    pub fn is_environment_missing(&self) -> bool {
-        matches!(self, Error::BrowserMissing { .. } | Error::LocalHub(_))
+/// A browser or local hub that is not installed is [`ErrorClass::EnvironmentMissing`];
+/// everything else is about what the runner was given (a scenario name, a base URL, a
+/// file) and is [`ErrorClass::BadInput`].
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Error::BrowserMissing { .. } | Error::LocalHub(_) => ErrorClass::EnvironmentMissing,
+            Error::UnknownScenario { .. }
+            | Error::Unreachable { .. }
+            | Error::Browser(_)
+            | Error::Io { .. } => ErrorClass::BadInput,
+        }
     }
 }
 

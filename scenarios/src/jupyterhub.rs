@@ -10,10 +10,10 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
-use deployer::providers::error_chain;
+use host::error_chain;
 
 use crate::options::ScenarioOptions;
-use crate::steps::{click, current_url, element, open, until, visible, webdriver, Poll};
+use crate::steps::{click, current_url, element, open, until, visible, wait_for, webdriver, Poll};
 
 /// The hub's own login form.
 const HUB_USERNAME: &str = "#username_input";
@@ -77,15 +77,38 @@ pub async fn open_login(client: &Client, options: &ScenarioOptions) -> Result<Lo
     .await
 }
 
+/// Why a login did not land on the hub's home page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// The login form showed an error: the credentials were refused.
+    #[error("login refused: {0}")]
+    Refused(String),
+    /// Anything else: a step that failed, or where the browser ended up instead.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for LoginError {
+    fn from(message: String) -> Self {
+        LoginError::Failed(message)
+    }
+}
+
+impl From<LoginError> for String {
+    fn from(error: LoginError) -> Self {
+        error.to_string()
+    }
+}
+
 /// Types the credentials into `form` and submits it, then waits for `/hub/home` showing the
-/// user's name. Errors: the form's error text when the login is refused ("Invalid username
-/// or password"), or the URL where the browser ended up.
+/// user's name. Errors: [`LoginError::Refused`] with the form's error text ("Invalid username
+/// or password"), or [`LoginError::Failed`] with the URL where the browser ended up.
 pub async fn submit_login(
     client: &Client,
     options: &ScenarioOptions,
     form: LoginForm,
     password: &str,
-) -> Result<(), String> {
+) -> Result<(), LoginError> {
     submit_login_as(client, options, form, &options.user, password).await
 }
 
@@ -96,7 +119,7 @@ pub async fn submit_login_as(
     form: LoginForm,
     user: &str,
     password: &str,
-) -> Result<(), String> {
+) -> Result<(), LoginError> {
     let (username, password_field, submit, error) = match form {
         LoginForm::Hub => (HUB_USERNAME, HUB_PASSWORD, HUB_SUBMIT, HUB_LOGIN_ERROR),
         LoginForm::Keycloak => (KC_USERNAME, KC_PASSWORD, KC_SUBMIT, KC_ERROR),
@@ -106,11 +129,11 @@ pub async fn submit_login_as(
     type_into(client, password_field, password, timeout).await?;
     click(client, submit, timeout, "click the login button").await?;
     let home = format!("{}/hub/home", prefix(options));
-    until(timeout, "hub home page after login", || async {
+    wait_for(timeout, "hub home page after login", || async {
         if let Some(refusal) = visible(client, error).await {
             let text = refusal.text().await.unwrap_or_default();
             if !text.trim().is_empty() {
-                return Poll::Fail(format!("login refused: {}", text.trim()));
+                return Poll::Fail(LoginError::Refused(text.trim().to_owned()));
             }
         }
         let url = current_url(client).await;
@@ -134,7 +157,7 @@ async fn shows_user(client: &Client, user: &str) -> bool {
 /// Logs in with the configured password (open the login page, submit, land on home).
 pub async fn log_in(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
     let form = open_login(client, options).await?;
-    submit_login(client, options, form, options.password.expose()).await
+    Ok(submit_login(client, options, form, options.password.expose()).await?)
 }
 
 /// Logs in as `user` in a browser with no session yet (or after [`forget_session`]).
@@ -145,7 +168,7 @@ pub async fn log_in_as(
     password: &str,
 ) -> Result<(), String> {
     let form = open_login(client, options).await?;
-    submit_login_as(client, options, form, user, password).await
+    Ok(submit_login_as(client, options, form, user, password).await?)
 }
 
 /// Deletes every cookie of the browser — the hub's session and the identity provider's
@@ -243,11 +266,13 @@ pub async fn refuse_wrong_password(
     let wrong = format!("{}-not-the-password", options.password.expose());
     match submit_login(client, options, form, &wrong).await {
         Ok(()) => Err("a wrong password logged in".into()),
-        Err(message) if message.starts_with("login refused: ") => {
+        Err(LoginError::Refused(reason)) => {
             redirects_to_login(client, options, "/hub/home").await?;
-            Ok(message.trim_start_matches("login refused: ").to_owned())
+            Ok(reason)
         }
-        Err(message) => Err(format!("a wrong password showed no error: {message}")),
+        Err(LoginError::Failed(message)) => {
+            Err(format!("a wrong password showed no error: {message}"))
+        }
     }
 }
 

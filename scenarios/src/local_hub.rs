@@ -5,7 +5,6 @@
 //! here so the install does not depend on the working directory.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,7 +27,7 @@ const STOP_SECONDS: u64 = 15;
 pub fn default_install_dir() -> PathBuf {
     match std::env::var_os("SEATRIAL_LOCAL_HUB_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => deployer::providers::home_dir().join(".cache/seatrial/local-hub"),
+        None => host::dirs::cache_dir().join("local-hub"),
     }
 }
 
@@ -66,7 +65,7 @@ impl LocalHubInstall {
         let mut npm = Command::new("npm");
         npm.args(["ci", "--no-audit", "--no-fund", "--prefix"])
             .arg(&npm_dir);
-        deployer::packages::ensure_installed(
+        host::packages::ensure_installed(
             dir,
             &[
                 ("requirements.txt", REQUIREMENTS),
@@ -81,9 +80,10 @@ impl LocalHubInstall {
                 (npm, "npm ci (configurable-http-proxy)"),
             ],
         )
-        .map_err(|message| {
+        .map_err(|error| {
             Error::LocalHub(format!(
-                "{message}\n  hint: it needs python3 with venv, and npm"
+                "{}\n  hint: it needs python3 with venv, and npm",
+                host::error_chain(&error)
             ))
         })?;
         Ok(install)
@@ -168,7 +168,7 @@ impl LocalHub {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(Error::LocalHub(format!(
                     "jupyterhub exited with {status}; its log:\n{}",
-                    deployer::logfile::tail(&self.log_path(), 30)
+                    host::logs::tail(&self.log_path(), 30)
                 )));
             }
             if http_status(&url) == Some(200) {
@@ -177,7 +177,7 @@ impl LocalHub {
             if Instant::now() >= deadline {
                 return Err(Error::LocalHub(format!(
                     "{url} did not answer 200 within {START_SECONDS} s; the hub's log:\n{}",
-                    deployer::logfile::tail(&self.log_path(), 30)
+                    host::logs::tail(&self.log_path(), 30)
                 )));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -196,20 +196,13 @@ impl LocalHub {
 
     /// Stops the hub and everything it started (see the type's docs). Idempotent.
     pub fn stop(&mut self) {
-        let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) else {
-            return;
-        };
-        if self.child.try_wait().is_ok_and(|status| status.is_none()) {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + Duration::from_secs(STOP_SECONDS);
-            while self.child.try_wait().is_ok_and(|status| status.is_none())
-                && Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+        let group = host::process::Target::Group(self.child.id() as i32);
+        let child = &mut self.child;
+        host::process::terminate(group, Duration::from_secs(STOP_SECONDS), || {
+            child.try_wait().is_ok_and(|status| status.is_none())
+        });
         // The proxy and user servers share the group; whatever is left goes now.
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        host::process::kill(group);
         let _ = self.child.wait();
     }
 }
@@ -240,23 +233,8 @@ fn http_status(url: &str) -> Option<u16> {
 }
 
 fn free_ports() -> Result<[u16; 3]> {
-    // Hold all three listeners at once so the ports differ; they are released on return.
-    let bind = || {
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(|error| Error::LocalHub(format!("no free loopback port: {error}")))
-    };
-    let listeners = [bind()?, bind()?, bind()?];
-    let port = |listener: &TcpListener| {
-        listener
-            .local_addr()
-            .map(|address| address.port())
-            .map_err(|error| Error::LocalHub(error.to_string()))
-    };
-    Ok([
-        port(&listeners[0])?,
-        port(&listeners[1])?,
-        port(&listeners[2])?,
-    ])
+    host::ports::free_ports()
+        .map_err(|error| Error::LocalHub(format!("no free loopback port: {error}")))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {

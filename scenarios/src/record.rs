@@ -82,10 +82,15 @@ pub struct ScenarioRecord {
     pub artifacts: Option<Artifacts>,
 }
 
+/// The trial name of the scenario called `name`: `scenarios::<name>`.
+pub fn trial_name(name: &str) -> String {
+    format!("scenarios::{name}")
+}
+
 impl ScenarioRecord {
     /// The trial name, `scenarios::<name>`.
     pub fn trial_name(&self) -> String {
-        crate::catalog::trial_name(&self.name)
+        trial_name(&self.name)
     }
 
     /// A record for a scenario that did not run.

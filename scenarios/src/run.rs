@@ -25,7 +25,7 @@ pub async fn check_reachable(options: &ScenarioOptions) -> Result<()> {
         Ok(_) => Ok(()),
         Err(error) => Err(Error::Unreachable {
             url: options.base_url.clone(),
-            reason: deployer::providers::error_chain(&error),
+            reason: host::error_chain(&error),
         }),
     }
 }

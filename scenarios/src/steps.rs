@@ -57,16 +57,16 @@ impl Steps {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// Runs `step`, records its duration and outcome, and turns its error into a
+    /// Runs `step`, records its duration and outcome, and turns its error (as text) into a
     /// [`StepFailure`] named `name`.
-    pub async fn run<T>(
+    pub async fn run<T, E: Into<String>>(
         &mut self,
         name: &str,
-        step: impl Future<Output = Result<T, String>>,
+        step: impl Future<Output = Result<T, E>>,
     ) -> Result<T, StepFailure> {
         let started = Instant::now();
         let started_seconds = started.duration_since(self.start).as_secs_f64();
-        let result = step.await;
+        let result = step.await.map_err(Into::into);
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             step = name,
@@ -88,35 +88,47 @@ impl Steps {
     }
 }
 
-/// What one evaluation of a condition found.
-pub enum Poll<T> {
+/// What one evaluation of a condition found; `E` is what a condition that can no longer
+/// hold says (text, or a typed error such as a refused login).
+pub enum Poll<T, E = String> {
     /// The condition holds.
     Ready(T),
     /// Not yet; the text describes what was seen, for the timeout message.
     Pending(String),
     /// It can no longer hold (an error page, a refused login): stop waiting.
-    Fail(String),
+    Fail(E),
 }
 
 /// Re-evaluates `condition` every [`POLL`] until it is ready, fails, or `timeout` passes.
-/// Errors: `<what> after <n> s; last seen: <observation>`, or the failure's text.
-pub async fn until<T, F, Fut>(timeout: Duration, what: &str, mut condition: F) -> Result<T, String>
+/// Errors: `no <what> after <n> s; last seen: <observation>`, or the failure's text.
+pub async fn until<T, F, Fut>(timeout: Duration, what: &str, condition: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Poll<T>>,
+{
+    wait_for(timeout, what, condition).await
+}
+
+/// [`until`] for conditions that fail with a typed error `E`; the timeout becomes an `E` from
+/// its message.
+pub async fn wait_for<T, E, F, Fut>(timeout: Duration, what: &str, mut condition: F) -> Result<T, E>
+where
+    E: From<String>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Poll<T, E>>,
 {
     let deadline = Instant::now() + timeout;
     loop {
         let last = match condition().await {
             Poll::Ready(value) => return Ok(value),
-            Poll::Fail(message) => return Err(message),
+            Poll::Fail(error) => return Err(error),
             Poll::Pending(seen) => seen,
         };
         if Instant::now() >= deadline {
-            return Err(format!(
+            return Err(E::from(format!(
                 "no {what} after {} s; last seen: {last}",
                 timeout.as_secs()
-            ));
+            )));
         }
         tokio::time::sleep(POLL).await;
     }

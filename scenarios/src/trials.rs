@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use libtest_mimic::{Completion, Failed, Trial};
 
-use crate::catalog::{trial_name, Scenario};
+use crate::catalog::Scenario;
 use crate::driver::BrowserBinaries;
 use crate::options::ScenarioOptions;
+use crate::record::trial_name;
 use crate::record::{ScenarioOutcome, ScenarioRecord};
 
 /// Makes a trial's [`ScenarioOptions`] when the trial runs, on the trial's runtime: preparing

@@ -1,20 +1,45 @@
-//! Exit codes shared by every subcommand, and turning errors into them.
+//! The one exit-code table of every subcommand (in the spirit of nextest's
+//! `NextestExitCode`), and turning errors and run outcomes into its codes. Libraries never
+//! choose codes: their errors say their [`ErrorClass`] through [`Classify`], a run says its
+//! [`Outcome`].
 
-use deployer::ErrorClass;
-pub use harness::integration::{
-    EXIT_BAD_INPUT as BAD_INPUT, EXIT_CHECKS_FAILED as CHECKS_FAILED,
-    EXIT_ENVIRONMENT_MISSING as ENVIRONMENT_MISSING, EXIT_LEFTOVERS as LEFTOVERS,
-    EXIT_SUCCESS as SUCCESS,
-};
+use harness::report::Outcome;
+use host::{Classify, ErrorClass};
 
-/// Prints a deployer error to stderr and returns its exit code.
-pub fn report(error: &deployer::Error) -> u8 {
-    eprintln!("error: {error}");
-    match error.class() {
+/// Everything passed.
+pub const SUCCESS: u8 = 0;
+/// A check, stage, scenario or benchmark target failed, a wait expired, or the run was
+/// interrupted.
+pub const CHECKS_FAILED: u8 = 1;
+/// The input (config, platform, manifests, pin set, arguments) is wrong.
+pub const BAD_INPUT: u8 = 2;
+/// Objects remain after teardown and sweep.
+pub const LEFTOVERS: u8 = 3;
+/// A tool, package, browser or cluster is missing or unreachable.
+pub const ENVIRONMENT_MISSING: u8 = 4;
+
+/// The code of an error of `class`.
+pub fn of_class(class: ErrorClass) -> u8 {
+    match class {
         ErrorClass::BadInput => BAD_INPUT,
         ErrorClass::EnvironmentMissing => ENVIRONMENT_MISSING,
         ErrorClass::Runtime => CHECKS_FAILED,
     }
+}
+
+/// The code of a finished integration run.
+pub fn of_outcome(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Passed => SUCCESS,
+        Outcome::Failed | Outcome::Interrupted => CHECKS_FAILED,
+        Outcome::Leftovers => LEFTOVERS,
+    }
+}
+
+/// Prints an error with its causes to stderr and returns its exit code.
+pub fn report<E: Classify + std::error::Error>(error: &E) -> u8 {
+    eprintln!("error: {}", host::error_chain(error));
+    of_class(error.class())
 }
 
 /// Prints a sweep's kept objects, its leftovers, then the places it could not look, one per

@@ -25,7 +25,9 @@ impl HelmCommand {
         };
         let pins = deployer::pins::default_pins_file();
         let helm = match tokio::task::spawn_blocking(move || {
-            harness::cluster_build::with_spinner(|on_event| Helm::ensure(&pins, major, on_event))
+            harness::cluster_build::with_events(&crate::terminal::Terminal::new(), |on_event| {
+                Helm::ensure(&pins, major, on_event)
+            })
         })
         .await
         {

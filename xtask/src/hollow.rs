@@ -28,7 +28,10 @@ impl Hollow {
     pub async fn run(self) -> u8 {
         let paths = HollowPaths::from_env();
         match self {
-            Hollow::Build => match harness::cluster_build::ensure(&HOLLOW_RECIPES) {
+            Hollow::Build => match harness::cluster_build::ensure(
+                &HOLLOW_RECIPES,
+                &crate::terminal::Terminal::new(),
+            ) {
                 Ok(found) => {
                     print_binaries(&found);
                     exit::SUCCESS
@@ -36,7 +39,10 @@ impl Hollow {
                 Err(error) => exit::report(&error),
             },
             Hollow::Up { nodes } => {
-                let found = match harness::cluster_build::ensure(&HOLLOW_RECIPES) {
+                let found = match harness::cluster_build::ensure(
+                    &HOLLOW_RECIPES,
+                    &crate::terminal::Terminal::new(),
+                ) {
                     Ok(found) => found,
                     Err(error) => return exit::report(&error),
                 };

@@ -58,7 +58,10 @@ impl Images {
                     return code;
                 }
                 let built = tokio::task::spawn_blocking(move || {
-                    harness::cluster_build::ensure_images(&pins_file)
+                    harness::cluster_build::ensure_images(
+                        &pins_file,
+                        &crate::terminal::Terminal::new(),
+                    )
                 })
                 .await;
                 match built {

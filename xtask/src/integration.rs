@@ -8,8 +8,9 @@ use deployer::inventory::new_run_id;
 use deployer::platform::default_platform_dir;
 use deployer::providers::hollow::cluster::DEFAULT_NODES;
 use harness::diagnostics::DiagnosticsMode;
-use harness::integration::{run, IntegrationOptions};
-use harness::report::stage_table;
+use harness::events::{Event, SharedReporter};
+use harness::integration::IntegrationOptions;
+use harness::report::{stage_table, RunRecord};
 
 use crate::exit;
 
@@ -91,6 +92,28 @@ pub struct Integration {
     /// Which Helm renders chart stages that do not choose one: 3 or 4 (the config's `helm`).
     #[arg(long, value_name = "3|4", value_parser = ["3", "4"])]
     helm: Option<String>,
+    /// Print the run's events as JSON lines on stdout (`{"event":"stage_finished",…}`, then one
+    /// `run_finished` line) instead of spinners, lines and the stage table (docs/integration.md).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the integration with `reporter`, sets the record's exit code from the table in
+/// [`exit`] and writes its reports (a report that cannot be written is a warning event).
+///
+/// Errors: those of [`harness::integration::run`], all before anything is applied.
+pub async fn run_and_report(
+    options: &IntegrationOptions,
+    reporter: SharedReporter,
+) -> Result<RunRecord, deployer::Error> {
+    let mut record = harness::integration::run(options, reporter.clone()).await?;
+    record.exit_code = exit::of_outcome(record.outcome);
+    for (path, error) in harness::report::write_all(&record, &options.report_dir) {
+        reporter.report(Event::Warning {
+            message: format!("cannot write {}: {error}", path.display()),
+        });
+    }
+    Ok(record)
 }
 
 impl Integration {
@@ -167,9 +190,27 @@ impl Integration {
             hollow_nodes: self.nodes,
             helm_compare: self.helm_compare,
         };
-        let record = match run(&options).await {
+        let reporter: SharedReporter = if self.json {
+            std::sync::Arc::new(crate::terminal::JsonLines)
+        } else {
+            std::sync::Arc::new(crate::terminal::Terminal::new())
+        };
+        let record = match run_and_report(&options, reporter.clone()).await {
             Ok(record) => record,
-            Err(error) => return exit::report(&error),
+            Err(error) => {
+                let code = exit::report(&error);
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "event": "run_failed",
+                            "error": host::error_chain(&error),
+                            "exit_code": code,
+                        })
+                    );
+                }
+                return code;
+            }
         };
         if record.kept && !default_report_dir {
             // `cargo xtask teardown --run <id>` looks under target/seatrial/<id>/.
@@ -178,10 +219,9 @@ impl Integration {
                 std::fs::copy(report_dir.join("target.json"), by_run.join("target.json"))
             });
             if let Err(error) = copied {
-                eprintln!(
-                    "warning: cannot copy target.json to {}: {error}",
-                    by_run.display()
-                );
+                reporter.report(Event::Warning {
+                    message: format!("cannot copy target.json to {}: {error}", by_run.display()),
+                });
             }
         }
         if default_report_dir {
@@ -189,8 +229,24 @@ impl Integration {
             let latest = exit::reports_root().join("latest");
             let _ = std::fs::remove_file(&latest);
             if let Err(error) = std::os::unix::fs::symlink(&report_dir, &latest) {
-                eprintln!("warning: cannot link {}: {error}", latest.display());
+                reporter.report(Event::Warning {
+                    message: format!("cannot link {}: {error}", latest.display()),
+                });
             }
+        }
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "event": "run_finished",
+                    "run_id": record.run_id,
+                    "outcome": record.outcome,
+                    "exit_code": record.exit_code,
+                    "seconds": record.seconds,
+                    "report_dir": report_dir,
+                })
+            );
+            return record.exit_code;
         }
         println!("\n{}", stage_table(&record));
         if let Some(sweep) = &record.sweep {

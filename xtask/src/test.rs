@@ -17,7 +17,7 @@ use deployer::platform::default_platform_dir;
 use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
 use deployer::providers::hollow::HollowPaths;
 use deployer::sweep::sweep;
-use harness::integration::{run, IntegrationOptions, DELETION_TIMEOUT};
+use harness::integration::{IntegrationOptions, DELETION_TIMEOUT};
 use harness::target::TARGET_ENV;
 
 use crate::exit;
@@ -64,7 +64,7 @@ async fn ensure_test_fixtures() -> Result<(), u8> {
             .filter(|path| !std::path::Path::new(path).exists())
             .map(str::to_owned)
             .collect();
-        deployer::packages::ensure_debian_packages(&TEST_PACKAGES, &missing)
+        host::packages::ensure_debian_packages(&TEST_PACKAGES, &missing)
             .map_err(|error| error.to_string())?;
         let dir = scenarios::local_hub::default_install_dir();
         let started = std::time::Instant::now();
@@ -205,9 +205,10 @@ impl Test {
         if let Err(code) = crate::pins::check_packages(&pins_file).await {
             return code;
         }
-        let images =
-            tokio::task::spawn_blocking(move || harness::cluster_build::ensure_images(&pins_file))
-                .await;
+        let images = tokio::task::spawn_blocking(move || {
+            harness::cluster_build::ensure_images(&pins_file, &crate::terminal::Terminal::new())
+        })
+        .await;
         match images {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => return exit::report(&error),
@@ -222,9 +223,10 @@ impl Test {
             deployer::charts::helm::HelmMajor::ALL
                 .into_iter()
                 .try_for_each(|major| {
-                    harness::cluster_build::with_spinner(|on_event| {
-                        deployer::charts::helm::Helm::ensure(&pins, major, on_event)
-                    })
+                    harness::cluster_build::with_events(
+                        &crate::terminal::Terminal::new(),
+                        |on_event| deployer::charts::helm::Helm::ensure(&pins, major, on_event),
+                    )
                     .map(|_| ())
                 })
         })
@@ -287,7 +289,11 @@ impl Test {
             hollow_nodes: DEFAULT_NODES,
             helm_compare: false,
         };
-        let kept = run(&options).await;
+        let kept = crate::integration::run_and_report(
+            &options,
+            std::sync::Arc::new(crate::terminal::Terminal::new()),
+        )
+        .await;
         let deploy_code = match &kept {
             Ok(record) => record.exit_code,
             Err(error) => exit::report(error),

@@ -170,7 +170,7 @@ fn tempfile_dir(cache: &Path) -> Result<PathBuf> {
     let dir = cache.join(format!(
         ".pull-{}-{}",
         std::process::id(),
-        crate::random::hex_token(6).map_err(|source| Error::Read {
+        host::random::hex_token(6).map_err(|source| Error::Read {
             path: cache.to_owned(),
             source,
         })?

@@ -100,7 +100,7 @@ impl Helm {
         on_event: &mut dyn FnMut(BuildEvent),
     ) -> Result<Helm> {
         let pinned = crate::pins::load_tool_tag(pins_file, major.pin())?;
-        if let Some(path) = crate::packages::on_path("helm") {
+        if let Some(path) = host::path::on_path("helm") {
             if version_of(&path).as_deref() == Some(pinned.as_str()) {
                 return Ok(Helm::at(path, pinned, major));
             }

@@ -77,7 +77,7 @@ pub fn ensure(recipe: &ImageRecipe, pins_file: &Path) -> Result<BuiltImage> {
             hint: "run as root, or on kind use the upstream images".into(),
         });
     }
-    crate::packages::ensure_program("mmdebstrap", "mmdebstrap")?;
+    host::packages::ensure_program("mmdebstrap", "mmdebstrap")?;
     let fail = |message: String| Error::Build { message };
     fs::create_dir_all(&dir).map_err(|error| fail(format!("{}: {error}", dir.display())))?;
     let log = dir.join("build.log");
@@ -124,7 +124,7 @@ pub fn ensure(recipe: &ImageRecipe, pins_file: &Path) -> Result<BuiltImage> {
             recipe.debian,
             recipe.mirror,
             log.display(),
-            crate::logfile::tail(&log, 25)
+            host::logs::tail(&log, 25)
         )));
     }
     tracing::info!(image = %recipe.name, seconds = started.elapsed().as_secs_f64(), "root file system built");
@@ -165,7 +165,7 @@ fn fetch_inputs(recipe: &ImageRecipe, pins_file: &Path, dir: &Path, log: &Path) 
         return Ok(inputs);
     }
     // Maven (with the Java runtime it depends on) from Debian when it is missing.
-    crate::packages::ensure_program("mvn", "maven")?;
+    host::packages::ensure_program("mvn", "maven")?;
     let out = dir.join("maven");
     let repository = std::env::var(MAVEN_REPOSITORY_ENV)
         .ok()
@@ -186,10 +186,12 @@ fn fetch_inputs(recipe: &ImageRecipe, pins_file: &Path, dir: &Path, log: &Path) 
             package.requirement(),
             repository.as_deref().unwrap_or("Maven Central")
         );
-        crate::packages::run_logged(&mut command, log, &what).map_err(|message| Error::Build {
+        host::packages::run_logged(&mut command, log, &what).map_err(|error| Error::Build {
             message: format!(
-                "the image {} (`packages.{}`): {message}",
-                recipe.name, package.key
+                "the image {} (`packages.{}`): {}",
+                recipe.name,
+                package.key,
+                host::error_chain(&error)
             ),
         })?;
         let artifact = package.name.split(':').nth(1).unwrap_or(&package.name);

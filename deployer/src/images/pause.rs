@@ -37,10 +37,10 @@ pub fn ensure(kubernetes_version: &str) -> Result<BuiltImage> {
     fs::create_dir_all(&dir).map_err(|error| fail(format!("{}: {error}", dir.display())))?;
     let missing: Vec<String> = ["gcc", "/usr/lib/x86_64-linux-gnu/libc.a"]
         .iter()
-        .filter(|what| crate::packages::on_path(what).is_none() && !Path::new(what).exists())
+        .filter(|what| host::path::on_path(what).is_none() && !Path::new(what).exists())
         .map(|what| what.to_string())
         .collect();
-    crate::packages::ensure_debian_packages(&["gcc", "libc6-dev"], &missing)?;
+    host::packages::ensure_debian_packages(&["gcc", "libc6-dev"], &missing)?;
     let source = module_source(
         &dir.join("module"),
         "k8s.io/kubernetes",

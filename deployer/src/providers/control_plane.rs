@@ -115,11 +115,11 @@ pub(crate) async fn start(
         "-out",
         &sa_pub.to_string_lossy(),
     ])?;
-    let admin_token = crate::random::hex_token(24).map_err(urandom_error)?;
+    let admin_token = host::random::hex_token(24).map_err(urandom_error)?;
     let mut token_file = format!("{admin_token},admin,admin,\"system:masters\"\n");
     let mut user_tokens = Vec::new();
     for (user, groups) in &options.users {
-        let token = crate::random::hex_token(24).map_err(urandom_error)?;
+        let token = host::random::hex_token(24).map_err(urandom_error)?;
         token_file.push_str(&format!("{token},{user},{user},\"{groups}\"\n"));
         user_tokens.push(token);
     }

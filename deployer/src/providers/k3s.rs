@@ -20,7 +20,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pins::ImagePins;
 use crate::providers::kind::NodePorts;
-use crate::providers::{write_private, DOCKER_HINT};
+use crate::providers::DOCKER_HINT;
+use host::files::write_private;
 
 /// The pin naming the k3s image.
 pub const IMAGE_PIN: &str = "k3s";
@@ -114,7 +115,7 @@ pub async fn up(config: &Config, images: &ImagePins, ports: NodePorts) -> Result
             failed(format!(
                 "cannot start the k3s container {}: {}",
                 pin.reference(),
-                super::error_chain(&error)
+                host::error_chain(&error)
             ))
         })?;
     let port = container

@@ -97,7 +97,7 @@ pub async fn connect(kubeconfig: &Path, context: Option<&str>, hint: &str) -> Re
     .await;
     match version {
         Ok(Ok(_)) => {}
-        Ok(Err(error)) => return Err(unreachable(error_chain(&error))),
+        Ok(Err(error)) => return Err(unreachable(host::error_chain(&error))),
         Err(_) => {
             return Err(unreachable(
                 "no answer to GET /version within 15 s".to_owned(),
@@ -120,43 +120,8 @@ pub fn default_kubeconfig() -> PathBuf {
             return first;
         }
     }
-    home_dir().join(".kube").join("config")
+    host::dirs::home_dir().join(".kube").join("config")
 }
 
 /// What to do without a Docker engine (the kind and k3s providers say it).
 pub(crate) const DOCKER_HINT: &str = "install Docker Engine (https://docs.docker.com/engine/install/debian/) and start it, or set DOCKER_HOST";
-
-/// Writes `text` to `path`, readable by its owner only (mode 0600 from creation: for
-/// kubeconfigs and tokens). Errors: the operating system's.
-pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(text.as_bytes())
-}
-
-/// `$HOME`, or `/root` when unset.
-pub fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
-}
-
-/// An error and its sources joined with `: ` (the bare display of a client error often hides
-/// the cause, e.g. "connection refused").
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}

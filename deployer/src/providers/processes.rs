@@ -3,7 +3,6 @@
 //! spawned, waiting for its port, and stopping exactly the recorded pids.
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,8 +14,8 @@ use kube::runtime::wait::await_condition;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::logfile::tail as log_tail;
 use crate::providers::{connect, Connection};
+use host::logs::tail as log_tail;
 
 /// How long `up` waits for the API server to answer `/readyz`.
 const API_SERVER_READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -43,18 +42,7 @@ pub struct Component {
 impl Component {
     /// Whether the pid is alive (not a zombie) and still runs [`Component::binary`].
     pub fn is_running(&self) -> bool {
-        let proc_dir = PathBuf::from(format!("/proc/{}", self.pid));
-        let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
-            return false;
-        };
-        // The state is the first field after the parenthesised command name.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next());
-        if matches!(state, Some("Z") | Some("X") | None) {
-            return false;
-        }
-        fs::read_link(proc_dir.join("exe")).is_ok_and(|exe| exe == self.binary)
+        host::process::runs(self.pid, &self.binary)
     }
 }
 
@@ -301,54 +289,23 @@ pub(crate) async fn wait_nodes_ready(connection: &Connection, names: &[String]) 
 }
 
 pub(crate) fn stop_components(state: &ClusterState) -> Vec<String> {
-    use rustix::process::{kill_process, Pid, Signal};
     // Clients first, etcd last: each component is stopped before the one it depends on, so
     // the API server can drain its watches while etcd still answers.
     let mut stopped = Vec::new();
     for component in state.components.iter().rev().filter(|c| c.is_running()) {
-        let Some(pid) = Pid::from_raw(component.pid) else {
-            continue;
-        };
-        let _ = kill_process(pid, Signal::TERM);
-        let deadline = Instant::now() + STOP_GRACE;
-        while component.is_running() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if component.is_running() {
-            tracing::warn!(component = %component.name, pid = component.pid, "did not exit after SIGTERM; sending SIGKILL");
-            let _ = kill_process(pid, Signal::KILL);
+        let target = host::process::Target::Process(component.pid);
+        if host::process::terminate(target, STOP_GRACE, || component.is_running()) {
+            tracing::warn!(component = %component.name, pid = component.pid, "needed SIGKILL");
         }
         stopped.push(component.name.clone());
     }
     stopped
 }
 
-/// A loopback port that is free now and outside the kernel's ephemeral range, so that no
-/// outgoing connection can take it between this probe and the component's own bind. Ports in
-/// `taken` (chosen earlier for this cluster, not bound yet) are skipped; the new one is added.
+/// A loopback port outside the ephemeral range, not in `taken` ([`host::ports::free_port`]).
 pub(crate) fn free_port(taken: &mut Vec<u16>) -> Result<u16> {
-    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| {
-            text.split_whitespace()
-                .next()
-                .and_then(|low| low.parse::<u16>().ok())
-        })
-        .unwrap_or(32768);
-    let (low, high) = (10000u16, ephemeral_low.max(10001));
-    let mut seed = [0u8; 2];
-    crate::random::fill(&mut seed).map_err(urandom_error)?;
-    let span = u32::from(high - low);
-    let start = u32::from(u16::from_le_bytes(seed)) % span;
-    for offset in 0..span {
-        let port = low + ((start + offset) % span) as u16;
-        if !taken.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            taken.push(port);
-            return Ok(port);
-        }
-    }
-    Err(Error::Cluster {
-        message: format!("no free loopback port between {low} and {high}"),
+    host::ports::free_port(taken).map_err(|error| Error::Cluster {
+        message: format!("cannot pick a loopback port: {error}"),
     })
 }
 
@@ -375,7 +332,7 @@ pub(crate) fn openssl(args: &[&str]) -> Result<()> {
 }
 
 pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
-    crate::providers::write_private(path, text).map_err(|error| cluster_io(path, error))
+    host::files::write_private(path, text).map_err(|error| cluster_io(path, error))
 }
 
 pub(crate) fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str) -> Result<()> {

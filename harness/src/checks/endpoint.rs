@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use deployer::providers::error_chain;
+use host::error_chain;
 use serde_json::Value;
 
 use super::observe::Observation;

@@ -33,12 +33,6 @@ pub struct Registry {
     pub log: PathBuf,
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 impl Registry {
     /// Starts a registry storing in `storage` (shared storage lets an anonymous and a
     /// token-auth registry serve the same images), with its config and log in `work`.
@@ -54,7 +48,7 @@ impl Registry {
             return Err(format!("{BINARY} is missing: apt-get install -y {PACKAGE} (`cargo xtask test` installs it)"));
         }
         std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
-        let port = free_port().map_err(|e| e.to_string())?;
+        let port = host::ports::free_port(&mut Vec::new()).map_err(|e| e.to_string())?;
         let auth_section = match auth {
             Some(auth) => {
                 let bundle = work.join("token-ca.pem");

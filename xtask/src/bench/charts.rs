@@ -55,10 +55,12 @@ impl ChartsBench {
     pub async fn run(self) -> u8 {
         let pins = deployer::pins::default_pins_file();
         let built = tokio::task::spawn_blocking(move || {
-            let binaries = harness::cluster_build::ensure(&HOLLOW_RECIPES)?;
-            let helm = harness::cluster_build::with_spinner(|on_event| {
-                Helm::ensure(&pins, HelmMajor::Helm4, on_event)
-            })?;
+            let binaries =
+                harness::cluster_build::ensure(&HOLLOW_RECIPES, &crate::terminal::Terminal::new())?;
+            let helm = harness::cluster_build::with_events(
+                &crate::terminal::Terminal::new(),
+                |on_event| Helm::ensure(&pins, HelmMajor::Helm4, on_event),
+            )?;
             Ok::<_, deployer::Error>((binaries, helm))
         })
         .await;
@@ -191,7 +193,7 @@ async fn measure(
     let tarball = helm.package(&chart, work).map_err(|e| e.to_string())?;
     let mut measurements = Vec::new();
     // Namespaces of their own per run: an earlier run's may still be being deleted.
-    let suffix = deployer::random::hex_token(3).map_err(|e| e.to_string())?;
+    let suffix = host::random::hex_token(3).map_err(|e| e.to_string())?;
     let (ours, theirs) = (
         format!("bench-seatrial-{suffix}"),
         format!("bench-helm-{suffix}"),

@@ -91,7 +91,10 @@ struct Measurement {
 impl Readiness {
     pub async fn run(mut self) -> u8 {
         // kubectl comes with the cluster binaries (the same Kubernetes release).
-        let binaries = match harness::cluster_build::ensure(&HOLLOW_RECIPES) {
+        let binaries = match harness::cluster_build::ensure(
+            &HOLLOW_RECIPES,
+            &crate::terminal::Terminal::new(),
+        ) {
             Ok(binaries) => binaries,
             Err(error) => return exit::report(&error),
         };

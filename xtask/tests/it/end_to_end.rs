@@ -117,15 +117,22 @@ async fn full_run_deploys_checks_and_leaves_nothing() {
     assert!(summary.contains("| `scenarios::spawn_and_run_notebook` | skipped: the hollow provider runs no workloads"), "{summary}");
 }
 
-#[tokio::test]
-#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
-async fn failing_check_exits_1_tears_down_and_writes_every_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let platform = copy_platform(dir.path());
+/// A copy of the shipped platform whose ingress stage checks for five Traefik replicas (it
+/// runs one), with a 2 s limit.
+fn platform_with_impossible_check(dir: &Path) -> std::path::PathBuf {
+    let platform = copy_platform(dir);
     append(
         &platform.join("ingress/checks.yaml"),
         "  - name: five_traefik_replicas\n    timeout_seconds: 2\n    field_equals:\n      object: {apiVersion: apps/v1, kind: Deployment, namespace: \"{{ namespace }}\", name: traefik}\n      path: spec.replicas\n      value: 5\n",
     );
+    platform
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn failing_check_exits_1_tears_down_and_writes_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = platform_with_impossible_check(dir.path());
     let config = write_config(dir.path(), "e2e-failing", "");
     let reports = dir.path().join("reports");
     let step_summary = dir.path().join("step-summary.md");
@@ -609,4 +616,83 @@ fn unschedulable_deployment(name: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: \"{{{{ namespace }}}}\"}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      nodeSelector: {{seatrial.dev/no-such-node: \"true\"}}\n      containers: [{{name: c, image: \"{{{{ images.traefik }}}}\"}}]\n"
     )
+}
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn json_lines_report_every_step_in_order_and_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = platform_with_impossible_check(dir.path());
+    let config = write_config(dir.path(), "e2e-json", "");
+    let reports = dir.path().join("reports");
+    let platform = platform.display().to_string();
+    let run = integration(
+        &config,
+        &reports,
+        &["--platform", &platform, "--stop-at", "ingress", "--json"],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"))
+        })
+        .collect();
+    let tags: Vec<&str> = events
+        .iter()
+        .map(|event| event["event"].as_str().unwrap())
+        .filter(|tag| !matches!(*tag, "build_started" | "build_finished" | "check_finished"))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            "provider_starting",
+            "provider_ready",
+            "stage_applying",
+            "checks_started",
+            "stage_finished",
+            "stage_applying",
+            "checks_started",
+            "stage_finished",
+            "teardown_started",
+            "sweep_started",
+            "run_finished"
+        ],
+        "{}",
+        run.output()
+    );
+    let failed = events
+        .iter()
+        .find(|event| event["event"] == "check_finished" && event["result"] == "failed")
+        .unwrap_or_else(|| panic!("no failed check event:\n{}", run.stdout));
+    assert_eq!(failed["trial"], "ingress::five_traefik_replicas");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.replicas is 1, expected 5"),
+        "{failed}"
+    );
+    let ingress = events
+        .iter()
+        .rfind(|event| event["event"] == "stage_finished")
+        .unwrap();
+    assert_eq!(
+        (&ingress["stage"], &ingress["passed"]),
+        (&"ingress".into(), &false.into())
+    );
+    let finished = events.last().unwrap();
+    assert_eq!(finished["outcome"], "failed");
+    assert_eq!(finished["exit_code"], 1);
+    // Nothing for people on stderr: no spinner lines, no per-stage lines.
+    assert!(
+        !run.stderr.contains("objects ready in") && !run.stderr.contains("FAILED"),
+        "{}",
+        run.stderr
+    );
+    let report = read_report(&reports);
+    assert_eq!(report["exit_code"], 1);
+    assert_nothing_left(&report, "e2e-json").await;
 }

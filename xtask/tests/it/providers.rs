@@ -28,7 +28,7 @@ fn environment_missing(run: &Run, line: &str) {
 
 /// A PATH holding only this machine's `docker` command (when it has one), so `kind` is absent.
 fn path_without_kind(dir: &std::path::Path) -> bool {
-    match deployer::packages::on_path("docker") {
+    match host::path::on_path("docker") {
         Some(docker) => {
             std::os::unix::fs::symlink(docker, dir.join("docker")).unwrap();
             true

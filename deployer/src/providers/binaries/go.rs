@@ -25,7 +25,7 @@ use std::process::Command;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::packages::run_logged;
+use host::packages::run_logged;
 
 /// One program of a recipe: a package inside the module and the binary it becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,8 +354,7 @@ pub fn build(recipe: &Recipe, work_dir: &Path, bin_dir: &Path, log: &Path) -> Re
     let _ = fs::remove_file(work_dir.join("go.sum"));
     write(&work_dir.join("tools.go"), &tools_go(recipe))?;
     // `-e`: tools.go imports main packages, which tidy reports but resolves all the same.
-    run_logged(go(work_dir).args(["mod", "tidy", "-e"]), log, "go mod tidy")
-        .map_err(build_error)?;
+    run_logged(go(work_dir).args(["mod", "tidy", "-e"]), log, "go mod tidy").map_err(step_error)?;
 
     // Patches need the sources outside the read-only module cache (`-overlay` refuses to
     // replace files there): vendor what the programs import, then patch the vendored copies.
@@ -365,7 +364,7 @@ pub fn build(recipe: &Recipe, work_dir: &Path, bin_dir: &Path, log: &Path) -> Re
             log,
             "go mod vendor",
         )
-        .map_err(build_error)?;
+        .map_err(step_error)?;
         for patch in &recipe.patches {
             let file = work_dir.join("vendor").join(patch.module).join(patch.file);
             let text = fs::read_to_string(&file)
@@ -407,7 +406,7 @@ pub fn build(recipe: &Recipe, work_dir: &Path, bin_dir: &Path, log: &Path) -> Re
     for program in &recipe.programs {
         command.arg(package_path(recipe, program));
     }
-    run_logged(&mut command, log, &format!("go build {}", recipe.module)).map_err(build_error)?;
+    run_logged(&mut command, log, &format!("go build {}", recipe.module)).map_err(step_error)?;
     // The vendored sources (hundreds of MiB for Kubernetes) are not needed once built.
     let _ = fs::remove_dir_all(work_dir.join("vendor"));
     // `go build -o dir/` names each binary after its package's last element; rename to ours.
@@ -458,6 +457,11 @@ fn append(log: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn build_error(message: String) -> Error {
     Error::Build { message }
+}
+
+/// A logged build step that failed: its message, log and tail.
+fn step_error(error: host::packages::Error) -> Error {
+    build_error(host::error_chain(&error))
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ pub fn ensure(
                 .filter(|package| !debian_package_installed(package))
                 .map(|package| format!("Debian package {package}"))
                 .collect();
-            crate::packages::ensure_debian_packages(packages, &missing)?;
+            host::packages::ensure_debian_packages(packages, &missing)?;
             let log = dir.join("build.log");
             on_event(BuildEvent::Building {
                 name: recipe.name.to_owned(),

@@ -14,7 +14,7 @@ pub mod cluster;
 
 use std::path::PathBuf;
 
-use super::home_dir;
+use host::dirs::home_dir;
 
 /// The build recipes a hollow cluster runs (kubemark stands in for the kubelets).
 pub use crate::providers::binaries::recipes::HOLLOW as HOLLOW_RECIPES;

@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::packages::on_path;
 use crate::pins::ImagePins;
 use crate::providers::DOCKER_HINT;
 use commands::CommandLine;
+use host::path::on_path;
 
 pub use cluster_config::{cluster_config, NodePorts};
 

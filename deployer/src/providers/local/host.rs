@@ -94,10 +94,10 @@ pub fn check_host() -> Result<()> {
         "umount",
     ]
     .into_iter()
-    .filter(|command| crate::packages::on_path(command).is_none())
+    .filter(|command| host::path::on_path(command).is_none())
     .map(str::to_owned)
     .collect();
-    crate::packages::ensure_debian_packages(&["iproute2", "iptables", "util-linux"], &missing)?;
+    host::packages::ensure_debian_packages(&["iproute2", "iptables", "util-linux"], &missing)?;
     Ok(())
 }
 

@@ -1,0 +1,210 @@
+//! What a run reports while it happens, as events a [`Reporter`] renders — the way nextest's
+//! runner emits events that its reporter draws. The harness prints nothing: xtask's reporter
+//! turns these into spinners and lines on the terminal, or into JSON lines (`--json`).
+//!
+//! Events arrive in the order things happen. A `…Started` event opens a step (a build, the
+//! provider, a stage's apply and wait, its checks, the teardown, the sweep) that the next event
+//! closes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::chart_stages::StageComparison;
+use crate::report::CheckResult;
+
+/// One thing that happened during a run. Serialized (for `--json`) with an `event` tag in
+/// snake case, e.g. `{"event":"stage_finished","stage":"ingress",…}`; durations in seconds.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A cluster binary, a Helm or an image is being built (or its cache checked); its output
+    /// goes to `log`. Minutes for Kubernetes, seconds for a cached image.
+    BuildStarted {
+        /// What is built: `kubernetes v1.37.2 from the Go module proxy`, `image hub …`.
+        what: String,
+        /// Its build log.
+        log: PathBuf,
+    },
+    /// The build [`Event::BuildStarted`] opened is done (`built` is false when it came from
+    /// the cache).
+    BuildFinished {
+        /// What was built, as a short name (`helm4`, `seatrial/hub:…`).
+        what: String,
+        /// Whether anything was built (false: the cache had it).
+        built: bool,
+        /// How long it took, in seconds.
+        seconds: f64,
+    },
+    /// The provider is being started or reused.
+    ProviderStarting {
+        /// `hollow`, `local`, `kind`, `k3s`, `existing`.
+        provider: String,
+    },
+    /// The provider answers.
+    ProviderReady {
+        /// The provider.
+        provider: String,
+        /// Its API server.
+        server_url: String,
+        /// How long getting it took, in seconds.
+        seconds: f64,
+    },
+    /// A problem bringing the provider down (a process that would not stop, a cluster that
+    /// could not be deleted).
+    ProviderProblem {
+        /// What went wrong.
+        problem: String,
+    },
+    /// `--helm-compare`'s findings, one entry per chart stage.
+    HelmCompared {
+        /// What differs between Helm 3 and Helm 4, per stage.
+        comparisons: Vec<StageComparison>,
+    },
+    /// A chart hook that does not run on an install (upgrade, rollback, delete hooks) and so
+    /// is not applied.
+    HookNotRun {
+        /// The stage.
+        stage: String,
+        /// `Kind name` of the hook.
+        object: String,
+        /// Its `helm.sh/hook` events.
+        events: String,
+    },
+    /// A stage is not deployed on this provider.
+    StageSkipped {
+        /// The stage.
+        stage: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stage's objects are being applied and awaited.
+    StageApplying {
+        /// The stage.
+        stage: String,
+        /// How many objects it applies.
+        objects: usize,
+    },
+    /// A stage could not be deployed; the run stops deploying.
+    StageDeployFailed {
+        /// The stage.
+        stage: String,
+        /// The deployer's error, with its causes.
+        error: String,
+    },
+    /// A stage's checks are running.
+    ChecksStarted {
+        /// The stage.
+        stage: String,
+        /// How many.
+        checks: usize,
+    },
+    /// One check finished.
+    CheckFinished {
+        /// `<stage>::<check>`.
+        trial: String,
+        /// How it ended.
+        result: CheckResult,
+        /// What it saw.
+        message: String,
+    },
+    /// A stage was deployed and checked.
+    StageFinished {
+        /// The stage.
+        stage: String,
+        /// Objects applied.
+        objects: usize,
+        /// Apply plus readiness wait, in seconds.
+        ready_seconds: f64,
+        /// `3 passed, 1 failed`.
+        checks: String,
+        /// Whether every check passed (or was flaky).
+        passed: bool,
+    },
+    /// One browser scenario finished (or was skipped).
+    ScenarioFinished {
+        /// Its record.
+        record: scenarios::ScenarioRecord,
+    },
+    /// Ctrl-C: the run stops what it was doing and tears down.
+    Interrupted {
+        /// What was interrupted: `deploy` or `scenarios`.
+        during: String,
+    },
+    /// `--keep`, or `--keep-on-failure` after a failure: the deployment stays.
+    DeploymentKept {
+        /// The deployment (project name).
+        deployment: String,
+        /// The run id.
+        run_id: String,
+        /// The `target.json` that describes it (checks and teardown use it).
+        target: PathBuf,
+        /// True when `--keep-on-failure` kept it because the run failed.
+        because_failed: bool,
+        /// For each stage that applied objects: its name and the objects.
+        stages: Vec<(String, Vec<String>)>,
+    },
+    /// The kind cluster the run created stays (`--keep`).
+    KindClusterKept {
+        /// The cluster's name.
+        name: String,
+        /// Its kubeconfig.
+        kubeconfig: PathBuf,
+    },
+    /// The stages are being deleted in reverse order.
+    TeardownStarted,
+    /// An object the teardown or sweep left on purpose (`helm.sh/resource-policy: keep`).
+    KeptOnPurpose {
+        /// `Kind namespace/name`.
+        object: String,
+    },
+    /// The sweep is looking for anything labelled with the deployment.
+    SweepStarted {
+        /// The label selector.
+        selector: String,
+    },
+    /// The sweep could not run.
+    SweepFailed {
+        /// Why, with causes.
+        error: String,
+    },
+    /// Something the provider left behind after it went down (a Docker container, a host
+    /// network device).
+    Leftover {
+        /// What, and where.
+        what: String,
+    },
+    /// A file the run meant to write (a report, a bundle) could not be written; the run goes
+    /// on.
+    Warning {
+        /// What could not be done, and why.
+        message: String,
+    },
+}
+
+/// Renders events. Implementations must be cheap and must not fail: a run never stops
+/// because its output could not be drawn.
+pub trait Reporter: Send + Sync {
+    /// Called once per event, in order, from any thread of the run.
+    fn report(&self, event: Event);
+}
+
+/// A reporter that drops every event (for library callers and tests that read only the
+/// returned record).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&self, _event: Event) {}
+}
+
+/// Every closure over events is a reporter.
+impl<F: Fn(Event) + Send + Sync> Reporter for F {
+    fn report(&self, event: Event) {
+        self(event)
+    }
+}
+
+/// How a run holds its reporter: shared with the blocking build threads.
+pub type SharedReporter = Arc<dyn Reporter>;

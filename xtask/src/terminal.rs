@@ -1,0 +1,248 @@
+//! Renders a run's [`Event`]s: [`Terminal`] draws spinners and lines on stderr for people,
+//! [`JsonLines`] writes one JSON object per event to stdout for programs (`--json`).
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use harness::events::{Event, Reporter};
+use harness::report::CheckResult;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Spinners while a step runs (a build, the provider, a stage's apply and wait, its checks,
+/// the teardown, the sweep) and one line per finished step, on stderr.
+#[derive(Default)]
+pub struct Terminal {
+    spinner: Mutex<Option<ProgressBar>>,
+}
+
+impl Terminal {
+    /// A terminal reporter with no step open.
+    pub fn new() -> Terminal {
+        Terminal::default()
+    }
+
+    fn open(&self, message: String) {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("a valid template"),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Some(previous) = self.lock().replace(bar) {
+            previous.finish_and_clear();
+        }
+    }
+
+    fn close(&self) {
+        if let Some(bar) = self.lock().take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        self.spinner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Reporter for Terminal {
+    fn report(&self, event: Event) {
+        match step_message(&event) {
+            Some(message) => self.open(message),
+            None => {
+                self.close();
+                if let Some(text) = line(&event) {
+                    eprintln!("{text}");
+                }
+            }
+        }
+    }
+}
+
+/// The spinner message of an event that opens a step; `None` for every other event.
+fn step_message(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::BuildStarted { what, log } => format!("{what} (log: {})", log.display()),
+        Event::ProviderStarting { provider } => {
+            format!("provider {provider}: starting or reusing the cluster")
+        }
+        Event::StageApplying { stage, objects } => {
+            format!("{stage}: applying {objects} objects and waiting for readiness")
+        }
+        Event::ChecksStarted { stage, checks } => format!("{stage}: running {checks} checks"),
+        Event::TeardownStarted => "teardown: deleting stages in reverse order".to_owned(),
+        Event::SweepStarted { selector } => {
+            format!("sweep: looking for anything labelled {selector}")
+        }
+        _ => return None,
+    })
+}
+
+/// The line a finished step or a notice prints; `None` when it prints nothing (a cached
+/// build, a check that passed).
+pub fn line(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::BuildFinished {
+            what,
+            built: true,
+            seconds,
+        } => format!("built {what} in {seconds:.0} s"),
+        Event::ProviderReady {
+            provider,
+            server_url,
+            seconds,
+        } => format!("provider {provider}: {server_url} ({seconds:.1} s)"),
+        Event::ProviderProblem { problem } => format!("error: {problem}"),
+        Event::HelmCompared { comparisons } => harness::chart_stages::comparison_text(comparisons)
+            .trim_end()
+            .to_owned(),
+        Event::HookNotRun {
+            stage,
+            object,
+            events,
+        } => format!("{stage}: hook {object} ({events}) does not run on an install; not applied"),
+        Event::StageSkipped { stage, reason } => format!("{stage}: skipped: {reason}"),
+        Event::StageDeployFailed { stage, error } => format!("{stage}: deploy FAILED: {error}"),
+        Event::CheckFinished {
+            trial,
+            result: result @ (CheckResult::Failed | CheckResult::Flaky),
+            message,
+        } => format!("{trial}: {}: {message}", result.word()),
+        Event::StageFinished {
+            stage,
+            objects,
+            ready_seconds,
+            checks,
+            ..
+        } => format!("{stage}: {objects} objects ready in {ready_seconds:.1} s; checks: {checks}"),
+        Event::ScenarioFinished { record } => scenario_line(record),
+        Event::Interrupted { during } => match during.as_str() {
+            "scenarios" => "interrupted during the browser scenarios: tearing down".to_owned(),
+            _ => "interrupted: tearing down what was applied".to_owned(),
+        },
+        Event::DeploymentKept {
+            deployment,
+            run_id,
+            target,
+            because_failed,
+            stages,
+        } => kept_text(deployment, run_id, target, *because_failed, stages),
+        Event::KindClusterKept { name, kubeconfig } => format!(
+            "kept: kind cluster `{name}` (kubeconfig {}); remove it with: kind delete cluster --name {name}",
+            kubeconfig.display()
+        ),
+        Event::KeptOnPurpose { object } => {
+            format!("kept on purpose (helm.sh/resource-policy: keep): {object}")
+        }
+        Event::SweepFailed { error } => format!("error: the sweep failed: {error}"),
+        Event::Leftover { what } => format!("leftover: {what}"),
+        Event::Warning { message } => format!("warning: {message}"),
+        _ => return None,
+    })
+}
+
+/// One line per scenario: `scenario::login: passed (4.1 s)`.
+fn scenario_line(record: &scenarios::ScenarioRecord) -> String {
+    let outcome = match record.outcome {
+        scenarios::ScenarioOutcome::Passed => "passed",
+        scenarios::ScenarioOutcome::Failed => "FAILED",
+        scenarios::ScenarioOutcome::Skipped => "skipped",
+    };
+    let mut line = format!(
+        "{}: {outcome} ({:.1} s)",
+        record.trial_name(),
+        record.seconds
+    );
+    if let Some(message) = &record.message {
+        line.push_str(&format!(": {message}"));
+    }
+    line
+}
+
+/// What was kept and how to check and remove it.
+fn kept_text(
+    deployment: &str,
+    run_id: &str,
+    target: &std::path::Path,
+    because_failed: bool,
+    stages: &[(String, Vec<String>)],
+) -> String {
+    let target = target.display();
+    let mut text = format!(
+        "kept deployment `{deployment}` (run {run_id}).\n  re-run its checks: SEATRIAL_TARGET={target} cargo nextest run -p harness --test stage_checks --run-ignored all\n  remove it:         cargo xtask teardown --target {target}"
+    );
+    if because_failed {
+        text.push_str(&format!(
+            "\n--keep-on-failure: the run failed, so nothing was torn down. Kept (run {run_id}):"
+        ));
+        for (stage, objects) in stages {
+            text.push_str(&format!("\n  stage {stage} ({} objects):", objects.len()));
+            for object in objects {
+                text.push_str(&format!("\n    {object}"));
+            }
+        }
+        text.push_str(&format!(
+            "\nremove it later with: cargo xtask teardown --run {run_id}"
+        ));
+    }
+    text
+}
+
+/// One JSON object per event on stdout (`{"event":"stage_finished",…}`), flushed at once so
+/// that a reader sees each step as it ends.
+#[derive(Debug, Default)]
+pub struct JsonLines;
+
+impl Reporter for JsonLines {
+    fn report(&self, event: Event) {
+        let line = serde_json::to_string(&event).expect("an event serializes");
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_checks_print_and_passed_ones_do_not() {
+        let failed = Event::CheckFinished {
+            trial: "hub::login".into(),
+            result: CheckResult::Failed,
+            message: "status 503".into(),
+        };
+        assert_eq!(line(&failed).unwrap(), "hub::login: FAILED: status 503");
+        let passed = Event::CheckFinished {
+            trial: "hub::login".into(),
+            result: CheckResult::Passed,
+            message: "status 200".into(),
+        };
+        assert_eq!(line(&passed), None);
+    }
+
+    #[test]
+    fn steps_open_spinners_and_json_lines_carry_the_event_tag() {
+        assert!(step_message(&Event::TeardownStarted).is_some());
+        assert!(step_message(&Event::Warning {
+            message: "x".into()
+        })
+        .is_none());
+        let json = serde_json::to_value(Event::StageSkipped {
+            stage: "hub".into(),
+            reason: "no images".into(),
+        })
+        .unwrap();
+        assert_eq!(json["event"], "stage_skipped");
+        assert_eq!(json["stage"], "hub");
+    }
+}
