@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use deployer::apply::{AppliedObject, Applier, StageTimings};
 use deployer::config::{Config, ProviderKind};
-use deployer::error::{Error, Result};
+use deployer::error::{Error as DeployError, Result as DeployResult};
+
+use crate::error::{Error, Result};
 use deployer::inventory::Inventory;
 use deployer::manifest::{parse_documents, Manifest};
 use deployer::platform::{Platform, Stage};
@@ -130,7 +132,7 @@ pub fn prepare(
     probes: bool,
     built_images: bool,
     tls: &PlatformTls,
-) -> Result<Vec<PreparedStage>> {
+) -> DeployResult<Vec<PreparedStage>> {
     let mut platform = platform.clone();
     if built_images {
         // Where images are built here, the pin set's recipes stand in for upstream images.
@@ -196,7 +198,7 @@ async fn provider_up(
         let built = tokio::task::spawn_blocking(move || {
             let binaries = crate::cluster_build::ensure(recipes, &*reporter)?;
             if !kind.uses_built_images() {
-                return Ok::<_, Error>(Prebuilt {
+                return Ok::<_, DeployError>(Prebuilt {
                     binaries: Some(binaries),
                     ..Prebuilt::default()
                 });
@@ -211,8 +213,9 @@ async fn provider_up(
             })
         })
         .await
-        .map_err(|error| Error::Build {
-            message: format!("the build panicked: {error}"),
+        .map_err(|source| Error::Panicked {
+            step: "building the provider's binaries and images",
+            source,
         })?;
         prebuilt = built?;
     }
@@ -224,7 +227,7 @@ async fn provider_up(
         report_dir: options.report_dir.clone(),
         hollow_nodes: options.hollow_nodes,
     };
-    lifecycle::up(&request, &options.platform, prebuilt).await
+    Ok(lifecycle::up(&request, &options.platform, prebuilt).await?)
 }
 
 /// Renders the chart stages against the connected cluster (and, with `--helm-compare`,
@@ -233,13 +236,10 @@ async fn render_charts(
     options: &IntegrationOptions,
     reporter: &dyn Reporter,
     connection: &Connection,
-    helms: &std::collections::BTreeMap<
-        deployer::charts::helm::HelmMajor,
-        deployer::charts::helm::Helm,
-    >,
+    helms: &Helms,
     inventory: &Inventory,
     prepared: &mut [PreparedStage],
-) -> Result<()> {
+) -> DeployResult<()> {
     let capabilities = deployer::charts::render::Capabilities::discover(&connection.client).await?;
     if options.helm_compare {
         let comparisons = crate::chart_stages::compare_all(prepared, helms, &capabilities)?;
@@ -268,6 +268,36 @@ async fn render_charts(
     Ok(())
 }
 
+/// The Helms chart stages need, built or found, and every chart stage's tarball fetched (see
+/// [`crate::chart_stages::fetch_all`]); nothing when no stage is a chart.
+async fn fetch_charts(
+    options: &IntegrationOptions,
+    mut prepared: Vec<PreparedStage>,
+    reporter: &SharedReporter,
+) -> Result<(Helms, Vec<PreparedStage>)> {
+    if prepared.iter().all(|stage| stage.chart.is_none()) {
+        return Ok((Helms::new(), prepared));
+    }
+    let pins_file = options.platform.pins_file.clone();
+    let both = options.helm_compare;
+    let reporter = reporter.clone();
+    let fetched = tokio::task::spawn_blocking(move || {
+        let helms = crate::chart_stages::ensure_helms(&prepared, &pins_file, both, &*reporter)?;
+        crate::chart_stages::fetch_all(&mut prepared, &helms)?;
+        Ok::<_, DeployError>((helms, prepared))
+    })
+    .await
+    .map_err(|source| Error::Panicked {
+        step: "fetching the charts",
+        source,
+    })??;
+    Ok(fetched)
+}
+
+/// The Helm of each major a run uses.
+type Helms =
+    std::collections::BTreeMap<deployer::charts::helm::HelmMajor, deployer::charts::helm::Helm>;
+
 /// Runs the whole integration, reporting each step to `reporter`, and returns its record
 /// (the caller sets [`RunRecord::exit_code`] from its exit-code table and writes the reports
 /// with [`crate::report::write_all`]).
@@ -280,16 +310,13 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         .format(&time::format_description::well_known::Rfc3339)
         .expect("a UTC time formats");
     let probes = options.provider.runs_workloads();
-    std::fs::create_dir_all(&options.report_dir).map_err(|error| Error::EnvironmentMissing {
-        what: format!(
-            "cannot create the report dir {}: {error}",
-            options.report_dir.display()
-        ),
-        hint: "pass a writable --report-dir".to_owned(),
+    std::fs::create_dir_all(&options.report_dir).map_err(|source| Error::ReportDir {
+        path: options.report_dir.clone(),
+        source,
     })?;
     let mut tls = PlatformTls::for_domain(&options.config.project_name, &options.config.domain)?;
     tls.write_ca(&options.report_dir.join(PLATFORM_CA_FILE))?;
-    let mut prepared = prepare(
+    let prepared = prepare(
         &options.platform,
         &options.config,
         options.stop_at.as_deref(),
@@ -299,25 +326,7 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     )?;
     // Chart stages: Helm built or found, every pinned tarball fetched and its digest checked,
     // before the provider starts.
-    let helms = if prepared.iter().any(|stage| stage.chart.is_some()) {
-        let pins_file = options.platform.pins_file.clone();
-        let both = options.helm_compare;
-        let build_reporter = reporter.clone();
-        let (helms, fetched) = tokio::task::spawn_blocking(move || {
-            let helms =
-                crate::chart_stages::ensure_helms(&prepared, &pins_file, both, &*build_reporter)?;
-            crate::chart_stages::fetch_all(&mut prepared, &helms)?;
-            Ok::<_, Error>((helms, prepared))
-        })
-        .await
-        .map_err(|error| Error::Build {
-            message: format!("fetching the charts panicked: {error}"),
-        })??;
-        prepared = fetched;
-        helms
-    } else {
-        Default::default()
-    };
+    let (helms, mut prepared) = fetch_charts(options, prepared, &reporter).await?;
 
     let provider_started = Instant::now();
     reporter.report(Event::ProviderStarting {
@@ -353,7 +362,7 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
             for problem in down.problems {
                 reporter.report(Event::ProviderProblem { problem });
             }
-            return Err(error);
+            return Err(error.into());
         }
     }
     let mut stage_records: Vec<StageRecord> = prepared

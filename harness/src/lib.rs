@@ -3,6 +3,7 @@
 //!
 //! - [`checks`]: the check file schema, loading (before anything is deployed) and evaluation.
 //! - [`integration`]: the whole run, from provider up to sweep, as `cargo xtask integration`.
+//! - [`error`]: what stops a run before anything is applied.
 //! - [`events`]: what a run reports while it happens; xtask renders it (libraries print
 //!   nothing).
 //! - [`report`]: the JSON run record, JUnit XML and the printed per-stage table.
@@ -13,9 +14,12 @@ pub mod chart_stages;
 pub mod checks;
 pub mod cluster_build;
 pub mod diagnostics;
+pub mod error;
 pub mod events;
 pub mod integration;
 pub mod report;
 pub mod scenarios;
 pub mod target;
 pub mod trials;
+
+pub use error::{Error, Result};

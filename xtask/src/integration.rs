@@ -105,7 +105,7 @@ pub struct Integration {
 pub async fn run_and_report(
     options: &IntegrationOptions,
     reporter: SharedReporter,
-) -> Result<RunRecord, deployer::Error> {
+) -> Result<RunRecord, harness::Error> {
     let mut record = harness::integration::run(options, reporter.clone()).await?;
     record.exit_code = exit::of_outcome(record.outcome);
     for (path, error) in harness::report::write_all(&record, &options.report_dir) {
