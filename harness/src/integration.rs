@@ -367,17 +367,7 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     }
     let mut stage_records: Vec<StageRecord> = prepared
         .iter()
-        .map(|stage| StageRecord {
-            name: stage.stage.name.clone(),
-            status: StageStatus::NotRun,
-            objects: Vec::new(),
-            started_seconds: 0.0,
-            apply_seconds: 0.0,
-            wait_seconds: 0.0,
-            checks_seconds: 0.0,
-            checks: Vec::new(),
-            error: None,
-        })
+        .map(|stage| StageRecord::not_run(&stage.stage.name))
         .collect();
     let mut applied: Vec<(String, Vec<AppliedObject>)> = Vec::new();
     let readiness_timeout = Duration::from_secs(options.config.readiness_timeout_seconds);
@@ -429,38 +419,15 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     let deploy_passed = stage_records
         .iter()
         .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped));
-    let hub = stage_records
-        .iter()
-        .find(|stage| stage.name == crate::scenarios::HUB_STAGE);
-    let hub_deployed = hub.is_some_and(|stage| stage.status == StageStatus::Passed);
-    let mut scenario_records = Vec::new();
-    let mut interrupted = interrupted;
-    if let Some(skipped) = hub.filter(|stage| stage.status == StageStatus::Skipped) {
-        let reason = format!(
-            "the {} stage was skipped on {}: {}",
-            skipped.name,
-            options.provider,
-            skipped.error.as_deref().unwrap_or("")
-        );
-        scenario_records = scenarios::run::skip_all(&scenarios::Scenario::ALL, &reason);
-        report_scenarios(&*reporter, &scenario_records);
-    }
-    if hub_deployed && !interrupted {
-        let scenarios = crate::scenarios::run_platform_scenarios(
-            &options.config,
-            options.provider,
-            &connection.client,
-            &options.report_dir,
-        );
-        tokio::select! {
-            records = scenarios => scenario_records = records,
-            _ = tokio::signal::ctrl_c() => {
-                reporter.report(Event::Interrupted { during: "scenarios".to_owned() });
-                interrupted = true;
-            }
-        }
-        report_scenarios(&*reporter, &scenario_records);
-    }
+    let (scenario_records, interrupted_scenarios) = run_scenarios(
+        options,
+        &*reporter,
+        &connection,
+        &stage_records,
+        interrupted,
+    )
+    .await;
+    let interrupted = interrupted || interrupted_scenarios;
     let scenarios_passed = scenario_records
         .iter()
         .all(|scenario| scenario.outcome != scenarios::ScenarioOutcome::Failed);
@@ -499,35 +466,97 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         }
     } else {
         tear_down(options, &*reporter, &connection, &applied, &mut record).await;
-        let down = handle.down().await;
-        for problem in &down.problems {
-            reporter.report(Event::ProviderProblem {
-                problem: problem.clone(),
-            });
-        }
-        for leftover in &down.docker_leftovers {
-            reporter.report(Event::Leftover {
-                what: format!(
-                    "docker {} {} (labelled for the run's cluster)",
-                    leftover.kind, leftover.name
-                ),
-            });
-        }
-        for leftover in &down.host_leftovers {
-            reporter.report(Event::Leftover {
-                what: format!("on the host: {leftover}"),
-            });
-        }
-        record.docker_leftovers = down.docker_leftovers;
-        record.host_leftovers = down.host_leftovers;
+        provider_down(&*reporter, handle, &mut record).await;
     }
 
+    record.outcome = outcome_of(&record, interrupted, deploy_passed);
+    record.seconds = started.elapsed().as_secs_f64();
+    Ok(record)
+}
+
+/// The browser scenarios, once the hub stage passed (records of skipped scenarios when it was
+/// skipped on this provider, none when it did not pass or the deploy was `interrupted`); true
+/// when Ctrl-C stopped them.
+async fn run_scenarios(
+    options: &IntegrationOptions,
+    reporter: &dyn Reporter,
+    connection: &Connection,
+    stages: &[StageRecord],
+    interrupted: bool,
+) -> (Vec<scenarios::ScenarioRecord>, bool) {
+    let Some(hub) = stages
+        .iter()
+        .find(|stage| stage.name == crate::scenarios::HUB_STAGE)
+    else {
+        return (Vec::new(), false);
+    };
+    let mut stopped = false;
+    let records = match hub.status {
+        StageStatus::Skipped => {
+            let reason = format!(
+                "the {} stage was skipped on {}: {}",
+                hub.name,
+                options.provider,
+                hub.error.as_deref().unwrap_or("")
+            );
+            scenarios::run::skip_all(&scenarios::Scenario::ALL, &reason)
+        }
+        StageStatus::Passed if !interrupted => {
+            let scenarios = crate::scenarios::run_platform_scenarios(
+                &options.config,
+                options.provider,
+                &connection.client,
+                &options.report_dir,
+            );
+            tokio::select! {
+                records = scenarios => records,
+                _ = tokio::signal::ctrl_c() => {
+                    reporter.report(Event::Interrupted { during: "scenarios".to_owned() });
+                    stopped = true;
+                    Vec::new()
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
+    report_scenarios(reporter, &records);
+    (records, stopped)
+}
+
+/// Brings the provider down and records (and reports) what it left behind.
+async fn provider_down(reporter: &dyn Reporter, handle: ProviderHandle, record: &mut RunRecord) {
+    let down = handle.down().await;
+    for problem in &down.problems {
+        reporter.report(Event::ProviderProblem {
+            problem: problem.clone(),
+        });
+    }
+    for leftover in &down.docker_leftovers {
+        reporter.report(Event::Leftover {
+            what: format!(
+                "docker {} {} (labelled for the run's cluster)",
+                leftover.kind, leftover.name
+            ),
+        });
+    }
+    for leftover in &down.host_leftovers {
+        reporter.report(Event::Leftover {
+            what: format!("on the host: {leftover}"),
+        });
+    }
+    record.docker_leftovers = down.docker_leftovers;
+    record.host_leftovers = down.host_leftovers;
+}
+
+/// How the run ended: interrupted, failed (a stage, check or scenario), leftovers (anything
+/// the sweep or the provider left; a kept run without a sweep is not a leftover), or passed.
+fn outcome_of(record: &RunRecord, interrupted: bool, deploy_passed: bool) -> Outcome {
     let leftovers = match &record.sweep {
         Some(sweep) => !sweep.leftovers.is_empty(),
         None => !record.kept,
     } || !record.docker_leftovers.is_empty()
         || !record.host_leftovers.is_empty();
-    record.outcome = if interrupted {
+    if interrupted {
         Outcome::Interrupted
     } else if !deploy_passed {
         Outcome::Failed
@@ -535,9 +564,7 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         Outcome::Leftovers
     } else {
         Outcome::Passed
-    };
-    record.seconds = started.elapsed().as_secs_f64();
-    Ok(record)
+    }
 }
 
 /// One event per scenario record.

@@ -2,15 +2,16 @@
 //! flight, a timeout per request, retries with exponential backoff on 429, 5xx and
 //! connection failures (honouring `Retry-After`, RFC 9110 §10.2.3), and a request count.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// Tuning for [`Network`].
 #[derive(Debug, Clone)]
@@ -48,12 +49,55 @@ impl Default for NetworkOptions {
             backoff: Duration::from_millis(250),
             github_api: "https://api.github.com".to_owned(),
             github_token: None,
-            go_proxy: crate::sources::go_proxy::default_proxy(),
-            pypi_index: crate::sources::package_index::default_pypi_index(),
-            npm_registry: crate::sources::package_index::default_npm_registry(),
-            maven_repository: crate::sources::package_index::default_maven_repository(),
+            go_proxy: default_proxy(),
+            pypi_index: default_pypi_index(),
+            npm_registry: default_npm_registry(),
+            maven_repository: default_maven_repository(),
         }
     }
+}
+
+/// The proxy `go` itself would ask: the first `http(s)://` entry of `GOPROXY`, else
+/// `https://proxy.golang.org` (the go command's default).
+fn default_proxy() -> String {
+    std::env::var("GOPROXY")
+        .ok()
+        .and_then(|value| {
+            value
+                .split([',', '|'])
+                .find(|entry| entry.starts_with("http://") || entry.starts_with("https://"))
+                .map(|entry| entry.trim_end_matches('/').to_owned())
+        })
+        .unwrap_or_else(|| "https://proxy.golang.org".to_owned())
+}
+
+/// PyPI's simple index: `$PIP_INDEX_URL`, else `https://pypi.org/simple`.
+fn default_pypi_index() -> String {
+    std::env::var("PIP_INDEX_URL")
+        .ok()
+        .filter(|url| url.starts_with("http"))
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "https://pypi.org/simple".to_owned())
+}
+
+/// The npm registry: `$npm_config_registry`, else `https://registry.npmjs.org`.
+fn default_npm_registry() -> String {
+    std::env::var("npm_config_registry")
+        .or_else(|_| std::env::var("NPM_CONFIG_REGISTRY"))
+        .ok()
+        .filter(|url| url.starts_with("http"))
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "https://registry.npmjs.org".to_owned())
+}
+
+/// The Maven repository: `$SEATRIAL_MAVEN_REPOSITORY`, else Maven Central
+/// (`https://repo.maven.apache.org/maven2`), the repository `mvn` uses by default.
+fn default_maven_repository() -> String {
+    std::env::var("SEATRIAL_MAVEN_REPOSITORY")
+        .ok()
+        .filter(|url| url.starts_with("http"))
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "https://repo.maven.apache.org/maven2".to_owned())
 }
 
 /// A request that failed for good: the method, the URL, the last HTTP status (if any
@@ -119,7 +163,7 @@ pub struct Network {
     requests: Arc<AtomicU64>,
     /// Its tuning.
     pub options: Arc<NetworkOptions>,
-    pub(crate) cache: Arc<crate::sources::Cache>,
+    pub(crate) cache: Arc<Cache>,
 }
 
 enum Attempt {
@@ -286,4 +330,61 @@ impl Network {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Values fetched once per run and shared by every pin: chart indexes by URL, registry
+/// bearer tokens by repository, tag lists and release lists.
+#[derive(Default)]
+pub struct Cache {
+    pub(crate) indexes: Slots<Arc<crate::wire::Index>>,
+    pub(crate) tokens: Slots<Option<String>>,
+    pub(crate) tags: Slots<Arc<Vec<String>>>,
+    pub(crate) releases: Slots<Arc<Vec<crate::wire::Release>>>,
+}
+
+/// A map of once-filled cells: concurrent askers for one key share one fetch.
+pub(crate) struct Slots<T>(Mutex<HashMap<String, Slot<T>>>);
+
+/// One key's cell: empty until its first fetch finishes.
+type Slot<T> = Arc<OnceCell<Result<T, FetchError>>>;
+
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Slots(Mutex::default())
+    }
+}
+
+impl<T: Clone> Slots<T> {
+    pub(crate) async fn get_or_fetch<F, Fut>(&self, key: &str, fetch: F) -> Result<T, FetchError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, FetchError>>,
+    {
+        let cell = self
+            .0
+            .lock()
+            .expect("no panic while holding the cache lock")
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(fetch).await.clone()
+    }
+
+    /// The value for `key` if it has already been fetched successfully.
+    pub(crate) fn peek(&self, key: &str) -> Option<T> {
+        let cell = self
+            .0
+            .lock()
+            .expect("no panic while holding the cache lock")
+            .get(key)
+            .cloned()?;
+        cell.get().and_then(|result| result.as_ref().ok().cloned())
+    }
+
+    pub(crate) fn forget(&self, key: &str) {
+        self.0
+            .lock()
+            .expect("no panic while holding the cache lock")
+            .remove(key);
+    }
 }

@@ -21,6 +21,7 @@ pub mod sources;
 #[cfg(feature = "testbed")]
 pub mod testbed;
 pub mod update;
+pub mod wire;
 
 pub use deployer::pins::{load_images, parse_images, ImagePin, ImagePins};
 /// The pin set's model and reader live in the deployer, which deploys from the same file.

@@ -126,6 +126,21 @@ pub struct StageRecord {
 }
 
 impl StageRecord {
+    /// The record of a stage that has not run yet.
+    pub fn not_run(name: &str) -> StageRecord {
+        StageRecord {
+            name: name.to_owned(),
+            status: StageStatus::NotRun,
+            objects: Vec::new(),
+            started_seconds: 0.0,
+            apply_seconds: 0.0,
+            wait_seconds: 0.0,
+            checks_seconds: 0.0,
+            checks: Vec::new(),
+            error: None,
+        }
+    }
+
     /// The stage's checks in words: `3 passed, 1 failed` plus `, N flaky` and `, N skipped`
     /// when there are any.
     pub fn check_summary(&self) -> String {

@@ -2,34 +2,11 @@
 //! its tarball URLs, its `digest` (the tarball's SHA-256, hex) and its `created` time
 //! (Helm's repository format, <https://helm.sh/docs/topics/chart_repository/>).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-use serde::Deserialize;
 
 use crate::fetch::{FetchError, Network};
 
-/// The parts of `index.yaml` the pins tooling reads.
-#[derive(Debug, Deserialize)]
-pub struct Index {
-    /// Chart versions by chart name.
-    #[serde(default)]
-    pub entries: BTreeMap<String, Vec<IndexEntry>>,
-}
-
-/// One chart version in an index.
-#[derive(Debug, Clone, Deserialize)]
-pub struct IndexEntry {
-    /// The chart version.
-    pub version: String,
-    /// The tarball's SHA-256 (hex, no prefix).
-    pub digest: Option<String>,
-    /// Tarball URLs, absolute or relative to the repository.
-    #[serde(default)]
-    pub urls: Vec<String>,
-    /// When the version was packaged (RFC 3339).
-    pub created: Option<String>,
-}
+pub use crate::wire::{Index, IndexEntry};
 
 /// `<repository>/index.yaml`.
 pub fn index_url(repository: &str) -> String {

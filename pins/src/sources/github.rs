@@ -4,40 +4,10 @@
 use std::sync::Arc;
 
 use reqwest::header::{HeaderName, ACCEPT, AUTHORIZATION};
-use serde::Deserialize;
 
 use crate::fetch::{FetchError, Network};
 
-/// A release, as the REST API returns it (the fields read here).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Release {
-    /// The tag, e.g. `v0.29.0`.
-    pub tag_name: String,
-    /// RFC 3339 publication time (absent for drafts).
-    pub published_at: Option<String>,
-    /// Whether it is a draft.
-    #[serde(default)]
-    pub draft: bool,
-    /// Whether GitHub marks it a pre-release.
-    #[serde(default)]
-    pub prerelease: bool,
-    /// The release page.
-    pub html_url: Option<String>,
-    /// Its assets.
-    #[serde(default)]
-    pub assets: Vec<Asset>,
-}
-
-/// A release asset.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Asset {
-    /// The file name, e.g. `kind-linux-amd64`.
-    pub name: String,
-    /// `sha256:<hex>`, which GitHub computes for assets uploaded since mid-2025.
-    pub digest: Option<String>,
-    /// The download URL.
-    pub browser_download_url: Option<String>,
-}
+pub use crate::wire::{Asset, Release};
 
 fn headers(network: &Network) -> Vec<(HeaderName, String)> {
     let mut headers = vec![

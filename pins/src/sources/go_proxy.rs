@@ -8,20 +8,6 @@ use serde::Deserialize;
 use crate::fetch::{FetchError, Network};
 use crate::resolve::{Broken, Resolved};
 
-/// The proxy `go` itself would ask: the first `http(s)://` entry of `GOPROXY`, else
-/// `https://proxy.golang.org` (the go command's default).
-pub fn default_proxy() -> String {
-    std::env::var("GOPROXY")
-        .ok()
-        .and_then(|value| {
-            value
-                .split([',', '|'])
-                .find(|entry| entry.starts_with("http://") || entry.starts_with("https://"))
-                .map(|entry| entry.trim_end_matches('/').to_owned())
-        })
-        .unwrap_or_else(|| "https://proxy.golang.org".to_owned())
-}
-
 /// A module path in the proxy's case encoding (`github.com/Azure/x` → `github.com/!azure/x`).
 pub fn escape(module: &str) -> String {
     let mut escaped = String::with_capacity(module.len());

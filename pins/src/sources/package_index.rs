@@ -18,35 +18,6 @@ use crate::fetch::{FetchError, Network};
 use crate::policy::Policy;
 use crate::resolve::{Broken, Resolved};
 
-/// PyPI's simple index: `$PIP_INDEX_URL`, else `https://pypi.org/simple`.
-pub fn default_pypi_index() -> String {
-    std::env::var("PIP_INDEX_URL")
-        .ok()
-        .filter(|url| url.starts_with("http"))
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| "https://pypi.org/simple".to_owned())
-}
-
-/// The npm registry: `$npm_config_registry`, else `https://registry.npmjs.org`.
-pub fn default_npm_registry() -> String {
-    std::env::var("npm_config_registry")
-        .or_else(|_| std::env::var("NPM_CONFIG_REGISTRY"))
-        .ok()
-        .filter(|url| url.starts_with("http"))
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| "https://registry.npmjs.org".to_owned())
-}
-
-/// The Maven repository: `$SEATRIAL_MAVEN_REPOSITORY`, else Maven Central
-/// (`https://repo.maven.apache.org/maven2`), the repository `mvn` uses by default.
-pub fn default_maven_repository() -> String {
-    std::env::var("SEATRIAL_MAVEN_REPOSITORY")
-        .ok()
-        .filter(|url| url.starts_with("http"))
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| "https://repo.maven.apache.org/maven2".to_owned())
-}
-
 /// The URL of an artifact's `maven-metadata.xml` (`group:artifact`).
 pub fn maven_url(network: &Network, coordinate: &str) -> String {
     let (group, artifact) = coordinate.split_once(':').unwrap_or((coordinate, ""));
