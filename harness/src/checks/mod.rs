@@ -25,6 +25,7 @@
 mod access;
 mod endpoint;
 mod expression;
+mod file;
 pub mod helm_test;
 mod observe;
 mod path;
@@ -38,14 +39,14 @@ mod tls;
 pub use access::question;
 pub use endpoint::{Resolver, OIDC_REQUIRED};
 pub use expression::Expression;
+pub use file::{load_checks, parse_checks};
 pub use observe::{observe_object, observe_objects, Observation};
 pub use path::FieldPath;
 pub use runner::{seconds_text, CheckRunner, Outcome, Verdict};
 pub use schedule::run_checks;
 pub use selector::LabelSelector;
 pub use spec::{
-    load_checks, parse_checks, split_address, AccessSpec, Assertion, Check, CheckDefaults,
-    ExpressionTarget, HttpSpec, ObjectSelector, OidcSpec, ResourceSelector, TcpSpec, TlsSpec,
-    Trust,
+    split_address, AccessSpec, Assertion, Check, CheckDefaults, ExpressionTarget, HttpSpec,
+    ObjectSelector, OidcSpec, ResourceSelector, TcpSpec, TlsSpec, Trust,
 };
 pub use tls::{fetch_certificate, Certificate};
