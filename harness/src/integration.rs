@@ -328,94 +328,26 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     // before the provider starts.
     let (helms, mut prepared) = fetch_charts(options, prepared, &reporter).await?;
 
-    let provider_started = Instant::now();
-    reporter.report(Event::ProviderStarting {
-        provider: options.provider.to_string(),
-    });
-    let (connection, handle) = provider_up(options, &reporter).await?;
-    let provider_seconds = provider_started.elapsed().as_secs_f64();
-    reporter.report(Event::ProviderReady {
-        provider: options.provider.to_string(),
-        server_url: connection.server_url.clone(),
-        seconds: provider_seconds,
-    });
-
     let inventory = Inventory {
         deployment: options.config.project_name.clone(),
         run_id: options.run_id.clone(),
     };
-    if !helms.is_empty() {
-        // Rendered against the cluster, before anything is applied; a chart Helm refuses
-        // (a kubeVersion the cluster does not meet, a values schema violation) stops here,
-        // and the provider goes down again.
-        let rendered = render_charts(
-            options,
-            &*reporter,
-            &connection,
-            &helms,
-            &inventory,
-            &mut prepared,
-        )
-        .await;
-        if let Err(error) = rendered {
-            let down = handle.down().await;
-            for problem in down.problems {
-                reporter.report(Event::ProviderProblem { problem });
-            }
-            return Err(error.into());
-        }
-    }
-    let mut stage_records: Vec<StageRecord> = prepared
-        .iter()
-        .map(|stage| StageRecord::not_run(&stage.stage.name))
-        .collect();
-    let mut applied: Vec<(String, Vec<AppliedObject>)> = Vec::new();
-    let readiness_timeout = Duration::from_secs(options.config.readiness_timeout_seconds);
-    let mut applier = Applier::new(
-        connection.client.clone(),
-        inventory.clone(),
-        options.config.namespace.clone(),
-        readiness_timeout,
-    );
-    let watches = Arc::new(Watches::new(connection.client.clone()));
-    let runner = CheckRunner::with(watches.clone(), resolver(&options.config));
-
-    let stage_context = StageContext {
-        reporter: &*reporter,
-        run_started: started,
-        report_dir: &options.report_dir,
-        diagnostics: options.diagnostics,
-        namespace: &options.config.namespace,
-    };
-    for (stage, record) in prepared.iter().zip(stage_records.iter_mut()) {
-        if let Some(reason) = skip_reason(options.provider, stage) {
-            record.status = StageStatus::Skipped;
-            record.error = Some(reason);
-        }
-    }
-    let deploy = deploy_stages(
+    let (connection, handle, provider_seconds) =
+        bring_up(options, &reporter, &helms, &inventory, &mut prepared).await?;
+    let Deployed {
+        stages: stage_records,
+        applied,
+        interrupted,
+        watches,
+    } = deploy(
+        options,
+        &*reporter,
+        &connection,
+        &inventory,
         &prepared,
-        &mut applier,
-        &runner,
-        &mut stage_records,
-        &mut applied,
-        &stage_context,
-    );
-    let interrupted = tokio::select! {
-        () = deploy => false,
-        _ = tokio::signal::ctrl_c() => {
-            reporter.report(Event::Interrupted { during: "deploy".to_owned() });
-            true
-        }
-    };
-    if interrupted {
-        // The interrupted stage never recorded its objects; the teardown below deletes them.
-        for (record, (_, objects)) in stage_records.iter_mut().zip(&applied) {
-            if record.objects.is_empty() {
-                record.objects = objects.iter().map(|object| object.id.clone()).collect();
-            }
-        }
-    }
+        started,
+    )
+    .await;
     let deploy_passed = stage_records
         .iter()
         .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped));
@@ -472,6 +404,133 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     record.outcome = outcome_of(&record, interrupted, deploy_passed);
     record.seconds = started.elapsed().as_secs_f64();
     Ok(record)
+}
+
+/// Starts (or reuses) the provider and renders the chart stages against it; when Helm refuses
+/// a chart the provider goes down again, before anything was applied. Returns the connection,
+/// the provider's handle and the seconds bringing it up took.
+async fn bring_up(
+    options: &IntegrationOptions,
+    reporter: &SharedReporter,
+    helms: &Helms,
+    inventory: &Inventory,
+    prepared: &mut [PreparedStage],
+) -> Result<(Connection, ProviderHandle, f64)> {
+    let provider_started = Instant::now();
+    reporter.report(Event::ProviderStarting {
+        provider: options.provider.to_string(),
+    });
+    let (connection, handle) = provider_up(options, reporter).await?;
+    let provider_seconds = provider_started.elapsed().as_secs_f64();
+    reporter.report(Event::ProviderReady {
+        provider: options.provider.to_string(),
+        server_url: connection.server_url.clone(),
+        seconds: provider_seconds,
+    });
+
+    if !helms.is_empty() {
+        // Rendered against the cluster, before anything is applied; a chart Helm refuses
+        // (a kubeVersion the cluster does not meet, a values schema violation) stops here,
+        // and the provider goes down again.
+        let rendered = render_charts(
+            options,
+            &**reporter,
+            &connection,
+            helms,
+            inventory,
+            prepared,
+        )
+        .await;
+        if let Err(error) = rendered {
+            let down = handle.down().await;
+            for problem in down.problems {
+                reporter.report(Event::ProviderProblem { problem });
+            }
+            return Err(error.into());
+        }
+    }
+    Ok((connection, handle, provider_seconds))
+}
+
+/// What the deploy phase leaves for the rest of the run.
+struct Deployed {
+    /// One record per prepared stage.
+    stages: Vec<StageRecord>,
+    /// What each stage applied (the teardown deletes it in reverse).
+    applied: Vec<(String, Vec<AppliedObject>)>,
+    /// Whether Ctrl-C stopped it.
+    interrupted: bool,
+    /// The watches the checks used (stopped before the teardown).
+    watches: Arc<Watches>,
+}
+
+/// Deploys and checks the stages in order (skipping those this provider cannot run) until one
+/// fails or Ctrl-C; an interrupted stage's applied objects are recorded for the teardown.
+async fn deploy(
+    options: &IntegrationOptions,
+    reporter: &dyn Reporter,
+    connection: &Connection,
+    inventory: &Inventory,
+    prepared: &[PreparedStage],
+    run_started: Instant,
+) -> Deployed {
+    let mut stage_records: Vec<StageRecord> = prepared
+        .iter()
+        .map(|stage| StageRecord::not_run(&stage.stage.name))
+        .collect();
+    let mut applied: Vec<(String, Vec<AppliedObject>)> = Vec::new();
+    let readiness_timeout = Duration::from_secs(options.config.readiness_timeout_seconds);
+    let mut applier = Applier::new(
+        connection.client.clone(),
+        inventory.clone(),
+        options.config.namespace.clone(),
+        readiness_timeout,
+    );
+    let watches = Arc::new(Watches::new(connection.client.clone()));
+    let runner = CheckRunner::with(watches.clone(), resolver(&options.config));
+
+    let stage_context = StageContext {
+        reporter,
+        run_started,
+        report_dir: &options.report_dir,
+        diagnostics: options.diagnostics,
+        namespace: &options.config.namespace,
+    };
+    for (stage, record) in prepared.iter().zip(stage_records.iter_mut()) {
+        if let Some(reason) = skip_reason(options.provider, stage) {
+            record.status = StageStatus::Skipped;
+            record.error = Some(reason);
+        }
+    }
+    let deploy = deploy_stages(
+        prepared,
+        &mut applier,
+        &runner,
+        &mut stage_records,
+        &mut applied,
+        &stage_context,
+    );
+    let interrupted = tokio::select! {
+        () = deploy => false,
+        _ = tokio::signal::ctrl_c() => {
+            reporter.report(Event::Interrupted { during: "deploy".to_owned() });
+            true
+        }
+    };
+    if interrupted {
+        // The interrupted stage never recorded its objects; the teardown below deletes them.
+        for (record, (_, objects)) in stage_records.iter_mut().zip(&applied) {
+            if record.objects.is_empty() {
+                record.objects = objects.iter().map(|object| object.id.clone()).collect();
+            }
+        }
+    }
+    Deployed {
+        stages: stage_records,
+        applied,
+        interrupted,
+        watches,
+    }
 }
 
 /// The browser scenarios, once the hub stage passed (records of skipped scenarios when it was
