@@ -5,7 +5,7 @@
 use svg::node::element::{Group, Line, Rectangle, Text, Title};
 use svg::Document;
 
-use super::record::{CheckResult, RunRecord, StageStatus};
+use super::record::{CheckResult, RunRecord, StageRecord, StageStatus};
 
 const LEFT: f64 = 190.0;
 const WIDTH: f64 = 760.0;
@@ -68,6 +68,11 @@ impl TimeAxis {
         }
     }
 
+    /// The width of `seconds` starting at `start` (bars cross the break correctly).
+    fn span(&self, start: f64, seconds: f64) -> f64 {
+        self.x(start + seconds) - self.x(start)
+    }
+
     fn x(&self, seconds: f64) -> f64 {
         let seconds = seconds.max(0.0);
         if self.broken_at == 0.0 {
@@ -80,7 +85,8 @@ impl TimeAxis {
     }
 }
 
-/// Renders the run as an SVG document.
+/// Renders the run as an SVG document: the title and legend, the time axis, then a row for
+/// the provider, one per stage and one for teardown and sweep.
 pub fn timeline_svg(record: &RunRecord) -> String {
     let teardown_seconds = record.teardown.as_ref().map_or(0.0, |t| t.seconds)
         + record.sweep.as_ref().map_or(0.0, |s| s.seconds);
@@ -89,9 +95,6 @@ pub fn timeline_svg(record: &RunRecord) -> String {
         .max(record.deploy_end_seconds() + teardown_seconds)
         .max(1.0);
     let axis = TimeAxis::new(record.provider_seconds, total);
-    let x = |seconds: f64| axis.x(seconds);
-    // The width of `seconds` starting at `start` (bars cross the break correctly).
-    let span = |start: f64, seconds: f64| axis.x(start + seconds) - axis.x(start);
     let rows = record.stages.len() + 2;
     let height = TOP + rows as f64 * ROW + 40.0;
     let mut document = Document::new()
@@ -105,24 +108,36 @@ pub fn timeline_svg(record: &RunRecord) -> String {
                 .set("height", "100%")
                 .set("fill", "white"),
         )
-        .add(
-            label(
-                10.0,
-                22.0,
-                &format!(
-                    "seatrial {} — run {} on {}: {:?}, {:.1} s",
-                    record.deployment,
-                    record.run_id,
-                    record.provider,
-                    record.outcome,
-                    record.seconds
-                ),
-            )
-            .set("font-size", 14)
-            .set("font-weight", "bold"),
-        );
+        .add(title(record))
+        .add(legend())
+        .add(ticks(&axis, total, TOP + rows as f64 * ROW));
+    let mut y = TOP;
+    document = document.add(provider_row(record, &axis, y));
+    for stage in &record.stages {
+        y += ROW;
+        document = document.add(stage_row(stage, &axis, y));
+    }
+    y += ROW;
+    document = document.add(teardown_row(record, &axis, y, teardown_seconds));
+    document.to_string()
+}
 
-    // Legend.
+/// The bold first line: deployment, run, provider, outcome, seconds.
+fn title(record: &RunRecord) -> Text {
+    label(
+        10.0,
+        22.0,
+        &format!(
+            "seatrial {} — run {} on {}: {:?}, {:.1} s",
+            record.deployment, record.run_id, record.provider, record.outcome, record.seconds
+        ),
+    )
+    .set("font-size", 14)
+    .set("font-weight", "bold")
+}
+
+/// A swatch and a name per colour.
+fn legend() -> Group {
     let legend = [
         ("apply", APPLY),
         ("wait", WAIT),
@@ -131,9 +146,10 @@ pub fn timeline_svg(record: &RunRecord) -> String {
         ("flaky", FLAKY),
         ("teardown + sweep", TEARDOWN),
     ];
+    let mut group = Group::new();
     let mut legend_x = 10.0;
     for (name, colour) in legend {
-        document = document
+        group = group
             .add(
                 Rectangle::new()
                     .set("x", legend_x)
@@ -145,14 +161,17 @@ pub fn timeline_svg(record: &RunRecord) -> String {
             .add(label(legend_x + 14.0, 41.0, name).set("font-size", 11));
         legend_x += 24.0 + name.len() as f64 * 6.5;
     }
+    group
+}
 
-    // Time axis: about 8 ticks on round seconds (after the break, when there is one).
+/// The time axis at `axis_y`: about 8 ticks on round seconds (after the break, when there is
+/// one, which is labelled with the provider's seconds).
+fn ticks(axis: &TimeAxis, total: f64, axis_y: f64) -> Group {
     let shown = total - axis.broken_at;
     let step = [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0]
         .into_iter()
         .find(|step| shown / step <= 8.0)
         .unwrap_or(1200.0);
-    let axis_y = TOP + rows as f64 * ROW;
     let mut tick = axis.broken_at;
     let mut ticks = Group::new();
     if axis.broken_at > 0.0 {
@@ -168,150 +187,146 @@ pub fn timeline_svg(record: &RunRecord) -> String {
         tick += step;
     }
     while tick <= total + 1e-9 {
+        let x = axis.x(tick);
         ticks = ticks
             .add(
                 Line::new()
-                    .set("x1", x(tick))
-                    .set("x2", x(tick))
+                    .set("x1", x)
+                    .set("x2", x)
                     .set("y1", TOP - 4.0)
                     .set("y2", axis_y)
                     .set("stroke", "#e0e0e0"),
             )
-            .add(label(x(tick) - 6.0, axis_y + 16.0, &format!("{tick:.0} s")).set("font-size", 11));
+            .add(label(x - 6.0, axis_y + 16.0, &format!("{tick:.0} s")).set("font-size", 11));
         tick += step;
     }
-    document = document.add(ticks);
+    ticks
+}
 
-    let mut y = TOP;
-    // Provider row.
-    document = document.add(label(10.0, y + 15.0, "provider")).add(bar(
-        x(0.0),
-        y + 4.0,
-        span(0.0, record.provider_seconds),
-        14.0,
-        TEARDOWN,
-        format!(
-            "provider {} {}: {:.1} s",
-            record.provider,
-            if record.provider_reused {
-                "reused"
-            } else {
-                "started"
-            },
-            record.provider_seconds
-        ),
-    ));
-    // Its duration in words beside the bar: behind a break the bar's length says nothing.
-    document = document.add(
-        label(
-            x(record.provider_seconds) + 6.0,
-            y + 15.0,
-            &format!(
-                "{:.1} s ({})",
-                record.provider_seconds,
-                if record.provider_reused {
-                    "reused"
-                } else {
-                    "started"
-                }
-            ),
-        )
-        .set("fill", "#555555"),
-    );
-    y += ROW;
-    for stage in &record.stages {
-        let colour = match stage.status {
-            StageStatus::DeployFailed | StageStatus::ChecksFailed => FAILED,
-            _ => "black",
-        };
-        let mut name = label(10.0, y + 15.0, &stage.name).set("fill", colour);
-        let idle = matches!(stage.status, StageStatus::NotRun | StageStatus::Skipped);
-        if idle {
-            name = name.set("fill", "#9c9c9c");
-        }
-        document = document.add(name);
-        if idle {
-            document = document
-                .add(label(x(0.0) + 4.0, y + 15.0, stage.status_word()).set("fill", "#9c9c9c"));
-            y += ROW;
-            continue;
-        }
-        let start = stage.started_seconds;
-        document = document
-            .add(bar(
-                x(start),
-                y + 4.0,
-                span(start, stage.apply_seconds),
-                14.0,
-                APPLY,
-                format!(
-                    "{}: apply {} objects, {:.2} s",
-                    stage.name,
-                    stage.objects.len(),
-                    stage.apply_seconds
-                ),
-            ))
-            .add(bar(
-                x(start + stage.apply_seconds),
-                y + 4.0,
-                span(start + stage.apply_seconds, stage.wait_seconds),
-                14.0,
-                if stage.status == StageStatus::DeployFailed {
-                    FAILED
-                } else {
-                    WAIT
-                },
-                format!(
-                    "{}: readiness wait, {:.2} s",
-                    stage.name, stage.wait_seconds
-                ),
-            ));
-        let lanes = stage.checks.len().max(1) as f64;
-        let lane = (ROW - 22.0) / lanes;
-        for (index, check) in stage.checks.iter().enumerate() {
-            let colour = match check.result {
-                CheckResult::Passed => PASSED,
-                CheckResult::Failed => FAILED,
-                CheckResult::Flaky => FLAKY,
-                CheckResult::Skipped => TEARDOWN,
-            };
-            document = document.add(bar(
-                x(check.started_seconds),
-                y + 19.0 + index as f64 * lane,
-                span(check.started_seconds, check.seconds),
-                lane.max(1.5),
-                colour,
-                format!(
-                    "{}::{} {} in {:.2} s: {}",
-                    stage.name,
-                    check.name,
-                    check.result.word(),
-                    check.seconds,
-                    check.message.lines().next().unwrap_or_default()
-                ),
-            ));
-        }
-        y += ROW;
-    }
-    // Teardown row.
-    let teardown_label = match (&record.teardown, record.kept) {
-        (_, true) => "kept".to_owned(),
-        (Some(_), false) => "teardown + sweep".to_owned(),
-        (None, false) => "no teardown".to_owned(),
+/// The provider's bar, with its duration in words beside it (behind a break the bar's length
+/// says nothing).
+fn provider_row(record: &RunRecord, axis: &TimeAxis, y: f64) -> Group {
+    let how = if record.provider_reused {
+        "reused"
+    } else {
+        "started"
     };
-    document = document.add(label(10.0, y + 15.0, &teardown_label));
+    Group::new()
+        .add(label(10.0, y + 15.0, "provider"))
+        .add(bar(
+            axis.x(0.0),
+            y + 4.0,
+            axis.span(0.0, record.provider_seconds),
+            14.0,
+            TEARDOWN,
+            format!(
+                "provider {} {how}: {:.1} s",
+                record.provider, record.provider_seconds
+            ),
+        ))
+        .add(
+            label(
+                axis.x(record.provider_seconds) + 6.0,
+                y + 15.0,
+                &format!("{:.1} s ({how})", record.provider_seconds),
+            )
+            .set("fill", "#555555"),
+        )
+}
+
+/// A stage's name, its apply and wait bars, and one thin bar per check (its result's colour);
+/// a stage that did not run shows its status word instead.
+fn stage_row(stage: &StageRecord, axis: &TimeAxis, y: f64) -> Group {
+    let idle = matches!(stage.status, StageStatus::NotRun | StageStatus::Skipped);
+    let colour = match stage.status {
+        _ if idle => "#9c9c9c",
+        StageStatus::DeployFailed | StageStatus::ChecksFailed => FAILED,
+        _ => "black",
+    };
+    let mut row = Group::new().add(label(10.0, y + 15.0, &stage.name).set("fill", colour));
+    if idle {
+        return row
+            .add(label(axis.x(0.0) + 4.0, y + 15.0, stage.status_word()).set("fill", "#9c9c9c"));
+    }
+    let start = stage.started_seconds;
+    let waited = start + stage.apply_seconds;
+    row = row
+        .add(bar(
+            axis.x(start),
+            y + 4.0,
+            axis.span(start, stage.apply_seconds),
+            14.0,
+            APPLY,
+            format!(
+                "{}: apply {} objects, {:.2} s",
+                stage.name,
+                stage.objects.len(),
+                stage.apply_seconds
+            ),
+        ))
+        .add(bar(
+            axis.x(waited),
+            y + 4.0,
+            axis.span(waited, stage.wait_seconds),
+            14.0,
+            if stage.status == StageStatus::DeployFailed {
+                FAILED
+            } else {
+                WAIT
+            },
+            format!(
+                "{}: readiness wait, {:.2} s",
+                stage.name, stage.wait_seconds
+            ),
+        ));
+    let lane = (ROW - 22.0) / stage.checks.len().max(1) as f64;
+    for (index, check) in stage.checks.iter().enumerate() {
+        let colour = match check.result {
+            CheckResult::Passed => PASSED,
+            CheckResult::Failed => FAILED,
+            CheckResult::Flaky => FLAKY,
+            CheckResult::Skipped => TEARDOWN,
+        };
+        row = row.add(bar(
+            axis.x(check.started_seconds),
+            y + 19.0 + index as f64 * lane,
+            axis.span(check.started_seconds, check.seconds),
+            lane.max(1.5),
+            colour,
+            format!(
+                "{}::{} {} in {:.2} s: {}",
+                stage.name,
+                check.name,
+                check.result.word(),
+                check.seconds,
+                check.message.lines().next().unwrap_or_default()
+            ),
+        ));
+    }
+    row
+}
+
+/// "kept", "no teardown", or the teardown + sweep bar (red when anything was left).
+fn teardown_row(record: &RunRecord, axis: &TimeAxis, y: f64, teardown_seconds: f64) -> Group {
+    let teardown_label = match (&record.teardown, record.kept) {
+        (_, true) => "kept",
+        (Some(_), false) => "teardown + sweep",
+        (None, false) => "no teardown",
+    };
+    let mut row = Group::new().add(label(10.0, y + 15.0, teardown_label));
     if record.teardown.is_some() || record.sweep.is_some() {
         let leftovers = record.sweep.as_ref().map_or(0, |s| s.leftovers.len());
-        document = document.add(bar(
-            x(record.deploy_end_seconds()),
+        let end = record.deploy_end_seconds();
+        row = row.add(bar(
+            axis.x(end),
             y + 4.0,
-            span(record.deploy_end_seconds(), teardown_seconds),
+            axis.span(end, teardown_seconds),
             14.0,
             if leftovers > 0 { FAILED } else { TEARDOWN },
             format!("teardown + sweep: {teardown_seconds:.1} s, {leftovers} leftovers"),
         ));
     }
-    document.to_string()
+    row
 }
 
 #[cfg(test)]
