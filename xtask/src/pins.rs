@@ -72,26 +72,30 @@ enum PinsCommand {
     /// Bump, lock every pin that has no digest, then push one commit to a branch and open a
     /// pull request (or update the open one from that branch), labelled. Needs GITHUB_TOKEN (contents: write, pull-requests:
     /// write) unless --dry-run; the API is GITHUB_API_URL or https://api.github.com.
-    Pr {
-        /// Print the pull request that would be opened; needs no token.
-        #[arg(long)]
-        dry_run: bool,
-        /// The repository, `owner/name`.
-        #[arg(long, value_name = "OWNER/NAME", env = "GITHUB_REPOSITORY")]
-        repo: Option<String>,
-        /// The base branch [default: the repository's default branch].
-        #[arg(long, value_name = "BRANCH")]
-        base: Option<String>,
-        /// The branch to push [default: seatrial/pins, or seatrial/pins-<group>].
-        #[arg(long, value_name = "BRANCH")]
-        branch: Option<String>,
-        /// A label for the pull request (repeatable) [default: dependencies, pins].
-        #[arg(long, value_name = "LABEL")]
-        label: Vec<String>,
-        /// The changelog to add to [default: CHANGELOG.md beside the pin set].
-        #[arg(long, value_name = "FILE")]
-        changelog: Option<PathBuf>,
-    },
+    Pr(PrArgs),
+}
+
+/// The arguments of `pins pr`.
+#[derive(Args)]
+struct PrArgs {
+    /// Print the pull request that would be opened; needs no token.
+    #[arg(long)]
+    dry_run: bool,
+    /// The repository, `owner/name`.
+    #[arg(long, value_name = "OWNER/NAME", env = "GITHUB_REPOSITORY")]
+    repo: Option<String>,
+    /// The base branch [default: the repository's default branch].
+    #[arg(long, value_name = "BRANCH")]
+    base: Option<String>,
+    /// The branch to push [default: seatrial/pins, or seatrial/pins-<group>].
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
+    /// A label for the pull request (repeatable) [default: dependencies, pins].
+    #[arg(long, value_name = "LABEL")]
+    label: Vec<String>,
+    /// The changelog to add to [default: CHANGELOG.md beside the pin set].
+    #[arg(long, value_name = "FILE")]
+    changelog: Option<PathBuf>,
 }
 
 fn fail(error: &pins::Error) -> u8 {
@@ -120,90 +124,28 @@ impl Pins {
             Ok(selected) => selected,
             Err(error) => return fail(&error.into()),
         };
-        let offline = matches!(
-            self.command,
-            PinsCommand::List | PinsCommand::Check { offline: true }
-        );
-        let network = if offline {
-            None
-        } else {
-            let options = NetworkOptions {
-                concurrency: self.concurrency,
-                timeout: Duration::from_secs(self.timeout),
-                github_api: std::env::var("GITHUB_API_URL")
-                    .unwrap_or_else(|_| NetworkOptions::default().github_api),
-                github_token: std::env::var(TOKEN_ENV)
-                    .ok()
-                    .filter(|token| !token.is_empty()),
-                ..NetworkOptions::default()
-            };
-            match Network::new(options) {
-                Ok(network) => Some(network),
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    return exit::ENVIRONMENT_MISSING;
-                }
-            }
+        let network = match self.network() {
+            Ok(network) => network,
+            Err(code) => return code,
         };
+        let json = self.json;
         match self.command {
             PinsCommand::List => {
-                if self.json {
+                if json {
                     print_json(&pins::report::list_json(&selected));
                 } else {
                     print!("{}", pins::report::list(&selected));
                 }
                 exit::SUCCESS
             }
-            PinsCommand::Check { .. } => {
-                let started = std::time::Instant::now();
-                let results = pins::check::check(&set, &selected, network.as_ref()).await;
-                if self.json {
-                    print_json(&results);
-                } else {
-                    print!("{}", pins::report::check(&results));
-                    let failed = results.iter().filter(|r| r.failed()).count();
-                    eprintln!(
-                        "{} pins, {failed} need attention, {} requests, {:.2} s",
-                        results.len(),
-                        network.as_ref().map_or(0, Network::requests),
-                        started.elapsed().as_secs_f64()
-                    );
-                }
-                if results.iter().any(|r| r.failed()) {
-                    exit::CHECKS_FAILED
-                } else {
-                    exit::SUCCESS
-                }
-            }
-            PinsCommand::Outdated => {
-                let network = network.expect("online");
-                let answers =
-                    pins::outdated::outdated(&network, &selected, time::OffsetDateTime::now_utc())
-                        .await;
-                let mut ok = Vec::new();
-                let mut code = exit::SUCCESS;
-                for answer in answers {
-                    match answer {
-                        Ok(answer) => ok.push(answer),
-                        Err((pin, broken)) => {
-                            eprintln!("error: {pin}: {}", broken.message);
-                            code = exit::CHECKS_FAILED;
-                        }
-                    }
-                }
-                if self.json {
-                    print_json(&ok);
-                } else {
-                    print!("{}", pins::report::outdated(&ok));
-                }
-                code
-            }
+            PinsCommand::Check { .. } => check(&set, &selected, network.as_ref(), json).await,
+            PinsCommand::Outdated => outdated(&network.expect("online"), &selected, json).await,
             PinsCommand::Lock { dry_run } => {
                 let plan = plan_lock(&network.expect("online"), &selected).await;
                 for (pin, digest) in &plan.locked {
                     println!("{pin}: digest = {digest}");
                 }
-                finish(&set, &plan, None, dry_run, self.json)
+                finish(&set, &plan, None, dry_run, json)
             }
             PinsCommand::Bump { dry_run, changelog } => {
                 let plan = plan_bump(
@@ -212,119 +154,213 @@ impl Pins {
                     time::OffsetDateTime::now_utc(),
                 )
                 .await;
-                if !self.json {
+                if !json {
                     print_changes(&plan);
                 }
                 let changelog = changelog.unwrap_or_else(|| changelog_beside(&set.path));
-                finish(&set, &plan, Some(&changelog), dry_run, self.json)
+                finish(&set, &plan, Some(&changelog), dry_run, json)
             }
-            PinsCommand::Pr {
-                dry_run,
-                repo,
-                base,
-                branch,
-                label,
-                changelog,
-            } => {
-                let token = std::env::var(TOKEN_ENV)
-                    .ok()
-                    .filter(|token| !token.is_empty());
-                if token.is_none() && !dry_run {
-                    return fail(&pins::Error::MissingToken {
-                        what: "`pins pr`".into(),
-                        variable: TOKEN_ENV.into(),
-                        hint: "a token with contents: write and pull-requests: write".into(),
-                    });
-                }
-                let Some(repo) = repo else {
-                    eprintln!("error: `pins pr` needs the repository: pass --repo owner/name or set GITHUB_REPOSITORY");
-                    return exit::BAD_INPUT;
-                };
-                let plan = plan_pr(
-                    &network.expect("online"),
-                    &selected,
-                    time::OffsetDateTime::now_utc(),
-                )
-                .await;
-                print_problems(&plan);
-                if plan.changes.is_empty() && plan.locked.is_empty() {
-                    println!("nothing to bump or lock: no pull request");
-                    return if plan.problems.is_empty() {
-                        exit::SUCCESS
-                    } else {
-                        exit::CHECKS_FAILED
-                    };
-                }
-                let changelog = changelog.unwrap_or_else(|| changelog_beside(&set.path));
-                let files = match new_files(&set, &plan, Some(&changelog), &today()) {
-                    Ok(files) => files,
-                    Err(error) => return fail(&error),
-                };
-                let files = match commit_files(&files) {
-                    Ok(files) => files,
-                    Err(message) => {
-                        eprintln!("error: {message}");
-                        return exit::BAD_INPUT;
-                    }
-                };
-                let (title, body) = pull_request_text(&plan, self.group.as_deref());
-                let target = PrTarget {
-                    api: std::env::var("GITHUB_API_URL")
-                        .unwrap_or_else(|_| "https://api.github.com".into()),
-                    repo,
-                    base,
-                    branch: branch.unwrap_or_else(|| match &self.group {
-                        Some(group) => format!("seatrial/pins-{group}"),
-                        None => "seatrial/pins".into(),
-                    }),
-                    labels: if label.is_empty() {
-                        vec!["dependencies".into(), "pins".into()]
-                    } else {
-                        label
-                    },
-                    title,
-                    body,
-                };
-                let token = match token {
-                    Some(token) if !dry_run => token,
-                    _ => {
-                        println!(
-                            "dry run: would push branch {} to {} with one commit changing:",
-                            target.branch, target.repo
-                        );
-                        for file in &files {
-                            println!("  {}", file.path);
-                        }
-                        println!(
-                            "and open a pull request labelled {}:\n\n# {}\n\n{}",
-                            target.labels.join(", "),
-                            target.title,
-                            target.body
-                        );
-                        return exit::SUCCESS;
-                    }
-                };
-                match pins::pr::open_pull_request(&token, &target, &files).await {
-                    Ok(outcome) => {
-                        if self.json {
-                            print_json(&outcome);
-                        } else {
-                            println!(
-                                "{} pull request #{} {} (branch {}, commit {})",
-                                if outcome.created { "opened" } else { "updated" },
-                                outcome.number,
-                                outcome.url,
-                                outcome.branch,
-                                outcome.commit
-                            );
-                        }
-                        exit::SUCCESS
-                    }
-                    Err(error) => fail(&error),
-                }
+            PinsCommand::Pr(args) => {
+                let network = network.expect("online");
+                open_pr(args, &set, &selected, &network, self.group.as_deref(), json).await
             }
         }
     }
+
+    /// The shared HTTP client, unless the command works offline (`list`, `check --offline`).
+    ///
+    /// Errors: the exit code when the TLS backend or trust store cannot load.
+    fn network(&self) -> Result<Option<Network>, u8> {
+        let offline = matches!(
+            self.command,
+            PinsCommand::List | PinsCommand::Check { offline: true }
+        );
+        if offline {
+            return Ok(None);
+        }
+        let options = NetworkOptions {
+            concurrency: self.concurrency,
+            timeout: Duration::from_secs(self.timeout),
+            github_api: std::env::var("GITHUB_API_URL")
+                .unwrap_or_else(|_| NetworkOptions::default().github_api),
+            github_token: std::env::var(TOKEN_ENV)
+                .ok()
+                .filter(|token| !token.is_empty()),
+            ..NetworkOptions::default()
+        };
+        Network::new(options).map(Some).map_err(|error| {
+            eprintln!("error: {error}");
+            exit::ENVIRONMENT_MISSING
+        })
+    }
+}
+
+/// `pins check`: every selected pin resolved (or only read, offline); 1 when any needs
+/// attention.
+async fn check(
+    set: &PinSet,
+    selected: &[&pins::model::Pin],
+    network: Option<&Network>,
+    json: bool,
+) -> u8 {
+    let started = std::time::Instant::now();
+    let results = pins::check::check(set, selected, network).await;
+    if json {
+        print_json(&results);
+    } else {
+        print!("{}", pins::report::check(&results));
+        let failed = results.iter().filter(|r| r.failed()).count();
+        eprintln!(
+            "{} pins, {failed} need attention, {} requests, {:.2} s",
+            results.len(),
+            network.map_or(0, Network::requests),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if results.iter().any(|r| r.failed()) {
+        exit::CHECKS_FAILED
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// `pins outdated`: the allowed and newest version of every selected pin; 1 when one could not
+/// be asked.
+async fn outdated(network: &Network, selected: &[&pins::model::Pin], json: bool) -> u8 {
+    let answers =
+        pins::outdated::outdated(network, selected, time::OffsetDateTime::now_utc()).await;
+    let mut ok = Vec::new();
+    let mut code = exit::SUCCESS;
+    for answer in answers {
+        match answer {
+            Ok(answer) => ok.push(answer),
+            Err((pin, broken)) => {
+                eprintln!("error: {pin}: {}", broken.message);
+                code = exit::CHECKS_FAILED;
+            }
+        }
+    }
+    if json {
+        print_json(&ok);
+    } else {
+        print!("{}", pins::report::outdated(&ok));
+    }
+    code
+}
+
+/// `pins pr`: bump and lock, then push one commit and open (or update) the pull request; with
+/// `--dry-run` print what it would do.
+async fn open_pr(
+    args: PrArgs,
+    set: &PinSet,
+    selected: &[&pins::model::Pin],
+    network: &Network,
+    group: Option<&str>,
+    json: bool,
+) -> u8 {
+    let PrArgs {
+        dry_run,
+        repo,
+        base,
+        branch,
+        label,
+        changelog,
+    } = args;
+    let token = std::env::var(TOKEN_ENV)
+        .ok()
+        .filter(|token| !token.is_empty());
+    if token.is_none() && !dry_run {
+        return fail(&pins::Error::MissingToken {
+            what: "`pins pr`".into(),
+            variable: TOKEN_ENV.into(),
+            hint: "a token with contents: write and pull-requests: write".into(),
+        });
+    }
+    let Some(repo) = repo else {
+        eprintln!("error: `pins pr` needs the repository: pass --repo owner/name or set GITHUB_REPOSITORY");
+        return exit::BAD_INPUT;
+    };
+    let plan = plan_pr(network, selected, time::OffsetDateTime::now_utc()).await;
+    print_problems(&plan);
+    if plan.changes.is_empty() && plan.locked.is_empty() {
+        println!("nothing to bump or lock: no pull request");
+        return if plan.problems.is_empty() {
+            exit::SUCCESS
+        } else {
+            exit::CHECKS_FAILED
+        };
+    }
+    let changelog = changelog.unwrap_or_else(|| changelog_beside(&set.path));
+    let files = match new_files(set, &plan, Some(&changelog), &today()) {
+        Ok(files) => files,
+        Err(error) => return fail(&error),
+    };
+    let files = match commit_files(&files) {
+        Ok(files) => files,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let (title, body) = pull_request_text(&plan, group);
+    let target = PrTarget {
+        api: std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into()),
+        repo,
+        base,
+        branch: branch.unwrap_or_else(|| match group {
+            Some(group) => format!("seatrial/pins-{group}"),
+            None => "seatrial/pins".into(),
+        }),
+        labels: if label.is_empty() {
+            vec!["dependencies".into(), "pins".into()]
+        } else {
+            label
+        },
+        title,
+        body,
+    };
+    let token = match token {
+        Some(token) if !dry_run => token,
+        _ => {
+            print_dry_run(&target, &files);
+            return exit::SUCCESS;
+        }
+    };
+    match pins::pr::open_pull_request(&token, &target, &files).await {
+        Ok(outcome) => {
+            if json {
+                print_json(&outcome);
+            } else {
+                println!(
+                    "{} pull request #{} {} (branch {}, commit {})",
+                    if outcome.created { "opened" } else { "updated" },
+                    outcome.number,
+                    outcome.url,
+                    outcome.branch,
+                    outcome.commit
+                );
+            }
+            exit::SUCCESS
+        }
+        Err(error) => fail(&error),
+    }
+}
+
+/// What `pins pr --dry-run` would push and open.
+fn print_dry_run(target: &PrTarget, files: &[CommitFile]) {
+    println!(
+        "dry run: would push branch {} to {} with one commit changing:",
+        target.branch, target.repo
+    );
+    for file in files {
+        println!("  {}", file.path);
+    }
+    println!(
+        "and open a pull request labelled {}:\n\n# {}\n\n{}",
+        target.labels.join(", "),
+        target.title,
+        target.body
+    );
 }
 
 /// The pull request's title and body: the bump table, then the digests locked.
