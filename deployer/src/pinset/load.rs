@@ -159,26 +159,11 @@ pub fn parse_pins(path: &Path, text: &str) -> Result<PinSet> {
             message: error.message().trim().to_owned(),
         }
     })?;
-    let invalid = |line: usize, key: String, message: String| Error::Invalid {
-        path: path.to_owned(),
-        line,
-        key,
-        message,
-    };
-
-    let mut groups = BTreeMap::new();
-    for (name, group) in &raw.groups {
-        groups.insert(
-            name.clone(),
-            Group {
-                description: group.description.clone(),
-                line: header_line(text, &format!("groups.{name}")),
-            },
-        );
-    }
+    let file = FileText { path, text };
+    let groups = groups_of(&raw, text);
     let kubernetes = match &raw.kubernetes {
         Some(kubernetes) => Some(parse_range(&kubernetes.range).map_err(|message| {
-            invalid(
+            file.invalid(
                 header_line(text, "kubernetes"),
                 "kubernetes.range".into(),
                 message,
@@ -186,26 +171,7 @@ pub fn parse_pins(path: &Path, text: &str) -> Result<PinSet> {
         })?),
         None => None,
     };
-
-    let mut relocations = Vec::new();
-    for (index, rule) in raw.relocations.iter().enumerate() {
-        let line = nth_header_line(text, "[[relocations]]", index);
-        let strip = |value: &str, key: &str| {
-            value.strip_suffix('*').map(str::to_owned).ok_or_else(|| {
-                invalid(
-                    line,
-                    format!("relocations[{index}].{key}"),
-                    format!("`{value}` must end with `*` (a prefix rule)"),
-                )
-            })
-        };
-        relocations.push(Relocation {
-            from: strip(&rule.from, "from")?,
-            to: strip(&rule.to, "to")?,
-            reason: rule.reason.clone(),
-        });
-    }
-
+    let relocations = relocations_of(&raw, &file)?;
     let mut pins = Vec::new();
     for kind in Kind::ALL {
         let table = match kind {
@@ -220,244 +186,13 @@ pub fn parse_pins(path: &Path, text: &str) -> Result<PinSet> {
                 kind,
                 name: name.clone(),
             };
-            let line = header_line(text, &id.to_string());
-            let key_line = |key: &str| key_line(text, line, key);
-            let fail =
-                |key: &str, message: String| invalid(key_line(key), format!("{id}.{key}"), message);
-            let required = |value: &Option<String>, key: &str| {
-                value
-                    .clone()
-                    .ok_or_else(|| invalid(line, format!("{id}.{key}"), "is missing".into()))
-            };
-            let refuse = |value: &Option<String>, key: &str| match value {
-                Some(_) => Err(fail(key, format!("{} pins take no `{key}`", kind.table()))),
-                None => Ok(()),
-            };
-
-            let source = match kind {
-                Kind::Chart => {
-                    let repository = required(&raw_pin.repository, "repository")?;
-                    let repository = if let Some(rest) = repository.strip_prefix("oci://") {
-                        ChartRepository::Oci(ImageName::parse(rest).ok_or_else(|| {
-                            fail(
-                                "repository",
-                                format!("`{repository}` is not oci://<registry>/<path>"),
-                            )
-                        })?)
-                    } else if repository.starts_with("https://")
-                        || repository.starts_with("http://")
-                    {
-                        ChartRepository::Http(repository.trim_end_matches('/').to_owned())
-                    } else {
-                        return Err(fail(
-                            "repository",
-                            format!("`{repository}` must be an http(s):// chart repository or oci://<registry>/<path>"),
-                        ));
-                    };
-                    for (value, key) in [
-                        (&raw_pin.tag, "tag"),
-                        (&raw_pin.github, "github"),
-                        (&raw_pin.go_module, "go_module"),
-                        (&raw_pin.asset, "asset"),
-                        (&raw_pin.url, "url"),
-                    ] {
-                        refuse(value, key)?;
-                    }
-                    Source::Chart {
-                        repository,
-                        chart: raw_pin.chart.clone().unwrap_or_else(|| name.clone()),
-                    }
-                }
-                Kind::Image => {
-                    let repository = required(&raw_pin.repository, "repository")?;
-                    for (value, key) in [
-                        (&raw_pin.version, "version"),
-                        (&raw_pin.chart, "chart"),
-                        (&raw_pin.github, "github"),
-                        (&raw_pin.go_module, "go_module"),
-                        (&raw_pin.asset, "asset"),
-                        (&raw_pin.url, "url"),
-                    ] {
-                        refuse(value, key)?;
-                    }
-                    Source::Image(ImageName::parse(&repository).ok_or_else(|| {
-                        fail(
-                            "repository",
-                            format!("`{repository}` must start with a registry host, e.g. docker.io/library/traefik"),
-                        )
-                    })?)
-                }
-                Kind::Tool if raw_pin.go_module.is_some() => {
-                    let module = raw_pin.go_module.clone().unwrap_or_default();
-                    check_go_module(&module).map_err(|message| fail("go_module", message))?;
-                    for (value, key) in [
-                        (&raw_pin.version, "version"),
-                        (&raw_pin.chart, "chart"),
-                        (&raw_pin.repository, "repository"),
-                        (&raw_pin.github, "github"),
-                        (&raw_pin.asset, "asset"),
-                        (&raw_pin.url, "url"),
-                    ] {
-                        if value.is_some() {
-                            return Err(fail(key, format!("a `go_module` tool takes no `{key}`")));
-                        }
-                    }
-                    Source::GoModule { module }
-                }
-                Kind::Tool => {
-                    let github = required(&raw_pin.github, "github")?;
-                    check_github(&github).map_err(|message| fail("github", message))?;
-                    for (value, key) in [
-                        (&raw_pin.version, "version"),
-                        (&raw_pin.chart, "chart"),
-                        (&raw_pin.repository, "repository"),
-                    ] {
-                        refuse(value, key)?;
-                    }
-                    if raw_pin.asset.is_none() && raw_pin.url.is_none() {
-                        return Err(invalid(
-                            line,
-                            format!("{id}.asset"),
-                            "a tool needs `asset` (its GitHub release asset for linux/amd64) or `url` (where else it downloads from)".into(),
-                        ));
-                    }
-                    Source::Tool {
-                        github,
-                        asset: raw_pin.asset.clone(),
-                        url: raw_pin.url.clone(),
-                    }
-                }
-                Kind::Package => {
-                    for (value, key) in [
-                        (&raw_pin.tag, "tag"),
-                        (&raw_pin.chart, "chart"),
-                        (&raw_pin.repository, "repository"),
-                        (&raw_pin.github, "github"),
-                        (&raw_pin.go_module, "go_module"),
-                        (&raw_pin.asset, "asset"),
-                        (&raw_pin.url, "url"),
-                    ] {
-                        refuse(value, key)?;
-                    }
-                    match (&raw_pin.pypi, &raw_pin.npm, &raw_pin.maven) {
-                        (Some(project), None, None) => Source::PyPi {
-                            project: project.clone(),
-                        },
-                        (None, Some(package), None) => Source::Npm {
-                            package: package.clone(),
-                        },
-                        (None, None, Some(coordinate)) => Source::Maven {
-                            coordinate: coordinate.clone(),
-                        },
-                        _ => {
-                            return Err(invalid(
-                                line,
-                                format!("{id}.pypi"),
-                                "a package needs exactly one of `pypi` (a PyPI project), `npm` (an npm package) and `maven` (`group:artifact` in a Maven repository)".into(),
-                            ))
-                        }
-                    }
-                }
-                Kind::Bundle => {
-                    let url = required(&raw_pin.url, "url")?;
-                    if let Some(github) = &raw_pin.github {
-                        check_github(github).map_err(|message| fail("github", message))?;
-                    }
-                    for (value, key) in [
-                        (&raw_pin.tag, "tag"),
-                        (&raw_pin.chart, "chart"),
-                        (&raw_pin.repository, "repository"),
-                        (&raw_pin.go_module, "go_module"),
-                        (&raw_pin.asset, "asset"),
-                    ] {
-                        refuse(value, key)?;
-                    }
-                    Source::Bundle {
-                        url,
-                        github: raw_pin.github.clone(),
-                    }
-                }
-            };
-            if kind != Kind::Package {
-                for (value, key) in [
-                    (&raw_pin.pypi, "pypi"),
-                    (&raw_pin.npm, "npm"),
-                    (&raw_pin.maven, "maven"),
-                ] {
-                    refuse(value, key)?;
-                }
-            }
-            let version_key = kind.version_key();
-            let version = required(
-                if version_key == "tag" {
-                    &raw_pin.tag
-                } else {
-                    &raw_pin.version
-                },
-                version_key,
-            )?;
-            if let Some(digest) = &raw_pin.digest {
-                if !is_sha256_digest(digest) {
-                    return Err(fail(
-                        "digest",
-                        format!("`{digest}` is not `sha256:` followed by 64 hex digits"),
-                    ));
-                }
-            }
-            if let Some(group) = &raw_pin.group {
-                if !groups.contains_key(group) {
-                    return Err(fail(
-                        "group",
-                        format!(
-                            "unknown group `{group}`; the pin set's groups are: {}",
-                            groups.keys().cloned().collect::<Vec<_>>().join(", ")
-                        ),
-                    ));
-                }
-            }
-            let group_policy = raw_pin
-                .group
-                .as_ref()
-                .and_then(|group| raw.groups[group].policy.clone())
-                .unwrap_or_default();
-            let own = raw_pin.policy.clone().unwrap_or_default();
-            let merged = group_policy.overlay(&own);
-            let policy_key = |key: &str| {
-                if own_has(&own, key) {
-                    (key_line("policy"), format!("{id}.policy.{key}"))
-                } else {
-                    let group = raw_pin.group.clone().unwrap_or_default();
-                    (
-                        header_line(text, &format!("groups.{group}")),
-                        format!("groups.{group}.policy.{key}"),
-                    )
-                }
-            };
-            let policy = build_policy(&merged, kubernetes.as_ref()).map_err(|(key, message)| {
-                let (line, key) = policy_key(key);
-                invalid(line, key, message)
-            })?;
-            if policy.parse_tag(&version).is_none() {
-                let hint = if policy.tag_pattern.is_some() {
-                    "its policy's tag_pattern does not match it"
-                } else {
-                    "it is not [v]X.Y.Z; give the pin a policy.tag_pattern with a `version` group"
-                };
-                return Err(fail(
-                    version_key,
-                    format!("`{version}` is not a version: {hint}"),
-                ));
-            }
-            pins.push(Pin {
+            let at = PinText {
+                file: &file,
+                line: header_line(text, &id.to_string()),
                 id,
-                line,
-                source,
-                version,
-                digest: raw_pin.digest.clone(),
-                group: raw_pin.group.clone(),
-                policy,
-                release_notes: raw_pin.release_notes.clone(),
-            });
+                raw: raw_pin,
+            };
+            pins.push(pin_of(&at, &raw, &groups, kubernetes.as_ref())?);
         }
     }
     pins.sort_by_key(|pin| pin.line);
@@ -467,6 +202,352 @@ pub fn parse_pins(path: &Path, text: &str) -> Result<PinSet> {
         pins,
         groups,
         relocations,
+    })
+}
+
+/// The pin set file being read, for errors that name it.
+struct FileText<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl FileText<'_> {
+    fn invalid(&self, line: usize, key: String, message: String) -> Error {
+        Error::Invalid {
+            path: self.path.to_owned(),
+            line,
+            key,
+            message,
+        }
+    }
+}
+
+/// One pin's table in the file: its id, header line and raw fields.
+struct PinText<'a> {
+    file: &'a FileText<'a>,
+    line: usize,
+    id: PinId,
+    raw: &'a RawPin,
+}
+
+impl PinText<'_> {
+    /// An error at the line of `key` in this pin's table (its header when absent).
+    fn fail(&self, key: &str, message: String) -> Error {
+        let line = key_line(self.file.text, self.line, key);
+        self.file
+            .invalid(line, format!("{}.{key}", self.id), message)
+    }
+
+    /// `value`, or "is missing" at the pin's header.
+    fn required(&self, value: &Option<String>, key: &str) -> Result<String> {
+        value.clone().ok_or_else(|| {
+            self.file
+                .invalid(self.line, format!("{}.{key}", self.id), "is missing".into())
+        })
+    }
+
+    /// Refuses each present `(value, key)`: this kind of pin does not take it.
+    fn refuse(&self, fields: &[(&Option<String>, &str)]) -> Result<()> {
+        match fields.iter().find(|(value, _)| value.is_some()) {
+            Some((_, key)) => Err(self.fail(
+                key,
+                format!("{} pins take no `{key}`", self.id.kind.table()),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `[groups.*]` tables, with their header lines.
+fn groups_of(raw: &RawFile, text: &str) -> BTreeMap<String, Group> {
+    raw.groups
+        .iter()
+        .map(|(name, group)| {
+            let group = Group {
+                description: group.description.clone(),
+                line: header_line(text, &format!("groups.{name}")),
+            };
+            (name.clone(), group)
+        })
+        .collect()
+}
+
+/// The `[[relocations]]`: prefix rules whose `from` and `to` end with `*`.
+fn relocations_of(raw: &RawFile, file: &FileText<'_>) -> Result<Vec<Relocation>> {
+    let mut relocations = Vec::new();
+    for (index, rule) in raw.relocations.iter().enumerate() {
+        let line = nth_header_line(file.text, "[[relocations]]", index);
+        let strip = |value: &str, key: &str| {
+            value.strip_suffix('*').map(str::to_owned).ok_or_else(|| {
+                file.invalid(
+                    line,
+                    format!("relocations[{index}].{key}"),
+                    format!("`{value}` must end with `*` (a prefix rule)"),
+                )
+            })
+        };
+        relocations.push(Relocation {
+            from: strip(&rule.from, "from")?,
+            to: strip(&rule.to, "to")?,
+            reason: rule.reason.clone(),
+        });
+    }
+    Ok(relocations)
+}
+
+/// One pin: its source (by kind), version, digest, group and merged policy, validated.
+fn pin_of(
+    at: &PinText<'_>,
+    raw: &RawFile,
+    groups: &BTreeMap<String, Group>,
+    kubernetes: Option<&semver::VersionReq>,
+) -> Result<Pin> {
+    let raw_pin = at.raw;
+    let kind = at.id.kind;
+    let source = match kind {
+        Kind::Chart => chart_source(at)?,
+        Kind::Image => image_source(at)?,
+        Kind::Tool if raw_pin.go_module.is_some() => go_module_source(at)?,
+        Kind::Tool => tool_source(at)?,
+        Kind::Package => package_source(at)?,
+        Kind::Bundle => bundle_source(at)?,
+    };
+    if kind != Kind::Package {
+        at.refuse(&[
+            (&raw_pin.pypi, "pypi"),
+            (&raw_pin.npm, "npm"),
+            (&raw_pin.maven, "maven"),
+        ])?;
+    }
+    let version_key = kind.version_key();
+    let version = at.required(
+        if version_key == "tag" {
+            &raw_pin.tag
+        } else {
+            &raw_pin.version
+        },
+        version_key,
+    )?;
+    if let Some(digest) = &raw_pin.digest {
+        if !is_sha256_digest(digest) {
+            return Err(at.fail(
+                "digest",
+                format!("`{digest}` is not `sha256:` followed by 64 hex digits"),
+            ));
+        }
+    }
+    if let Some(group) = &raw_pin.group {
+        if !groups.contains_key(group) {
+            return Err(at.fail(
+                "group",
+                format!(
+                    "unknown group `{group}`; the pin set's groups are: {}",
+                    groups.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let policy = policy_of(at, raw, kubernetes)?;
+    if policy.parse_tag(&version).is_none() {
+        let hint = if policy.tag_pattern.is_some() {
+            "its policy's tag_pattern does not match it"
+        } else {
+            "it is not [v]X.Y.Z; give the pin a policy.tag_pattern with a `version` group"
+        };
+        return Err(at.fail(version_key, format!("`{version}` is not a version: {hint}")));
+    }
+    Ok(Pin {
+        id: at.id.clone(),
+        line: at.line,
+        source,
+        version,
+        digest: raw_pin.digest.clone(),
+        group: raw_pin.group.clone(),
+        policy,
+        release_notes: raw_pin.release_notes.clone(),
+    })
+}
+
+/// The pin's own policy over its group's; an error names the table the offending key is in.
+fn policy_of(
+    at: &PinText<'_>,
+    raw: &RawFile,
+    kubernetes: Option<&semver::VersionReq>,
+) -> Result<Policy> {
+    let group_policy = at
+        .raw
+        .group
+        .as_ref()
+        .and_then(|group| raw.groups[group].policy.clone())
+        .unwrap_or_default();
+    let own = at.raw.policy.clone().unwrap_or_default();
+    let merged = group_policy.overlay(&own);
+    build_policy(&merged, kubernetes).map_err(|(key, message)| {
+        if own_has(&own, key) {
+            let line = key_line(at.file.text, at.line, "policy");
+            at.file
+                .invalid(line, format!("{}.policy.{key}", at.id), message)
+        } else {
+            let group = at.raw.group.clone().unwrap_or_default();
+            at.file.invalid(
+                header_line(at.file.text, &format!("groups.{group}")),
+                format!("groups.{group}.policy.{key}"),
+                message,
+            )
+        }
+    })
+}
+
+/// `[charts.*]`: an `http(s)://` repository or `oci://<registry>/<path>`; `chart` defaults to
+/// the pin's name.
+fn chart_source(at: &PinText<'_>) -> Result<Source> {
+    let raw = at.raw;
+    let repository = at.required(&raw.repository, "repository")?;
+    let repository = if let Some(rest) = repository.strip_prefix("oci://") {
+        ChartRepository::Oci(ImageName::parse(rest).ok_or_else(|| {
+            at.fail(
+                "repository",
+                format!("`{repository}` is not oci://<registry>/<path>"),
+            )
+        })?)
+    } else if repository.starts_with("https://") || repository.starts_with("http://") {
+        ChartRepository::Http(repository.trim_end_matches('/').to_owned())
+    } else {
+        return Err(at.fail(
+            "repository",
+            format!(
+                "`{repository}` must be an http(s):// chart repository or oci://<registry>/<path>"
+            ),
+        ));
+    };
+    at.refuse(&[
+        (&raw.tag, "tag"),
+        (&raw.github, "github"),
+        (&raw.go_module, "go_module"),
+        (&raw.asset, "asset"),
+        (&raw.url, "url"),
+    ])?;
+    Ok(Source::Chart {
+        repository,
+        chart: raw.chart.clone().unwrap_or_else(|| at.id.name.clone()),
+    })
+}
+
+/// `[images.*]`: a repository that starts with its registry host.
+fn image_source(at: &PinText<'_>) -> Result<Source> {
+    let raw = at.raw;
+    let repository = at.required(&raw.repository, "repository")?;
+    at.refuse(&[
+        (&raw.version, "version"),
+        (&raw.chart, "chart"),
+        (&raw.github, "github"),
+        (&raw.go_module, "go_module"),
+        (&raw.asset, "asset"),
+        (&raw.url, "url"),
+    ])?;
+    Ok(Source::Image(ImageName::parse(&repository).ok_or_else(
+        || {
+            at.fail(
+                "repository",
+                format!(
+                "`{repository}` must start with a registry host, e.g. docker.io/library/traefik"
+            ),
+            )
+        },
+    )?))
+}
+
+/// `[tools.*]` with `go_module`: a module path, and nothing of a GitHub-released tool.
+fn go_module_source(at: &PinText<'_>) -> Result<Source> {
+    let raw = at.raw;
+    let module = raw.go_module.clone().unwrap_or_default();
+    check_go_module(&module).map_err(|message| at.fail("go_module", message))?;
+    for (value, key) in [
+        (&raw.version, "version"),
+        (&raw.chart, "chart"),
+        (&raw.repository, "repository"),
+        (&raw.github, "github"),
+        (&raw.asset, "asset"),
+        (&raw.url, "url"),
+    ] {
+        if value.is_some() {
+            return Err(at.fail(key, format!("a `go_module` tool takes no `{key}`")));
+        }
+    }
+    Ok(Source::GoModule { module })
+}
+
+/// `[tools.*]` released on GitHub: `github`, and an `asset` or a `url`.
+fn tool_source(at: &PinText<'_>) -> Result<Source> {
+    let raw = at.raw;
+    let github = at.required(&raw.github, "github")?;
+    check_github(&github).map_err(|message| at.fail("github", message))?;
+    at.refuse(&[
+        (&raw.version, "version"),
+        (&raw.chart, "chart"),
+        (&raw.repository, "repository"),
+    ])?;
+    if raw.asset.is_none() && raw.url.is_none() {
+        return Err(at.file.invalid(
+            at.line,
+            format!("{}.asset", at.id),
+            "a tool needs `asset` (its GitHub release asset for linux/amd64) or `url` (where else it downloads from)".into(),
+        ));
+    }
+    Ok(Source::Tool {
+        github,
+        asset: raw.asset.clone(),
+        url: raw.url.clone(),
+    })
+}
+
+/// `[packages.*]`: exactly one of `pypi`, `npm` and `maven`.
+fn package_source(at: &PinText<'_>) -> Result<Source> {
+    let raw = at.raw;
+    at.refuse(&[
+        (&raw.tag, "tag"),
+        (&raw.chart, "chart"),
+        (&raw.repository, "repository"),
+        (&raw.github, "github"),
+        (&raw.go_module, "go_module"),
+        (&raw.asset, "asset"),
+        (&raw.url, "url"),
+    ])?;
+    match (&raw.pypi, &raw.npm, &raw.maven) {
+        (Some(project), None, None) => Ok(Source::PyPi {
+            project: project.clone(),
+        }),
+        (None, Some(package), None) => Ok(Source::Npm {
+            package: package.clone(),
+        }),
+        (None, None, Some(coordinate)) => Ok(Source::Maven {
+            coordinate: coordinate.clone(),
+        }),
+        _ => Err(at.file.invalid(
+            at.line,
+            format!("{}.pypi", at.id),
+            "a package needs exactly one of `pypi` (a PyPI project), `npm` (an npm package) and `maven` (`group:artifact` in a Maven repository)".into(),
+        )),
+    }
+}
+
+/// `[bundles.*]`: a `url`, optionally the `github` repository that publishes it.
+fn bundle_source(at: &PinText<'_>) -> Result<Source> {
+    let raw = at.raw;
+    let url = at.required(&raw.url, "url")?;
+    if let Some(github) = &raw.github {
+        check_github(github).map_err(|message| at.fail("github", message))?;
+    }
+    at.refuse(&[
+        (&raw.tag, "tag"),
+        (&raw.chart, "chart"),
+        (&raw.repository, "repository"),
+        (&raw.go_module, "go_module"),
+        (&raw.asset, "asset"),
+    ])?;
+    Ok(Source::Bundle {
+        url,
+        github: raw.github.clone(),
     })
 }
 
@@ -679,6 +760,22 @@ mod tests {
         assert_eq!(
             error("[groups.web]\npolicy = { min_release_age = \"a week\" }\n[images.a]\nrepository = \"docker.io/a/b\"\ntag = \"1.0.0\"\ngroup = \"web\"\n"),
             "pins.toml:1: groups.web.policy.min_release_age: invalid age `a week`: write a number and a unit, e.g. `7d`, `36h`"
+        );
+        assert_eq!(
+            error("[images.a]\nrepository = \"docker.io/a/b\"\ntag = \"1.0.0\"\nchart = \"a\"\nurl = \"https://x\"\n"),
+            "pins.toml:4: images.a.chart: images pins take no `chart`"
+        );
+        assert_eq!(
+            error("[charts.a]\nrepository = \"ftp://charts\"\nversion = \"1.0.0\"\n"),
+            "pins.toml:2: charts.a.repository: `ftp://charts` must be an http(s):// chart repository or oci://<registry>/<path>"
+        );
+        assert_eq!(
+            error("[packages.a]\npypi = \"a\"\nnpm = \"a\"\nversion = \"1.0.0\"\n"),
+            "pins.toml:1: packages.a.pypi: a package needs exactly one of `pypi` (a PyPI project), `npm` (an npm package) and `maven` (`group:artifact` in a Maven repository)"
+        );
+        assert_eq!(
+            error("[tools.a]\ngo_module = \"example.com/a\"\ngithub = \"a/b\"\ntag = \"v1.0.0\"\n"),
+            "pins.toml:3: tools.a.github: a `go_module` tool takes no `github`"
         );
     }
 
