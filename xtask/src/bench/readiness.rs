@@ -166,134 +166,17 @@ impl Readiness {
         let before = request_total(&super::metrics::read(client).await?, PLURAL, &READ_VERBS);
 
         let watches = Arc::new(Watches::new(client.clone()));
-        let seen: tokio::task::JoinHandle<Vec<Option<Instant>>> = match method {
-            Method::Harness => {
-                let runner = CheckRunner::with(watches.clone(), Resolver::new());
-                let checks: Vec<Check> = names
-                    .iter()
-                    .map(|name| {
-                        let mut check = Check::new(
-                            "bench",
-                            name,
-                            Assertion::Condition {
-                                object: ObjectSelector {
-                                    api_version: format!("{GROUP}/v1"),
-                                    kind: "BenchTarget".to_owned(),
-                                    namespace: Some(namespace.to_owned()),
-                                    name: name.clone(),
-                                },
-                                type_: "Ready".to_owned(),
-                                status: "True".to_owned(),
-                                reason: None,
-                            },
-                        );
-                        check.timeout = timeout;
-                        check
-                    })
-                    .collect();
-                tokio::spawn(async move {
-                    run_checks(&runner, &checks)
-                        .await
-                        .into_iter()
-                        .map(|outcome| {
-                            outcome
-                                .passed()
-                                .then(|| outcome.started + Duration::from_secs_f64(outcome.seconds))
-                        })
-                        .collect()
-                })
-            }
+        let seen = match method {
+            Method::Harness => observe_with_checks(&watches, &names, namespace, timeout),
             Method::KubectlWait => {
-                let mut child = tokio::process::Command::new(&self.kubectl)
-                    .arg("--kubeconfig")
-                    .arg(&connection.kubeconfig)
-                    .args([
-                        "wait",
-                        "--for=condition=Ready",
-                        CRD_NAME,
-                        "--all",
-                        "-n",
-                        namespace,
-                    ])
-                    .arg(format!("--timeout={}s", timeout.as_secs()))
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::null())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|error| format!("cannot run kubectl: {error}"))?;
-                let stdout = child.stdout.take().expect("piped");
-                let names = names.clone();
-                tokio::spawn(async move {
-                    let mut seen = vec![None; names.len()];
-                    let mut lines = tokio::io::BufReader::new(stdout).lines();
-                    // `benchtarget.bench.seatrial.dev/t-007 condition met`
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let now = Instant::now();
-                        let name = line
-                            .split_once('/')
-                            .and_then(|(_, rest)| rest.split_whitespace().next());
-                        if let Some(index) = name.and_then(|n| names.iter().position(|x| x == n)) {
-                            seen[index] = Some(now);
-                        }
-                    }
-                    let _ = child.wait().await;
-                    seen
-                })
+                self.observe_with_kubectl(connection, &names, namespace, timeout)?
             }
-            Method::Poll(interval) => {
-                let pollers: Vec<_> = names
-                    .iter()
-                    .map(|name| {
-                        let api = api.clone();
-                        let name = name.clone();
-                        tokio::spawn(async move {
-                            let deadline = Instant::now() + timeout;
-                            while Instant::now() < deadline {
-                                if let Ok(object) = api.get(&name).await {
-                                    if condition_status(&object.data["status"], "Ready")
-                                        == Some("True")
-                                    {
-                                        return Some(Instant::now());
-                                    }
-                                }
-                                tokio::time::sleep(interval).await;
-                            }
-                            None
-                        })
-                    })
-                    .collect();
-                tokio::spawn(async move {
-                    let mut seen = Vec::new();
-                    for poller in pollers {
-                        seen.push(poller.await.ok().flatten());
-                    }
-                    seen
-                })
-            }
+            Method::Poll(interval) => observe_by_polling(&api, &names, interval, timeout),
         };
 
         // Let the method start (kubectl's process start, the first list) before any write.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let mut written = Vec::with_capacity(objects);
-        let start = Instant::now();
-        for (index, name) in names.iter().enumerate() {
-            tokio::time::sleep_until(
-                (start + spread.mul_f64(index as f64 / objects as f64)).into(),
-            )
-            .await;
-            let at = Instant::now();
-            api.patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"conditions": [{
-                    "type": "Ready", "status": "True", "reason": "Benchmark",
-                    "lastTransitionTime": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("formats"),
-                }]}})),
-            )
-            .await
-            .map_err(|error| format!("cannot write the status of {name}: {error}"))?;
-            written.push(at);
-        }
+        let written = write_statuses(&api, &names, spread).await?;
         let seen = tokio::time::timeout(timeout + Duration::from_secs(5), seen)
             .await
             .map_err(|_| format!("{} did not finish", method.name()))?
@@ -304,14 +187,7 @@ impl Readiness {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let after = request_total(&super::metrics::read(client).await?, PLURAL, &READ_VERBS);
 
-        let mut latencies: Vec<f64> = seen
-            .iter()
-            .zip(&written)
-            .filter_map(|(seen, written)| {
-                seen.map(|seen| seen.saturating_duration_since(*written).as_secs_f64() * 1000.0)
-            })
-            .collect();
-        latencies.sort_by(f64::total_cmp);
+        let latencies = latencies_ms(&seen, &written);
         Ok(Measurement {
             objects,
             method: method.name(),
@@ -322,6 +198,179 @@ impl Readiness {
             requests: after - before,
         })
     }
+
+    /// `kubectl wait --for=condition=Ready --all`: when each object's `condition met` line
+    /// arrives on its stdout.
+    fn observe_with_kubectl(
+        &self,
+        connection: &Connection,
+        names: &[String],
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<Observer, String> {
+        let mut child = tokio::process::Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(&connection.kubeconfig)
+            .args([
+                "wait",
+                "--for=condition=Ready",
+                CRD_NAME,
+                "--all",
+                "-n",
+                namespace,
+            ])
+            .arg(format!("--timeout={}s", timeout.as_secs()))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| format!("cannot run kubectl: {error}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let names = names.to_vec();
+        let observer = tokio::spawn(async move {
+            let mut seen = vec![None; names.len()];
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            // `benchtarget.bench.seatrial.dev/t-007 condition met`
+            while let Ok(Some(line)) = lines.next_line().await {
+                let now = Instant::now();
+                let name = line
+                    .split_once('/')
+                    .and_then(|(_, rest)| rest.split_whitespace().next());
+                if let Some(index) = name.and_then(|n| names.iter().position(|x| x == n)) {
+                    seen[index] = Some(now);
+                }
+            }
+            let _ = child.wait().await;
+            seen
+        });
+        Ok(observer)
+    }
+}
+
+/// When each object was seen Ready, in `names` order (`None`: never).
+type Observer = tokio::task::JoinHandle<Vec<Option<Instant>>>;
+
+/// Our checks: a `condition` check per object on the shared watches; each passes when the
+/// watch shows it Ready.
+fn observe_with_checks(
+    watches: &Arc<Watches>,
+    names: &[String],
+    namespace: &str,
+    timeout: Duration,
+) -> Observer {
+    let runner = CheckRunner::with(watches.clone(), Resolver::new());
+    let checks: Vec<Check> = names
+        .iter()
+        .map(|name| {
+            let mut check = Check::new(
+                "bench",
+                name,
+                Assertion::Condition {
+                    object: ObjectSelector {
+                        api_version: format!("{GROUP}/v1"),
+                        kind: "BenchTarget".to_owned(),
+                        namespace: Some(namespace.to_owned()),
+                        name: name.clone(),
+                    },
+                    type_: "Ready".to_owned(),
+                    status: "True".to_owned(),
+                    reason: None,
+                },
+            );
+            check.timeout = timeout;
+            check
+        })
+        .collect();
+    tokio::spawn(async move {
+        run_checks(&runner, &checks)
+            .await
+            .into_iter()
+            .map(|outcome| {
+                outcome
+                    .passed()
+                    .then(|| outcome.started + Duration::from_secs_f64(outcome.seconds))
+            })
+            .collect()
+    })
+}
+
+/// A poll loop per object (`GET` every `interval`), the way kuttl (1 s) and chainsaw (50 ms)
+/// poll.
+fn observe_by_polling(
+    api: &Api<DynamicObject>,
+    names: &[String],
+    interval: Duration,
+    timeout: Duration,
+) -> Observer {
+    let pollers: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let api = api.clone();
+            let name = name.clone();
+            tokio::spawn(async move {
+                let deadline = Instant::now() + timeout;
+                while Instant::now() < deadline {
+                    if let Ok(object) = api.get(&name).await {
+                        if condition_status(&object.data["status"], "Ready") == Some("True") {
+                            return Some(Instant::now());
+                        }
+                    }
+                    tokio::time::sleep(interval).await;
+                }
+                None
+            })
+        })
+        .collect();
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for poller in pollers {
+            seen.push(poller.await.ok().flatten());
+        }
+        seen
+    })
+}
+
+/// Writes each object's Ready condition, spread evenly over `spread`; returns when each was
+/// written.
+async fn write_statuses(
+    api: &Api<DynamicObject>,
+    names: &[String],
+    spread: Duration,
+) -> Result<Vec<Instant>, String> {
+    let mut written = Vec::with_capacity(names.len());
+    let start = Instant::now();
+    for (index, name) in names.iter().enumerate() {
+        tokio::time::sleep_until(
+            (start + spread.mul_f64(index as f64 / names.len() as f64)).into(),
+        )
+        .await;
+        let at = Instant::now();
+        api.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"conditions": [{
+                "type": "Ready", "status": "True", "reason": "Benchmark",
+                "lastTransitionTime": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("formats"),
+            }]}})),
+        )
+        .await
+        .map_err(|error| format!("cannot write the status of {name}: {error}"))?;
+        written.push(at);
+    }
+    Ok(written)
+}
+
+/// Milliseconds from each write to its sighting, sorted (objects never seen are left out).
+fn latencies_ms(seen: &[Option<Instant>], written: &[Instant]) -> Vec<f64> {
+    let mut latencies: Vec<f64> = seen
+        .iter()
+        .zip(written)
+        .filter_map(|(seen, written)| {
+            seen.map(|seen| seen.saturating_duration_since(*written).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    latencies
 }
 
 /// Nearest-rank percentile of sorted values (NaN when empty).
