@@ -21,24 +21,26 @@ pub struct Edit {
 
 /// Applies `edits` to pin set `text` (read from `path`, named in errors).
 ///
-/// Errors: [`Error::Invalid`] when the text is not TOML or a pin's table is missing.
+/// Errors: [`Error::PinSet`] (invalid) when the text is not TOML or a pin's table is missing.
 pub fn apply(path: &Path, text: &str, edits: &[Edit]) -> Result<String> {
-    let mut document: DocumentMut =
-        text.parse()
-            .map_err(|error: toml_edit::TomlError| Error::Invalid {
-                path: path.to_owned(),
-                line: error
-                    .span()
-                    .map_or(0, |span| text[..span.start].matches('\n').count() + 1),
-                key: "(file)".to_owned(),
-                message: error.message().to_owned(),
-            })?;
-    for edit in edits {
-        let missing = || Error::Invalid {
+    let mut document: DocumentMut = text.parse().map_err(|error: toml_edit::TomlError| {
+        Error::PinSet(deployer::pinset::Error::Invalid {
             path: path.to_owned(),
-            line: 0,
-            key: edit.pin.to_string(),
-            message: "no such pin table to edit".to_owned(),
+            line: error
+                .span()
+                .map_or(0, |span| text[..span.start].matches('\n').count() + 1),
+            key: "(file)".to_owned(),
+            message: error.message().to_owned(),
+        })
+    })?;
+    for edit in edits {
+        let missing = || {
+            Error::PinSet(deployer::pinset::Error::Invalid {
+                path: path.to_owned(),
+                line: 0,
+                key: edit.pin.to_string(),
+                message: "no such pin table to edit".to_owned(),
+            })
         };
         let table = document
             .get_mut(edit.pin.kind.table())
