@@ -10,16 +10,23 @@ use harness::report::CheckResult;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Spinners while a step runs (a build, the provider, a stage's apply and wait, its checks,
-/// the teardown, the sweep) and one line per finished step, on stderr.
+/// the teardown, the sweep) and one line per finished step, on stderr; failures in red and
+/// warnings in yellow when stderr is a terminal and `NO_COLOR` is unset
+/// (<https://no-color.org>).
 #[derive(Default)]
 pub struct Terminal {
     spinner: Mutex<Option<ProgressBar>>,
+    colour: bool,
 }
 
 impl Terminal {
     /// A terminal reporter with no step open.
     pub fn new() -> Terminal {
-        Terminal::default()
+        use std::io::IsTerminal;
+        Terminal {
+            spinner: Mutex::default(),
+            colour: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
     }
 
     fn open(&self, message: String) {
@@ -60,7 +67,7 @@ impl Reporter for Terminal {
             None => {
                 self.close();
                 if let Some(text) = line(&event) {
-                    eprintln!("{text}");
+                    eprintln!("{}", paint(&text, self.colour));
                 }
             }
         }
@@ -149,6 +156,35 @@ pub fn line(event: &Event) -> Option<String> {
     })
 }
 
+/// `text` in red when it reports a failure (`error:`, `FAILED`), yellow for a warning, kept or
+/// left-over object; unchanged without `colour`. Only the first line is coloured, so that a
+/// multi-line message keeps its indentation readable.
+fn paint(text: &str, colour: bool) -> String {
+    const RED: &str = "\x1b[31m";
+    const YELLOW: &str = "\x1b[33m";
+    const RESET: &str = "\x1b[0m";
+    let (first, rest) = text
+        .split_once('\n')
+        .map_or((text, None), |(a, b)| (a, Some(b)));
+    let tint = if first.starts_with("error:") || first.contains("FAILED") {
+        RED
+    } else if ["warning:", "leftover:", "kept"]
+        .iter()
+        .any(|prefix| first.starts_with(prefix))
+    {
+        YELLOW
+    } else {
+        return text.to_owned();
+    };
+    if !colour {
+        return text.to_owned();
+    }
+    match rest {
+        Some(rest) => format!("{tint}{first}{RESET}\n{rest}"),
+        None => format!("{tint}{first}{RESET}"),
+    }
+}
+
 /// One line per scenario: `scenario::login: passed (4.1 s)`.
 fn scenario_line(record: &scenarios::ScenarioRecord) -> String {
     let outcome = match record.outcome {
@@ -228,6 +264,17 @@ mod tests {
             message: "status 200".into(),
         };
         assert_eq!(line(&passed), None);
+    }
+
+    #[test]
+    fn failures_are_red_warnings_yellow_and_nothing_is_painted_without_colour() {
+        assert_eq!(
+            paint("hub: deploy FAILED: x\n  detail", true),
+            "\x1b[31mhub: deploy FAILED: x\x1b[0m\n  detail"
+        );
+        assert_eq!(paint("warning: y", true), "\x1b[33mwarning: y\x1b[0m");
+        assert_eq!(paint("hub: 3 objects ready", true), "hub: 3 objects ready");
+        assert_eq!(paint("error: z", false), "error: z");
     }
 
     #[test]
