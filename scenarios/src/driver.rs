@@ -135,7 +135,7 @@ impl Driver {
                 return Err(Error::Browser(format!(
                     "chromedriver exited with {status}; its log ({}):\n{}",
                     self.log.display(),
-                    tail(&self.log)
+                    self.log_tail()
                 )));
             }
             let ready = match client.get(&status_url).send().await {
@@ -152,7 +152,7 @@ impl Driver {
                 return Err(Error::Browser(format!(
                     "chromedriver at {status_url} was not ready after {START_SECONDS} s; its log ({}):\n{}",
                     self.log.display(),
-                    tail(&self.log)
+                    self.log_tail()
                 )));
             }
             tokio::time::sleep(delay).await;
@@ -162,7 +162,7 @@ impl Driver {
 
     /// The last lines of chromedriver's log, for error messages.
     pub fn log_tail(&self) -> String {
-        tail(&self.log)
+        host::logs::tail(&self.log, 20)
     }
 }
 
@@ -171,8 +171,4 @@ impl Drop for Driver {
         let _ = self.child.start_kill();
         host::process::kill_processes_naming(&self.user_data_dir);
     }
-}
-
-fn tail(path: &Path) -> String {
-    host::logs::tail(path, 20)
 }
