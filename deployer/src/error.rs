@@ -6,17 +6,19 @@ use host::ErrorClass;
 
 /// Everything the deployer can fail at.
 ///
-/// Messages are lowercase fragments that read after "failed to …"-style context and name the
-/// file, line, object or URL involved. Its [`host::Classify`] impl tells bad input from a missing
+/// Messages are lowercase fragments that name the file, line, object or URL involved; a cause
+/// (an I/O or client error) is the error's `source`, never repeated in the message, so show
+/// an error with [`host::error_chain`]. Its [`host::Classify`] impl tells bad input from a missing
 /// environment from a failure of the cluster itself.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// A configuration, platform or pin file is malformed or fails validation.
@@ -116,13 +118,14 @@ pub enum Error {
         reason: String,
     },
     /// The API server rejected a request about an object.
-    #[error("{action} {object}: {source}")]
+    #[error("{action} {object}")]
     Api {
         /// What was being done (`apply`, `delete`, `list`, …).
         action: &'static str,
         /// `Kind namespace/name`, or the resource type for lists.
         object: String,
         /// The client error.
+        #[source]
         source: kube::Error,
     },
     /// A process of a cluster this project runs (hollow or local), or a host step of it,

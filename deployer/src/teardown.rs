@@ -76,7 +76,7 @@ pub async fn destroy(
         for result in join_all(waits).await {
             match result {
                 Ok(()) => report.deleted += 1,
-                Err(error) => report.problems.push(error.to_string()),
+                Err(error) => report.problems.push(host::error_chain(&error)),
             }
         }
         for object in objects.iter().filter(|object| !object.keep) {
@@ -122,7 +122,7 @@ pub async fn delete_claims(
         }
         match wait_deleted(api, &id, None, timeout).await {
             Ok(()) => report.claims_deleted.push(id),
-            Err(error) => report.problems.push(error.to_string()),
+            Err(error) => report.problems.push(host::error_chain(&error)),
         }
     }
 }

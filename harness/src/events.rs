@@ -22,7 +22,7 @@ pub enum Event {
     /// A cluster binary, a Helm or an image is being built (or its cache checked); its output
     /// goes to `log`. Minutes for Kubernetes, seconds for a cached image.
     BuildStarted {
-        /// What is built: `kubernetes v1.37.2 from the Go module proxy`, `image hub …`.
+        /// What is built: `kubernetes <version> from the Go module proxy`, `image hub …`.
         what: String,
         /// Its build log.
         log: PathBuf,

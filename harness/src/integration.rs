@@ -833,7 +833,7 @@ async fn deploy_stages(
                 error: host::error_chain(&error),
             });
             record.status = StageStatus::DeployFailed;
-            record.error = Some(error.to_string());
+            record.error = Some(host::error_chain(&error));
             return;
         }
         context.reporter.report(Event::ChecksStarted {

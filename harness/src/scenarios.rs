@@ -198,7 +198,7 @@ pub async fn run_platform_scenarios(
     let result = match options {
         Ok(options) => scenarios::run::run_scenarios(&Scenario::ALL, &options)
             .await
-            .map_err(|error| error.to_string()),
+            .map_err(|error| host::error_chain(&error)),
         Err(error) => Err(error),
     };
     match result {

@@ -60,7 +60,7 @@ pub fn stage_check_trials(
                             let hint = "the kept deployment's cluster must be running";
                             let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)
                                 .await
-                                .map_err(|error| Failed::from(error.to_string()))?;
+                                .map_err(|error| Failed::from(host::error_chain(&error)))?;
                             let runner = CheckRunner::with(
                                 std::sync::Arc::new(deployer::watches::Watches::new(connection.client)),
                                 resolver.clone(),
@@ -106,11 +106,11 @@ pub fn scenario_plan(
         let target = Arc::clone(&target);
         let artifacts_dir = artifacts_dir.clone();
         Box::pin(async move {
-            let config = target.config().map_err(|error| error.to_string())?;
+            let config = target.config().map_err(|error| host::error_chain(&error))?;
             let hint = "the kept deployment's cluster must be running";
             let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)
                 .await
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| host::error_chain(&error))?;
             let platform_ca = target.platform_ca.clone().ok_or_else(|| {
                 "the target.json names no platform CA (written by an older seatrial): deploy again with --keep".to_owned()
             })?;

@@ -12,11 +12,12 @@ pub enum Error {
     #[error(transparent)]
     PinSet(#[from] deployer::pinset::Error),
     /// A file other than the pin set (the changelog, an output) could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
+        #[source]
         source: std::io::Error,
     },
     /// A command needs a credential from the environment.
@@ -30,7 +31,7 @@ pub enum Error {
         hint: String,
     },
     /// A network request failed for good (after retries).
-    #[error("{0}")]
+    #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
     /// The GitHub API refused a write (`pr`).
     #[error("GitHub API: {0}")]

@@ -42,11 +42,12 @@ pub enum Error {
     #[error("the local JupyterHub: {0}")]
     LocalHub(String),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
+        #[source]
         source: std::io::Error,
     },
 }

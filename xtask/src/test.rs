@@ -253,7 +253,10 @@ impl Test {
         let code = self.deploy_and_test(&up.state.kubeconfig).await;
         if !up.reused {
             if let Err(error) = cluster::down(&paths) {
-                eprintln!("warning: cannot stop the hollow cluster: {error}");
+                eprintln!(
+                    "warning: cannot stop the hollow cluster: {}",
+                    host::error_chain(&error)
+                );
             }
         }
         code
@@ -330,7 +333,10 @@ impl Test {
                     }
                 }
                 Err(error) => {
-                    eprintln!("warning: the sweep of the trials deployment failed: {error}")
+                    eprintln!(
+                        "warning: the sweep of the trials deployment failed: {}",
+                        host::error_chain(&error)
+                    )
                 }
             }
         }

@@ -144,7 +144,7 @@ async fn run_hook(
             Err(Error::HookFailed {
                 stage: stage.to_owned(),
                 hook: hook_name,
-                message: error.to_string(),
+                message: host::error_chain(&error),
                 logs,
             })
         }

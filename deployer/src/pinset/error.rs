@@ -6,11 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
+        #[source]
         source: std::io::Error,
     },
     /// The pin set is malformed: `file:line: key: message`.

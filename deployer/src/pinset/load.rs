@@ -129,7 +129,7 @@ pub fn parse(path: &Path, text: &str) -> Result<PinSet> {
     if let Err(error) = crate::images::recipe::parse(path, text) {
         let (line, message) = match error {
             crate::Error::Invalid { line, message, .. } => (line, message),
-            other => (0, other.to_string()),
+            other => (0, host::error_chain(&other)),
         };
         return Err(Error::Invalid {
             path: path.to_owned(),

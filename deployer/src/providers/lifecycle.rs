@@ -100,7 +100,8 @@ impl ProviderHandle {
             ProviderHandle::Hollow { started: true } => {
                 if let Err(error) = cluster::down(&HollowPaths::from_env()) {
                     down.problems.push(format!(
-                        "cannot stop the hollow cluster this run started: {error}"
+                        "cannot stop the hollow cluster this run started: {}",
+                        host::error_chain(&error)
                     ));
                 }
             }
@@ -120,7 +121,7 @@ impl ProviderHandle {
                 match stopped {
                     Ok((result, remains)) => {
                         if let Err(error) = result {
-                            down.problems.push(error.to_string());
+                            down.problems.push(host::error_chain(&error));
                         }
                         down.host_leftovers = remains;
                     }
@@ -133,6 +134,7 @@ impl ProviderHandle {
                 match tokio::task::spawn_blocking(move || kind::down(&cluster)).await {
                     Ok(Ok(leftovers)) => down.docker_leftovers = leftovers,
                     Ok(Err(error)) => {
+                        let error = host::error_chain(&error);
                         down.problems
                             .push(format!("deleting the kind cluster: {error}"));
                         down.docker_leftovers.push(kind::DockerLeftover {
@@ -147,7 +149,8 @@ impl ProviderHandle {
             }
             ProviderHandle::K3s(cluster) => {
                 if let Err(error) = k3s::down(*cluster).await {
-                    down.problems.push(error.to_string());
+                    let error = host::error_chain(&error);
+                    down.problems.push(error.clone());
                     down.docker_leftovers.push(kind::DockerLeftover {
                         kind: "container".into(),
                         name: format!("k3s container not removed: {error}"),

@@ -234,7 +234,7 @@ pub(crate) async fn wait_api_server(
                         Err(error) => last = error.to_string(),
                     }
                 }
-                Err(error) => last = error.to_string(),
+                Err(error) => last = host::error_chain(&error),
             }
         }
         if Instant::now() > deadline {

@@ -85,7 +85,10 @@ impl ChartsBench {
         let _ = std::fs::remove_dir_all(&work);
         if started {
             if let Err(error) = cluster::down(&paths) {
-                eprintln!("warning: cannot stop the hollow cluster: {error}");
+                eprintln!(
+                    "warning: cannot stop the hollow cluster: {}",
+                    host::error_chain(&error)
+                );
             }
         }
         let measurements = match result {
@@ -190,7 +193,9 @@ async fn measure(
     let client = &connection.client;
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
     let chart = write_chart(work, objects).map_err(|e| format!("writing the chart: {e}"))?;
-    let tarball = helm.package(&chart, work).map_err(|e| e.to_string())?;
+    let tarball = helm
+        .package(&chart, work)
+        .map_err(|e| host::error_chain(&e))?;
     let mut measurements = Vec::new();
     // Namespaces of their own per run: an earlier run's may still be being deleted.
     let suffix = host::random::hex_token(3).map_err(|e| e.to_string())?;
@@ -205,7 +210,7 @@ async fn measure(
     let started = Instant::now();
     let capabilities = Capabilities::discover(client)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| host::error_chain(&e))?;
     let rendered = render::template(
         helm,
         &TemplateRequest {
@@ -216,7 +221,7 @@ async fn measure(
             capabilities: &capabilities,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| host::error_chain(&e))?;
     let render_seconds = started.elapsed().as_secs_f64();
     let mut applier = Applier::new(
         client.clone(),
@@ -232,7 +237,7 @@ async fn measure(
     applier
         .apply_stage("bench", &rendered, &mut applied, &mut timings)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| host::error_chain(&e))?;
     let total = started.elapsed().as_secs_f64();
     let after = requests(client).await?;
     measurements.push(Measurement {
@@ -267,7 +272,7 @@ async fn measure(
     tokio::task::spawn_blocking(move || helm.run("install --wait=watcher", &args).map(|_| ()))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| host::error_chain(&e))?;
     let total = started.elapsed().as_secs_f64();
     let after = requests(client).await?;
     measurements.push(Measurement {

@@ -109,7 +109,10 @@ impl Readiness {
         let cleanup = cleanup(&connection.client).await;
         if started_cluster {
             if let Err(error) = cluster::down(&paths) {
-                eprintln!("warning: cannot stop the hollow cluster: {error}");
+                eprintln!(
+                    "warning: cannot stop the hollow cluster: {}",
+                    host::error_chain(&error)
+                );
             }
         }
         let measurements = match cleanup.and(result) {

@@ -162,7 +162,11 @@ async fn start(
     wait_nodes_ready(&control_plane.connection, &names)
         .await
         .map_err(|error| Error::Cluster {
-            message: format!("{error}; node logs: {}", state_dir.join("logs").display()),
+            message: format!(
+                "{}; node logs: {}",
+                host::error_chain(&error),
+                state_dir.join("logs").display()
+            ),
         })?;
     Ok(control_plane.connection)
 }

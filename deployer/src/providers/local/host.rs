@@ -343,12 +343,16 @@ pub fn remove_remains(state_dir: &Path) -> Vec<String> {
     let mut failed = Vec::new();
     for point in mounts_under(state_dir) {
         if let Err(error) = run("umount", &["--lazy", &point.display().to_string()]) {
-            failed.push(format!("mount {}: {error}", point.display()));
+            failed.push(format!(
+                "mount {}: {}",
+                point.display(),
+                host::error_chain(&error)
+            ));
         }
     }
     for link in cluster_links() {
         if let Err(error) = run("ip", &["link", "delete", &link]) {
-            failed.push(format!("link {link}: {error}"));
+            failed.push(format!("link {link}: {}", host::error_chain(&error)));
         }
     }
     failed.extend(remove_chains());

@@ -174,7 +174,8 @@ pub async fn up(
             let _ = down(paths);
             Err(Error::Cluster {
                 message: format!(
-                    "{error}\n  the logs and configuration are kept in {}",
+                    "{}\n  the logs and configuration are kept in {}",
+                    ::host::error_chain(&error),
                     kept.display()
                 ),
             })
@@ -434,7 +435,8 @@ async fn start(
         .await
         .map_err(|error| Error::Cluster {
             message: format!(
-                "{error}; kubelet log: {}",
+                "{}; kubelet log: {}",
+                ::host::error_chain(&error),
                 state_dir.join("logs/kubelet.log").display()
             ),
         })?;
@@ -670,7 +672,10 @@ pub async fn up_interruptible(
     let removed = tokio::task::spawn_blocking(move || down(&paths)).await;
     let outcome = match removed {
         Ok(Ok(_)) => "everything started was stopped and removed".to_owned(),
-        Ok(Err(error)) => format!("removing what was started failed: {error}"),
+        Ok(Err(error)) => format!(
+            "removing what was started failed: {}",
+            ::host::error_chain(&error)
+        ),
         Err(error) => format!("removing what was started panicked: {error}"),
     };
     Err(Error::EnvironmentMissing {
