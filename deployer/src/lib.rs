@@ -26,6 +26,7 @@ pub mod manifest;
 pub mod pins;
 pub mod pinset;
 pub mod platform;
+pub mod pod_logs;
 pub mod providers;
 pub mod render;
 pub mod sweep;

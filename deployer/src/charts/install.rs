@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, ListParams, PropagationPolicy};
 use kube::Client;
 
 use crate::apply::{AppliedObject, Applier, StageTimings};
@@ -214,22 +214,9 @@ pub async fn hook_logs(client: &Client, object: &AppliedObject) -> String {
     let mut text = String::new();
     for pod in list.unwrap_or_default() {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let containers = pod.spec.map(|spec| spec.containers).unwrap_or_default();
-        for container in containers {
-            let params = LogParams {
-                container: Some(container.name.clone()),
-                tail_lines: Some(HOOK_LOG_LINES),
-                ..LogParams::default()
-            };
-            let log = pods
-                .logs(&name, &params)
-                .await
-                .unwrap_or_else(|error| format!("(no log: {error})"));
-            text.push_str(&format!(
-                "--- {name}/{}:\n{}\n",
-                container.name,
-                log.trim_end()
-            ));
+        for (container, log) in crate::pod_logs::container_tails(&pods, &pod, HOOK_LOG_LINES).await
+        {
+            text.push_str(&format!("--- {name}/{container}:\n{log}\n"));
         }
     }
     text.trim_end().to_owned()

@@ -7,7 +7,7 @@
 //! the report); a pod whose policy says `hook-succeeded` is deleted after passing.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::Client;
 
@@ -102,24 +102,9 @@ pub async fn run_helm_test(
 }
 
 async fn logs(pods: &Api<Pod>, pod: &Pod) -> String {
-    let name = pod.metadata.name.clone().unwrap_or_default();
     let mut text = String::new();
-    for container in pod
-        .spec
-        .as_ref()
-        .map(|spec| spec.containers.as_slice())
-        .unwrap_or_default()
-    {
-        let params = LogParams {
-            container: Some(container.name.clone()),
-            tail_lines: Some(LOG_LINES),
-            ..LogParams::default()
-        };
-        let log = pods
-            .logs(&name, &params)
-            .await
-            .unwrap_or_else(|error| format!("(no log: {error})"));
-        text.push_str(&format!("--- {}:\n{}\n", container.name, log.trim_end()));
+    for (container, log) in deployer::pod_logs::container_tails(pods, pod, LOG_LINES).await {
+        text.push_str(&format!("--- {container}:\n{log}\n"));
     }
     text.trim_end().to_owned()
 }
