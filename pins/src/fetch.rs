@@ -73,31 +73,37 @@ fn default_proxy() -> String {
 
 /// PyPI's simple index: `$PIP_INDEX_URL`, else `https://pypi.org/simple`.
 fn default_pypi_index() -> String {
-    std::env::var("PIP_INDEX_URL")
-        .ok()
-        .filter(|url| url.starts_with("http"))
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| "https://pypi.org/simple".to_owned())
+    url_from_env(&["PIP_INDEX_URL"], "https://pypi.org/simple")
 }
 
 /// The npm registry: `$npm_config_registry`, else `https://registry.npmjs.org`.
 fn default_npm_registry() -> String {
-    std::env::var("npm_config_registry")
-        .or_else(|_| std::env::var("NPM_CONFIG_REGISTRY"))
-        .ok()
-        .filter(|url| url.starts_with("http"))
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| "https://registry.npmjs.org".to_owned())
+    url_from_env(
+        &["npm_config_registry", "NPM_CONFIG_REGISTRY"],
+        "https://registry.npmjs.org",
+    )
 }
 
 /// The Maven repository: `$SEATRIAL_MAVEN_REPOSITORY`, else Maven Central
 /// (`https://repo.maven.apache.org/maven2`), the repository `mvn` uses by default.
 fn default_maven_repository() -> String {
-    std::env::var("SEATRIAL_MAVEN_REPOSITORY")
-        .ok()
+    url_from_env(
+        &["SEATRIAL_MAVEN_REPOSITORY"],
+        "https://repo.maven.apache.org/maven2",
+    )
+}
+
+/// The first of `variables` that is set, when it is an `http…` URL (trailing `/` trimmed);
+/// else `default`.
+fn url_from_env(variables: &[&str], default: &str) -> String {
+    variables
+        .iter()
+        .find_map(|variable| std::env::var(variable).ok())
         .filter(|url| url.starts_with("http"))
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| "https://repo.maven.apache.org/maven2".to_owned())
+        .map_or_else(
+            || default.to_owned(),
+            |url| url.trim_end_matches('/').to_owned(),
+        )
 }
 
 /// A request that failed for good: the method, the URL, the last HTTP status (if any
