@@ -190,21 +190,5 @@ pub trait Reporter: Send + Sync {
     fn report(&self, event: Event);
 }
 
-/// A reporter that drops every event (for library callers and tests that read only the
-/// returned record).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Silent;
-
-impl Reporter for Silent {
-    fn report(&self, _event: Event) {}
-}
-
-/// Every closure over events is a reporter.
-impl<F: Fn(Event) + Send + Sync> Reporter for F {
-    fn report(&self, event: Event) {
-        self(event)
-    }
-}
-
 /// How a run holds its reporter: shared with the blocking build threads.
 pub type SharedReporter = Arc<dyn Reporter>;
