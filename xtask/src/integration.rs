@@ -250,7 +250,8 @@ impl Integration {
         }
         println!("\n{}", stage_table(&record));
         if let Some(sweep) = &record.sweep {
-            exit::print_leftovers(sweep);
+            let reported = record.teardown.as_ref().map_or(&[][..], |t| &t.kept[..]);
+            exit::print_leftovers(sweep, reported);
         }
         println!(
             "run {}: {:?} in {:.1} s; {}; reports in {}",

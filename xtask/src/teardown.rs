@@ -44,7 +44,7 @@ impl Teardown {
         };
         match sweep(&connection.client, &target.deployment, DELETION_TIMEOUT).await {
             Ok(report) => {
-                exit::print_leftovers(&report);
+                exit::print_leftovers(&report, &[]);
                 println!(
                     "deployment `{}`: deleted {} objects in {:.1} s, {} leftovers",
                     target.deployment,

@@ -146,9 +146,7 @@ pub fn line(event: &Event) -> Option<String> {
             "kept: kind cluster `{name}` (kubeconfig {}); remove it with: kind delete cluster --name {name}",
             kubeconfig.display()
         ),
-        Event::KeptOnPurpose { object } => {
-            format!("kept on purpose (helm.sh/resource-policy: keep): {object}")
-        }
+        Event::KeptOnPurpose { object } => kept_on_purpose(object),
         Event::SweepFailed { error } => format!("error: the sweep failed: {error}"),
         Event::Leftover { what } => format!("leftover: {what}"),
         Event::Warning { message } => format!("warning: {message}"),
@@ -183,6 +181,11 @@ fn paint(text: &str, colour: bool) -> String {
         Some(rest) => format!("{tint}{first}{RESET}\n{rest}"),
         None => format!("{tint}{first}{RESET}"),
     }
+}
+
+/// The line for an object left on purpose (`helm.sh/resource-policy: keep`).
+pub fn kept_on_purpose(object: &impl std::fmt::Display) -> String {
+    format!("kept on purpose (helm.sh/resource-policy: keep): {object}")
 }
 
 /// One line per scenario: `scenario::login: passed (4.1 s)`.

@@ -327,7 +327,7 @@ impl Test {
             .await
             {
                 Ok(report) => {
-                    exit::print_leftovers(&report);
+                    exit::print_leftovers(&report, &[]);
                     if !report.leftovers.is_empty() {
                         return exit::LEFTOVERS;
                     }
