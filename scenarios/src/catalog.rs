@@ -5,6 +5,7 @@ use fantoccini::Client;
 use crate::error::{Error, Result};
 use crate::jupyterhub as hub;
 use crate::options::ScenarioOptions;
+use crate::step_error::StepError;
 use crate::steps::{StepFailure, Steps};
 
 /// A browser scenario. Each runs in its own fresh browser session and logs in itself, so any
@@ -155,10 +156,10 @@ async fn spawn_and_run_notebook(
                 if output == cell.expected {
                     Ok(())
                 } else {
-                    Err(format!(
+                    Err(StepError::Unexpected(format!(
                         "the output of `{}` reads `{output}`, expected `{}`",
                         cell.source, cell.expected
-                    ))
+                    )))
                 }
             },
         )
@@ -198,7 +199,7 @@ async fn roles(
     let users = steps
         .run("know the admin and the analyst", async {
             options.roles.clone().ok_or_else(|| {
-                "no admin and analyst users were given to log in as (the platform's trial-admin and trial-analyst Secrets)".to_owned()
+                StepError::from("no admin and analyst users were given to log in as (the platform's trial-admin and trial-analyst Secrets)")
             })
         })
         .await?;
@@ -277,14 +278,14 @@ async fn hub_api_token(
             let (status, body) = hub::api_user(options, &token).await?;
             match (status, body["name"].as_str()) {
                 (200, Some(name)) if name == options.user => Ok(()),
-                (200, name) => Err(format!(
+                (200, name) => Err(StepError::Unexpected(format!(
                     "/hub/api/user answered for `{}`, expected `{}`",
                     name.unwrap_or("<no name>"),
                     options.user
-                )),
-                (status, _) => Err(format!(
+                ))),
+                (status, _) => Err(StepError::Unexpected(format!(
                     "/hub/api/user answered HTTP {status} to the new token"
-                )),
+                ))),
             }
         })
         .await?;
@@ -293,9 +294,9 @@ async fn hub_api_token(
             let (status, _) = hub::api_user(options, &format!("{token}x")).await?;
             match status {
                 401 | 403 => Ok(()),
-                status => Err(format!(
+                status => Err(StepError::Unexpected(format!(
                     "/hub/api/user answered HTTP {status} to a wrong token"
-                )),
+                ))),
             }
         })
         .await

@@ -10,10 +10,9 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
-use host::error_chain;
-
 use crate::options::ScenarioOptions;
-use crate::steps::{click, current_url, element, open, until, visible, wait_for, webdriver, Poll};
+use crate::step_error::{webdriver, StepError};
+use crate::steps::{click, current_url, element, open, until, visible, Poll};
 
 /// The hub's own login form.
 const HUB_USERNAME: &str = "#username_input";
@@ -55,7 +54,10 @@ fn prefix(options: &ScenarioOptions) -> String {
 
 /// Opens `<base>/hub/login?next=<prefix>/hub/home` and waits for a login form, following the
 /// OAuth button to Keycloak when the hub shows one.
-pub async fn open_login(client: &Client, options: &ScenarioOptions) -> Result<LoginForm, String> {
+pub async fn open_login(
+    client: &Client,
+    options: &ScenarioOptions,
+) -> Result<LoginForm, StepError> {
     let next = format!("{}/hub/home", prefix(options));
     let url = options.url(&format!("/hub/login?next={}", encode(&next)));
     open(client, &url).await?;
@@ -77,38 +79,15 @@ pub async fn open_login(client: &Client, options: &ScenarioOptions) -> Result<Lo
     .await
 }
 
-/// Why a login did not land on the hub's home page.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoginError {
-    /// The login form showed an error: the credentials were refused.
-    #[error("login refused: {0}")]
-    Refused(String),
-    /// Anything else: a step that failed, or where the browser ended up instead.
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl From<String> for LoginError {
-    fn from(message: String) -> Self {
-        LoginError::Failed(message)
-    }
-}
-
-impl From<LoginError> for String {
-    fn from(error: LoginError) -> Self {
-        error.to_string()
-    }
-}
-
 /// Types the credentials into `form` and submits it, then waits for `/hub/home` showing the
-/// user's name. Errors: [`LoginError::Refused`] with the form's error text ("Invalid username
-/// or password"), or [`LoginError::Failed`] with the URL where the browser ended up.
+/// user's name. Errors: [`StepError::LoginRefused`] with the form's error text ("Invalid
+/// username or password"), or another [`StepError`] saying where the browser ended up.
 pub async fn submit_login(
     client: &Client,
     options: &ScenarioOptions,
     form: LoginForm,
     password: &str,
-) -> Result<(), LoginError> {
+) -> Result<(), StepError> {
     submit_login_as(client, options, form, &options.user, password).await
 }
 
@@ -119,7 +98,7 @@ pub async fn submit_login_as(
     form: LoginForm,
     user: &str,
     password: &str,
-) -> Result<(), LoginError> {
+) -> Result<(), StepError> {
     let (username, password_field, submit, error) = match form {
         LoginForm::Hub => (HUB_USERNAME, HUB_PASSWORD, HUB_SUBMIT, HUB_LOGIN_ERROR),
         LoginForm::Keycloak => (KC_USERNAME, KC_PASSWORD, KC_SUBMIT, KC_ERROR),
@@ -129,11 +108,11 @@ pub async fn submit_login_as(
     type_into(client, password_field, password, timeout).await?;
     click(client, submit, timeout, "click the login button").await?;
     let home = format!("{}/hub/home", prefix(options));
-    wait_for(timeout, "hub home page after login", || async {
+    until(timeout, "hub home page after login", || async {
         if let Some(refusal) = visible(client, error).await {
             let text = refusal.text().await.unwrap_or_default();
             if !text.trim().is_empty() {
-                return Poll::Fail(LoginError::Refused(text.trim().to_owned()));
+                return Poll::Fail(StepError::LoginRefused(text.trim().to_owned()));
             }
         }
         let url = current_url(client).await;
@@ -155,9 +134,9 @@ async fn shows_user(client: &Client, user: &str) -> bool {
 }
 
 /// Logs in with the configured password (open the login page, submit, land on home).
-pub async fn log_in(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+pub async fn log_in(client: &Client, options: &ScenarioOptions) -> Result<(), StepError> {
     let form = open_login(client, options).await?;
-    Ok(submit_login(client, options, form, options.password.expose()).await?)
+    submit_login(client, options, form, options.password.expose()).await
 }
 
 /// Logs in as `user` in a browser with no session yet (or after [`forget_session`]).
@@ -166,15 +145,15 @@ pub async fn log_in_as(
     options: &ScenarioOptions,
     user: &str,
     password: &str,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let form = open_login(client, options).await?;
-    Ok(submit_login_as(client, options, form, user, password).await?)
+    submit_login_as(client, options, form, user, password).await
 }
 
 /// Deletes every cookie of the browser — the hub's session and the identity provider's
 /// (Keycloak scopes its cookies to the realm's path, which WebDriver's own Delete All
 /// Cookies does not reach from a hub page) — so the next login is a new user.
-pub async fn forget_session(client: &Client) -> Result<(), String> {
+pub async fn forget_session(client: &Client) -> Result<(), StepError> {
     client
         .issue_cmd(crate::browser::clear_browser_cookies())
         .await
@@ -196,7 +175,7 @@ async fn admin_page(
     client: &Client,
     options: &ScenarioOptions,
     listed: &str,
-) -> Result<AdminPage, String> {
+) -> Result<AdminPage, StepError> {
     open(client, &options.url("/hub/admin")).await?;
     until(page(options), "the admin page or a 403 page", || async {
         if client
@@ -232,12 +211,12 @@ pub async fn admin_sees_users(
     options: &ScenarioOptions,
     admin: &str,
     listed: &str,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     match admin_page(client, options, listed).await? {
         AdminPage::Listed => Ok(()),
-        AdminPage::Forbidden => Err(format!(
+        AdminPage::Forbidden => Err(StepError::Unexpected(format!(
             "the admin `{admin}` was refused /hub/admin (403): the identity provider's admin group did not make them a JupyterHub admin"
-        )),
+        ))),
     }
 }
 
@@ -247,12 +226,12 @@ pub async fn refused_admin_page(
     client: &Client,
     options: &ScenarioOptions,
     user: &str,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     match admin_page(client, options, user).await? {
         AdminPage::Forbidden => Ok(()),
-        AdminPage::Listed => Err(format!(
+        AdminPage::Listed => Err(StepError::Unexpected(format!(
             "`{user}` was shown the admin page and the user list: a user outside the admin group has admin rights"
-        )),
+        ))),
     }
 }
 
@@ -261,18 +240,16 @@ pub async fn refused_admin_page(
 pub async fn refuse_wrong_password(
     client: &Client,
     options: &ScenarioOptions,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let form = open_login(client, options).await?;
     let wrong = format!("{}-not-the-password", options.password.expose());
     match submit_login(client, options, form, &wrong).await {
         Ok(()) => Err("a wrong password logged in".into()),
-        Err(LoginError::Refused(reason)) => {
+        Err(StepError::LoginRefused(reason)) => {
             redirects_to_login(client, options, "/hub/home").await?;
             Ok(reason)
         }
-        Err(LoginError::Failed(message)) => {
-            Err(format!("a wrong password showed no error: {message}"))
-        }
+        Err(other) => Err(StepError::WrongPasswordNotRefused(Box::new(other))),
     }
 }
 
@@ -282,7 +259,7 @@ pub async fn redirects_to_login(
     client: &Client,
     options: &ScenarioOptions,
     path: &str,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let url = options.url(path);
     open(client, &url).await?;
     let login = format!("{}/hub/login", prefix(options));
@@ -305,7 +282,7 @@ pub async fn redirects_to_login(
 
 /// Clicks the navbar's Logout link on `/hub/home` and waits until the browser has left the
 /// logged-in pages (the hub's logout or login page).
-pub async fn log_out(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+pub async fn log_out(client: &Client, options: &ScenarioOptions) -> Result<(), StepError> {
     let home = options.url("/hub/home");
     open(client, &home).await?;
     click(client, "#logout", page(options), "click Logout").await?;
@@ -330,7 +307,7 @@ pub async fn log_out(client: &Client, options: &ScenarioOptions) -> Result<(), S
 pub async fn start_server(
     client: &Client,
     options: &ScenarioOptions,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, StepError> {
     let url = options.url("/hub/spawn");
     open(client, &url).await?;
     let user_prefix = format!("{}/user/{}/", prefix(options), options.user);
@@ -374,10 +351,10 @@ pub async fn start_server(
         }
         if chosen.is_none() {
             if let Some(profile) = &options.profile {
-                return Err(format!(
+                return Err(StepError::Unexpected(format!(
                     "the hub does not offer profile `{profile}`; it offers: {}",
                     offered.join(", ")
-                ));
+                )));
             }
         }
     }
@@ -393,7 +370,7 @@ pub async fn start_server(
 
 /// Waits until JupyterLab's main area is shown under `/user/<name>/lab`, reporting the spawn
 /// progress message while waiting, and failing at once when the hub reports the spawn failed.
-pub async fn await_lab(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+pub async fn await_lab(client: &Client, options: &ScenarioOptions) -> Result<(), StepError> {
     let lab = format!("{}/user/{}/lab", prefix(options), options.user);
     let timeout = Duration::from_secs(options.timeouts.spawn_seconds);
     until(timeout, "JupyterLab", || async {
@@ -407,7 +384,7 @@ pub async fn await_lab(client: &Client, options: &ScenarioOptions) -> Result<(),
             None => String::new(),
         };
         if progress.to_lowercase().contains("spawn failed") {
-            return Poll::Fail(format!("the hub reports: {}", progress.trim()));
+            return Poll::Fail(format!("the hub reports: {}", progress.trim()).into());
         }
         Poll::Pending(format!("{now} {}", progress.trim()).trim().to_owned())
     })
@@ -415,7 +392,7 @@ pub async fn await_lab(client: &Client, options: &ScenarioOptions) -> Result<(),
 }
 
 /// Creates a notebook from the Launcher and returns its file name (the current tab's label).
-pub async fn new_notebook(client: &Client, options: &ScenarioOptions) -> Result<String, String> {
+pub async fn new_notebook(client: &Client, options: &ScenarioOptions) -> Result<String, StepError> {
     let timeout = page(options);
     click(
         client,
@@ -445,7 +422,7 @@ pub async fn new_notebook(client: &Client, options: &ScenarioOptions) -> Result<
 
 /// Waits until the notebook's kernel is connected and idle (the toolbar's execution
 /// indicator), so a cell run is not dropped while the session is still starting.
-pub async fn await_kernel(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+pub async fn await_kernel(client: &Client, options: &ScenarioOptions) -> Result<(), StepError> {
     let timeout = Duration::from_secs(options.timeouts.kernel_seconds);
     until(timeout, "idle kernel", || async {
         match visible(
@@ -472,7 +449,7 @@ pub async fn run_first_cell(
     client: &Client,
     options: &ScenarioOptions,
     source: &str,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let timeout = page(options);
     element(client, FIRST_EDITOR, timeout).await?;
     // The editor exists before it is laid out, and JupyterLab may render the cell again once
@@ -481,7 +458,7 @@ pub async fn run_first_cell(
     until(timeout, "an interactable cell editor", || async {
         let editor = match first_editor(client).await {
             Ok(editor) => editor,
-            Err(error) => return Poll::Pending(error),
+            Err(error) => return Poll::Pending(host::error_chain(&error)),
         };
         match editor.click().await {
             Ok(()) => Poll::Ready(()),
@@ -497,7 +474,7 @@ pub async fn run_first_cell(
     until(timeout, &format!("`{source}` in the cell"), || async {
         let editor = match first_editor(client).await {
             Ok(editor) => editor,
-            Err(error) => return Poll::Pending(error),
+            Err(error) => return Poll::Pending(host::error_chain(&error)),
         };
         match editor.text().await {
             Ok(text) if text.trim() == source => Poll::Ready(()),
@@ -529,7 +506,7 @@ pub async fn run_first_cell(
         {
             attempt.set(Some(std::time::Instant::now()));
             if let Err(error) = press_run(client).await {
-                return Poll::Pending(error);
+                return Poll::Pending(host::error_chain(&error));
             }
         }
         Poll::Pending(format!("input prompt `{}`", prompt.trim()))
@@ -541,7 +518,7 @@ pub async fn run_first_cell(
 const FIRST_EDITOR: &str = ".jp-NotebookPanel .jp-CodeCell .cm-content";
 
 /// Finds the first cell's editor now (no waiting). Errors: the WebDriver error.
-async fn first_editor(client: &Client) -> Result<fantoccini::elements::Element, String> {
+async fn first_editor(client: &Client) -> Result<fantoccini::elements::Element, StepError> {
     client
         .find(Locator::Css(FIRST_EDITOR))
         .await
@@ -550,7 +527,7 @@ async fn first_editor(client: &Client) -> Result<fantoccini::elements::Element, 
 
 /// Selects the first cell and clicks the notebook toolbar's Run button
 /// (`notebook:run-cell-and-select-next`).
-async fn press_run(client: &Client) -> Result<(), String> {
+async fn press_run(client: &Client) -> Result<(), StepError> {
     first_editor(client)
         .await?
         .click()
@@ -569,7 +546,7 @@ async fn press_run(client: &Client) -> Result<(), String> {
 
 /// Waits for the first cell's output area and returns its text (trimmed); an error output
 /// (a traceback) fails with its text.
-pub async fn first_output(client: &Client, options: &ScenarioOptions) -> Result<String, String> {
+pub async fn first_output(client: &Client, options: &ScenarioOptions) -> Result<String, StepError> {
     let timeout = Duration::from_secs(options.timeouts.kernel_seconds);
     until(timeout, "cell output", || async {
         let Ok(cells) = client
@@ -587,10 +564,10 @@ pub async fn first_output(client: &Client, options: &ScenarioOptions) -> Result<
             ))
             .await
         {
-            return Poll::Fail(format!(
+            return Poll::Fail(StepError::Unexpected(format!(
                 "the cell failed: {}",
                 error.text().await.unwrap_or_default()
-            ));
+            )));
         }
         match cell.find(Locator::Css(".jp-OutputArea-output")).await {
             Ok(output) => match output.text().await {
@@ -626,7 +603,7 @@ pub async fn save_and_verify(
     name: &str,
     source: &str,
     expected: &str,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     click(
         client,
         ".jp-NotebookPanel-toolbar [data-jp-item-name='save'] [data-command='docmanager:save']",
@@ -652,7 +629,7 @@ pub async fn save_and_verify(
                     *file.borrow_mut() = name.to_owned();
                     Poll::Pending(format!("renamed to {name}"))
                 }
-                Err(error) => Poll::Fail(format!("answer the Rename file dialog: {error}")),
+                Err(error) => Poll::Fail(webdriver("answer the Rename file dialog")(error)),
             };
         }
         let current = file.borrow().clone();
@@ -703,7 +680,7 @@ fn text_of(value: &Value) -> String {
 
 /// Clicks "Stop My Server" on `/hub/home` and waits until the hub says it stopped: the stop
 /// button is gone and the start button reads "Start My Server", also after a reload.
-pub async fn stop_server(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+pub async fn stop_server(client: &Client, options: &ScenarioOptions) -> Result<(), StepError> {
     let home = options.url("/hub/home");
     open(client, &home).await?;
     click(client, "#stop", page(options), "click Stop My Server").await?;
@@ -733,7 +710,7 @@ pub async fn stop_server(client: &Client, options: &ScenarioOptions) -> Result<(
 const RESTOP_AFTER: Duration = Duration::from_secs(15);
 
 /// Reloads `/hub/home` until it shows no running server.
-pub async fn confirm_stopped(client: &Client, options: &ScenarioOptions) -> Result<(), String> {
+pub async fn confirm_stopped(client: &Client, options: &ScenarioOptions) -> Result<(), StepError> {
     let home = options.url("/hub/home");
     until(
         page(options),
@@ -771,7 +748,7 @@ pub async fn request_token(
     client: &Client,
     options: &ScenarioOptions,
     note: &str,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let url = options.url("/hub/token");
     open(client, &url).await?;
     let timeout = page(options);
@@ -803,7 +780,7 @@ pub async fn request_token(
 
 /// `GET <base>/hub/api/user` with `Authorization: token <token>` (JupyterHub REST API).
 /// Returns the status and the JSON body (`Null` when the body is not JSON).
-pub async fn api_user(options: &ScenarioOptions, token: &str) -> Result<(u16, Value), String> {
+pub async fn api_user(options: &ScenarioOptions, token: &str) -> Result<(u16, Value), StepError> {
     let url = options.url("/hub/api/user");
     let response = options
         .http
@@ -811,7 +788,11 @@ pub async fn api_user(options: &ScenarioOptions, token: &str) -> Result<(u16, Va
         .header("Authorization", format!("token {token}"))
         .send()
         .await
-        .map_err(|error| format!("GET {url}: {}", error_chain(&error)))?;
+        .map_err(|source| StepError::Http {
+            method: "GET",
+            url: url.clone(),
+            source,
+        })?;
     let status = response.status().as_u16();
     let body = match response.bytes().await {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -825,7 +806,7 @@ async fn type_into(
     selector: &str,
     text: &str,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let field = element(client, selector, timeout).await?;
     field
         .clear()

@@ -19,6 +19,7 @@ pub mod options;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod step_error;
 pub mod steps;
 pub mod trials;
 
@@ -26,3 +27,4 @@ pub use catalog::Scenario;
 pub use error::{Error, Result};
 pub use options::{Cell, Credentials, Network, Password, RoleUsers, ScenarioOptions, Timeouts};
 pub use record::{Artifacts, ScenarioOutcome, ScenarioRecord, StepRecord};
+pub use step_error::StepError;

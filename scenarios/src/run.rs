@@ -9,6 +9,7 @@ use crate::driver::BrowserBinaries;
 use crate::error::{Error, Result};
 use crate::options::ScenarioOptions;
 use crate::record::{ScenarioOutcome, ScenarioRecord, StepRecord};
+use crate::step_error::StepError;
 use crate::steps::Steps;
 
 /// Checks that `<base>/hub/api` answers at all (any HTTP status counts: the hub may sit
@@ -53,7 +54,7 @@ pub async fn run_scenario(
         .run("start the browser", async {
             Browser::launch(binaries, &base_host(options), &options.network, &dir)
                 .await
-                .map_err(|error| error.to_string())
+                .map_err(|error| StepError::Browser(Box::new(error)))
         })
         .await;
     let browser = match launched {

@@ -8,6 +8,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
 
 use crate::record::StepRecord;
+use crate::step_error::{webdriver, StepError};
 
 /// How often a condition is re-evaluated while it is false.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -57,16 +58,16 @@ impl Steps {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// Runs `step`, records its duration and outcome, and turns its error (as text) into a
-    /// [`StepFailure`] named `name`.
-    pub async fn run<T, E: Into<String>>(
+    /// Runs `step`, records its duration and outcome, and turns its error (as one line, with
+    /// its causes) into a [`StepFailure`] named `name`.
+    pub async fn run<T>(
         &mut self,
         name: &str,
-        step: impl Future<Output = Result<T, E>>,
+        step: impl Future<Output = Result<T, StepError>>,
     ) -> Result<T, StepFailure> {
         let started = Instant::now();
         let started_seconds = started.duration_since(self.start).as_secs_f64();
-        let result = step.await.map_err(Into::into);
+        let result = step.await.map_err(|error| host::error_chain(&error));
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             step = name,
@@ -88,59 +89,54 @@ impl Steps {
     }
 }
 
-/// What one evaluation of a condition found; `E` is what a condition that can no longer
-/// hold says (text, or a typed error such as a refused login).
-pub enum Poll<T, E = String> {
+/// What one evaluation of a condition found.
+pub enum Poll<T> {
     /// The condition holds.
     Ready(T),
     /// Not yet; the text describes what was seen, for the timeout message.
     Pending(String),
     /// It can no longer hold (an error page, a refused login): stop waiting.
-    Fail(E),
+    Fail(StepError),
 }
 
 /// Re-evaluates `condition` every [`POLL`] until it is ready, fails, or `timeout` passes.
-/// Errors: `no <what> after <n> s; last seen: <observation>`, or the failure's text.
-pub async fn until<T, F, Fut>(timeout: Duration, what: &str, condition: F) -> Result<T, String>
+/// Errors: [`StepError::TimedOut`] naming `what` and the last observation, or the
+/// condition's own failure.
+pub async fn until<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut condition: F,
+) -> Result<T, StepError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Poll<T>>,
 {
-    wait_for(timeout, what, condition).await
-}
-
-/// [`until`] for conditions that fail with a typed error `E`; the timeout becomes an `E` from
-/// its message.
-pub async fn wait_for<T, E, F, Fut>(timeout: Duration, what: &str, mut condition: F) -> Result<T, E>
-where
-    E: From<String>,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Poll<T, E>>,
-{
     let deadline = Instant::now() + timeout;
     loop {
-        let last = match condition().await {
+        let last_seen = match condition().await {
             Poll::Ready(value) => return Ok(value),
             Poll::Fail(error) => return Err(error),
             Poll::Pending(seen) => seen,
         };
         if Instant::now() >= deadline {
-            return Err(E::from(format!(
-                "no {what} after {} s; last seen: {last}",
-                timeout.as_secs()
-            )));
+            return Err(StepError::TimedOut {
+                what: what.to_owned(),
+                seconds: timeout.as_secs(),
+                last_seen,
+            });
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
 /// Waits for an element matching the CSS `selector` (fantoccini's `wait().for_element`).
-/// Errors: the selector, the time limit and the URL the browser is on.
+/// Errors: [`StepError::NoElement`] with the selector, the time limit and the URL the
+/// browser is on.
 pub async fn element(
     client: &Client,
     selector: &str,
     timeout: Duration,
-) -> Result<Element, String> {
+) -> Result<Element, StepError> {
     match client
         .wait()
         .at_most(timeout)
@@ -149,16 +145,17 @@ pub async fn element(
         .await
     {
         Ok(element) => Ok(element),
-        Err(error) => Err(format!(
-            "no element `{selector}` after {} s on {} ({error})",
-            timeout.as_secs(),
-            current_url(client).await
-        )),
+        Err(source) => Err(StepError::NoElement {
+            selector: selector.to_owned(),
+            seconds: timeout.as_secs(),
+            url: current_url(client).await,
+            source,
+        }),
     }
 }
 
-/// Navigates to `url`. Errors: `open <url>: <WebDriver error>`.
-pub async fn open(client: &Client, url: &str) -> Result<(), String> {
+/// Navigates to `url`. Errors: [`StepError::WebDriver`] for `open <url>`.
+pub async fn open(client: &Client, url: &str) -> Result<(), StepError> {
     client
         .goto(url)
         .await
@@ -166,13 +163,13 @@ pub async fn open(client: &Client, url: &str) -> Result<(), String> {
 }
 
 /// Waits for an element matching `selector` (see [`element`]) and clicks it. Errors: the
-/// wait's, or `<action>: <WebDriver error>`.
+/// wait's, or [`StepError::WebDriver`] for `action`.
 pub async fn click(
     client: &Client,
     selector: &str,
     timeout: Duration,
     action: &str,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     element(client, selector, timeout)
         .await?
         .click()
@@ -196,9 +193,4 @@ pub async fn current_url(client: &Client) -> String {
         Ok(url) => url.to_string(),
         Err(error) => format!("<unknown URL: {error}>"),
     }
-}
-
-/// Maps a WebDriver error to a step message naming the action.
-pub fn webdriver(action: &str) -> impl Fn(fantoccini::error::CmdError) -> String + '_ {
-    move |error| format!("{action}: {error}")
 }
