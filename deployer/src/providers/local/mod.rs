@@ -155,22 +155,7 @@ pub async fn up(
             seconds: started.elapsed().as_secs_f64(),
         }),
         Err(error) => {
-            // Keep the logs (and configuration) to read; remove everything else.
-            let kept = paths.state_dir.with_extension("failed");
-            let _ = fs::remove_dir_all(&kept);
-            let _ = fs::create_dir_all(&kept);
-            for name in [
-                "logs",
-                "containerd/config.toml",
-                "kubelet.yaml",
-                "kube-proxy.yaml",
-                "Corefile",
-                "cni/net.d",
-            ] {
-                let from = paths.state_dir.join(name);
-                let to = kept.join(name.replace('/', "-"));
-                let _ = Command::new("cp").arg("-r").arg(&from).arg(&to).status();
-            }
+            let kept = keep_logs_of_failed_start(paths);
             let _ = down(paths);
             Err(Error::Cluster {
                 message: format!(
@@ -183,6 +168,31 @@ pub async fn up(
     }
 }
 
+/// Copies the logs and configuration of a start that failed to `<state dir>.failed` (replacing
+/// an earlier copy), to be read after `down` removed everything else; returns that directory.
+/// Best effort: a file that cannot be copied is skipped.
+fn keep_logs_of_failed_start(paths: &LocalPaths) -> PathBuf {
+    let kept = paths.state_dir.with_extension("failed");
+    let _ = fs::remove_dir_all(&kept);
+    let _ = fs::create_dir_all(&kept);
+    for name in [
+        "logs",
+        "containerd/config.toml",
+        "kubelet.yaml",
+        "kube-proxy.yaml",
+        "Corefile",
+        "cni/net.d",
+    ] {
+        let from = paths.state_dir.join(name);
+        let to = kept.join(name.replace('/', "-"));
+        let _ = Command::new("cp").arg("-r").arg(&from).arg(&to).status();
+    }
+    kept
+}
+
+/// Starts the whole cluster into the empty state dir: host, certificates, control plane, the
+/// node's configuration, then the node's processes; returns the admin connection once the
+/// node is Ready, the default service account exists and the default StorageClass is made.
 async fn start(
     paths: &LocalPaths,
     binaries: &ClusterBinaries,
@@ -190,6 +200,34 @@ async fn start(
     images: &[BuiltImage],
     state: &mut ClusterState,
 ) -> Result<Connection> {
+    let state_dir = &paths.state_dir;
+    prepare_host(paths, binaries)?;
+    let certs = state_dir.join("certs");
+    make_kubelet_client_certificate(&certs)?;
+    let options = control_plane_options(state_dir, &certs);
+    let mut plane = control_plane::start(state_dir, binaries, state, &options).await?;
+    let layout = node_layout(state_dir, binaries, pause, &mut plane.taken_ports)?;
+    let files = write_node_files(&layout, state, &plane)?;
+    start_node(paths, binaries, pause, images, state, &layout, &files).await?;
+    write_state(state_dir, state)?;
+    wait_nodes_ready(&plane.connection, &[NODE_NAME.to_owned()])
+        .await
+        .map_err(|error| Error::Cluster {
+            message: format!(
+                "{}; kubelet log: {}",
+                ::host::error_chain(&error),
+                state_dir.join("logs/kubelet.log").display()
+            ),
+        })?;
+    wait_default_service_account(&plane.connection).await?;
+    create_storage_class(&plane.connection).await?;
+    Ok(plane.connection)
+}
+
+/// Refuses a host whose routes already hold the cluster's subnet, makes the state dir's
+/// directories, then the host changes (bridge, sysctls, pod isolation chain, cgroups), each
+/// recorded in the host record before it is made so `down` can undo a partial start.
+fn prepare_host(paths: &LocalPaths, binaries: &ClusterBinaries) -> Result<()> {
     let state_dir = &paths.state_dir;
     if let Some(route) = host::subnet_taken(NODE_IP)? {
         return Err(Error::EnvironmentMissing {
@@ -223,8 +261,13 @@ async fn start(
     host::isolate_pods(POD_CIDR)?;
     host::create_cgroups()?;
 
-    // The CA the kubelet trusts for the API server's client certificate.
-    let certs = state_dir.join("certs");
+    Ok(())
+}
+
+/// Makes the CA the kubelet trusts for the API server's client certificate (`ca.crt`) and
+/// that client certificate (`kubelet-client.crt`, group `system:masters`) in `certs`, with
+/// `openssl` (30 days).
+fn make_kubelet_client_certificate(certs: &Path) -> Result<()> {
     let file = |name: &str| certs.join(name).display().to_string();
     openssl(&[
         "req",
@@ -269,7 +312,15 @@ async fn start(
         &file("kubelet-client.crt"),
     ])?;
 
-    let options = ControlPlaneOptions {
+    Ok(())
+}
+
+/// The control plane's flags for one real node: Node and RBAC authorization, the kubelet
+/// client certificate from `certs`, no node IPAM, the host-path provisioner under
+/// `<state>/volumes`, and static tokens for the kubelet and kube-proxy (in that order).
+fn control_plane_options(state_dir: &Path, certs: &Path) -> ControlPlaneOptions {
+    let file = |name: &str| certs.join(name).display().to_string();
+    ControlPlaneOptions {
         address: IpAddr::V4(NODE_IP),
         service_cidr: SERVICE_CIDR.to_owned(),
         apiserver_flags: vec![
@@ -303,27 +354,19 @@ async fn start(
             ),
         ],
         hint: UP_HINT.to_owned(),
-    };
-    let mut plane = control_plane::start(state_dir, binaries, state, &options).await?;
-    let server = state.api_server_url.clone();
-    let kubelet_kubeconfig = state_dir.join("kubelet.kubeconfig");
-    write_kubeconfig(
-        &kubelet_kubeconfig,
-        &server,
-        &plane.api_cert,
-        &plane.user_tokens[0],
-    )?;
-    let proxy_kubeconfig = state_dir.join("kube-proxy.kubeconfig");
-    write_kubeconfig(
-        &proxy_kubeconfig,
-        &server,
-        &plane.api_cert,
-        &plane.user_tokens[1],
-    )?;
+    }
+}
 
-    let taken = &mut plane.taken_ports;
-    let layout = NodeLayout {
-        state_dir: state_dir.clone(),
+/// Where the node's parts live and listen: its name, bridge, addresses, CNI and runtime
+/// binaries, the pause image as the sandbox image, and free loopback ports (not in `taken`).
+fn node_layout(
+    state_dir: &Path,
+    binaries: &ClusterBinaries,
+    pause: &BuiltImage,
+    taken: &mut Vec<u16>,
+) -> Result<NodeLayout> {
+    Ok(NodeLayout {
+        state_dir: state_dir.to_path_buf(),
         node_name: NODE_NAME.to_owned(),
         bridge: host::BRIDGE.to_owned(),
         node_ip: NODE_IP,
@@ -340,7 +383,43 @@ async fn start(
         proxy_metrics_port: free_port(taken)?,
         dns_ready_port: free_port(taken)?,
         cgroup_root: host::CGROUP_ROOT.to_owned(),
-    };
+    })
+}
+
+/// The files the node's processes start from.
+struct NodeFiles {
+    kubelet_kubeconfig: PathBuf,
+    containerd_config: PathBuf,
+    kubelet_config: PathBuf,
+    proxy_config: PathBuf,
+    corefile: PathBuf,
+}
+
+/// Writes the kubelet's and kube-proxy's kubeconfigs (with their static tokens from the
+/// control plane) and the configuration of containerd, the CNI network, the kubelet,
+/// kube-proxy and CoreDNS (see [`config`]).
+fn write_node_files(
+    layout: &NodeLayout,
+    state: &ClusterState,
+    plane: &control_plane::ControlPlane,
+) -> Result<NodeFiles> {
+    let state_dir = &layout.state_dir;
+    let server = &state.api_server_url;
+    let kubelet_kubeconfig = state_dir.join("kubelet.kubeconfig");
+    write_kubeconfig(
+        &kubelet_kubeconfig,
+        server,
+        &plane.api_cert,
+        &plane.user_tokens[0],
+    )?;
+    let proxy_kubeconfig = state_dir.join("kube-proxy.kubeconfig");
+    write_kubeconfig(
+        &proxy_kubeconfig,
+        server,
+        &plane.api_cert,
+        &plane.user_tokens[1],
+    )?;
+
     let write = |path: PathBuf, text: String| -> Result<PathBuf> {
         fs::write(&path, text).map_err(|error| cluster_io(&path, error))?;
         Ok(path)
@@ -349,11 +428,11 @@ async fn start(
         .map_err(|error| cluster_io(&layout.containerd_dir(), error))?;
     let containerd_config = write(
         layout.containerd_dir().join("config.toml"),
-        config::containerd(&layout),
+        config::containerd(layout),
     )?;
     write(
         layout.cni_conf_dir().join("10-seatrial.conflist"),
-        config::cni_conflist(&layout),
+        config::cni_conflist(layout),
     )?;
     let resolv = write(
         state_dir.join("resolv.conf"),
@@ -361,17 +440,46 @@ async fn start(
     )?;
     let kubelet_config = write(
         state_dir.join("kubelet.yaml"),
-        config::kubelet(&layout, &state_dir.join("certs/ca.crt"), &resolv),
+        config::kubelet(layout, &state_dir.join("certs/ca.crt"), &resolv),
     )?;
     let proxy_config = write(
         state_dir.join("kube-proxy.yaml"),
-        config::kube_proxy(&layout, &proxy_kubeconfig),
+        config::kube_proxy(layout, &proxy_kubeconfig),
     )?;
     let corefile = write(
         state_dir.join("Corefile"),
-        config::corefile(&layout, &state.kubeconfig),
+        config::corefile(layout, &state.kubeconfig),
     )?;
 
+    Ok(NodeFiles {
+        kubelet_kubeconfig,
+        containerd_config,
+        kubelet_config,
+        proxy_config,
+        corefile,
+    })
+}
+
+/// Starts the node's processes in order, each awaited before the next: containerd (then
+/// imports the pause image and `images`), CoreDNS (its ready port), the kubelet and
+/// kube-proxy.
+async fn start_node(
+    paths: &LocalPaths,
+    binaries: &ClusterBinaries,
+    pause: &BuiltImage,
+    images: &[BuiltImage],
+    state: &mut ClusterState,
+    layout: &NodeLayout,
+    files: &NodeFiles,
+) -> Result<()> {
+    let state_dir = &paths.state_dir;
+    let NodeFiles {
+        kubelet_kubeconfig,
+        containerd_config,
+        kubelet_config,
+        proxy_config,
+        corefile,
+    } = files;
     let path_env = [("PATH", search_path(binaries))];
     spawn(
         state_dir,
@@ -430,19 +538,7 @@ async fn start(
         &[format!("--config={}", proxy_config.display())],
         &path_env,
     )?;
-    write_state(state_dir, state)?;
-    wait_nodes_ready(&plane.connection, &[NODE_NAME.to_owned()])
-        .await
-        .map_err(|error| Error::Cluster {
-            message: format!(
-                "{}; kubelet log: {}",
-                ::host::error_chain(&error),
-                state_dir.join("logs/kubelet.log").display()
-            ),
-        })?;
-    wait_default_service_account(&plane.connection).await?;
-    create_storage_class(&plane.connection).await?;
-    Ok(plane.connection)
+    Ok(())
 }
 
 /// The node's binaries, whose processes `down` makes sure are gone.
