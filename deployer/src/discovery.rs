@@ -99,7 +99,7 @@ pub async fn served_types(client: &Client) -> Result<ServedTypes> {
                 tracing::debug!(group_version = %gv.api_version(), "gone since /apis was read");
             }
             Err(error) => {
-                tracing::warn!(group_version = %gv.api_version(), %error, "cannot discover");
+                tracing::warn!(group_version = %gv.api_version(), %error, "failed to discover");
                 served.unavailable.push(Unavailable {
                     what: gv.api_version(),
                     reason: reason(&error),

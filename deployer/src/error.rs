@@ -13,7 +13,7 @@ use host::ErrorClass;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read.
-    #[error("cannot read {}", path.display())]
+    #[error("failed to read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -80,7 +80,7 @@ pub enum Error {
         valid: Vec<String>,
     },
     /// The API server could not be reached at all.
-    #[error("cannot reach the Kubernetes API server at {url}: {reason}\n  hint: {hint}")]
+    #[error("failed to reach the Kubernetes API server at {url}: {reason}\n  hint: {hint}")]
     Unreachable {
         /// The server URL from the kubeconfig.
         url: String,

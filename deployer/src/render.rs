@@ -165,7 +165,7 @@ fn random_token(bytes: usize) -> std::result::Result<String, minijinja::Error> {
     host::random::hex_token(bytes).map_err(|error| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
-            format!("cannot read /dev/urandom: {error}"),
+            format!("failed to read /dev/urandom: {error}"),
         )
     })
 }

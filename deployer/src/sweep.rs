@@ -227,7 +227,7 @@ async fn list_labelled(
             // The type was removed since discovery (its CRD was swept): nothing of it remains.
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(error) => {
-                tracing::warn!(resource = %resource.plural, %error, "cannot list for the sweep");
+                tracing::warn!(resource = %resource.plural, %error, "failed to list for the sweep");
                 unchecked.push(Unavailable {
                     what: format!("{}/{}", resource.api_version, resource.plural),
                     reason: reason(&error),

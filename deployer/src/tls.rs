@@ -56,7 +56,7 @@ impl PlatformTls {
     pub fn generate(project: &str, names: &[String]) -> Result<PlatformTls> {
         let fail = |error: rcgen::Error| Error::Build {
             message: format!(
-                "cannot make the platform certificate for {}: {error}",
+                "failed to make the platform certificate for {}: {error}",
                 names.join(", ")
             ),
         };
@@ -106,7 +106,7 @@ impl PlatformTls {
     pub fn write_ca(&mut self, path: &std::path::Path) -> Result<()> {
         std::fs::write(path, &self.ca).map_err(|error| Error::EnvironmentMissing {
             what: format!(
-                "cannot write the platform CA to {}: {error}",
+                "failed to write the platform CA to {}: {error}",
                 path.display()
             ),
             hint: "pass a writable --report-dir".into(),

@@ -151,7 +151,7 @@ async fn involved_objects(
                 deployer::apply::api_for(client, &resource, namespace.as_deref())
                     .get_opt(&object.name)
                     .await
-                    .map_err(|error| format!("cannot get {object}: {error}"))
+                    .map_err(|error| format!("failed to get {object}: {error}"))
                     .and_then(|found| found.ok_or_else(|| format!("{object} does not exist")))
             }
             Err(error) => Err(error),
@@ -182,7 +182,7 @@ async fn involved_objects(
                     vec![Err(format!("no {resource} objects{}", matching(selector)))]
                 }
                 Ok(list) => list.items.into_iter().map(Ok).collect(),
-                Err(error) => vec![Err(format!("cannot list {resource}: {error}"))],
+                Err(error) => vec![Err(format!("failed to list {resource}: {error}"))],
             }
         }
         Err(error) => vec![Err(error)],

@@ -13,7 +13,7 @@ pub enum Error {
     #[error(transparent)]
     Deploy(#[from] deployer::Error),
     /// The report directory could not be created.
-    #[error("cannot create the report dir {}\n  hint: pass a writable --report-dir", path.display())]
+    #[error("failed to create the report dir {}\n  hint: pass a writable --report-dir", path.display())]
     ReportDir {
         /// The directory.
         path: PathBuf,

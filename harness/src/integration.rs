@@ -638,7 +638,7 @@ fn report_scenarios(reporter: &dyn Reporter, records: &[scenarios::ScenarioRecor
 /// The warning for a file the run could not write.
 fn cannot_write(path: &std::path::Path, error: &std::io::Error) -> Event {
     Event::Warning {
-        message: format!("cannot write {}: {error}", path.display()),
+        message: format!("failed to write {}: {error}", path.display()),
     }
 }
 
@@ -905,7 +905,7 @@ async fn bundle(runner: &CheckRunner, check: &Check, context: &StageContext<'_>)
         Err(error) => {
             context.reporter.report(Event::Warning {
                 message: format!(
-                    "cannot write the diagnostics of {} to {}: {error}",
+                    "failed to write the diagnostics of {} to {}: {error}",
                     check.trial_name(),
                     dir.display()
                 ),

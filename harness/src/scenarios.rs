@@ -108,7 +108,7 @@ async fn credentials(
     let Some(secret) = secrets
         .get_opt(name)
         .await
-        .map_err(|error| format!("cannot read Secret {namespace}/{name}: {error}"))?
+        .map_err(|error| format!("failed to read Secret {namespace}/{name}: {error}"))?
     else {
         return Ok(None);
     };

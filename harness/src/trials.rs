@@ -55,7 +55,7 @@ pub fn stage_check_trials(
                         let runtime = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
                             .build()
-                            .map_err(|error| Failed::from(format!("cannot start a runtime: {error}")))?;
+                            .map_err(|error| Failed::from(format!("failed to start a runtime: {error}")))?;
                         runtime.block_on(async {
                             let hint = "the kept deployment's cluster must be running";
                             let connection = connect(&target.kubeconfig, target.context.as_deref(), hint)

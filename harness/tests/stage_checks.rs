@@ -43,7 +43,7 @@ fn main() -> std::process::ExitCode {
     match loaded {
         Ok(trials) => libtest_mimic::run(&arguments, trials).exit_code(),
         Err(error) => {
-            eprintln!("error: cannot load the stage checks: {error}");
+            eprintln!("error: failed to load the stage checks: {error}");
             std::process::ExitCode::from(2)
         }
     }

@@ -20,7 +20,7 @@ pub enum Error {
         install: String,
     },
     /// A step's program could not be started.
-    #[error("cannot run `{step}`")]
+    #[error("failed to run `{step}`")]
     Spawn {
         /// The step, as a command line.
         step: String,

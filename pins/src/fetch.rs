@@ -184,7 +184,7 @@ impl Network {
     pub fn new(options: NetworkOptions) -> Result<Network, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-            .map_err(|error| format!("cannot load the system trust store: {error}"))?;
+            .map_err(|error| format!("failed to load the system trust store: {error}"))?;
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|error| error.to_string())?

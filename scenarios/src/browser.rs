@@ -56,7 +56,7 @@ impl Browser {
             .prefix("seatrial-chromium-")
             .tempdir()
             .map_err(|error| {
-                Error::Browser(format!("cannot create a profile directory: {error}"))
+                Error::Browser(format!("failed to create a profile directory: {error}"))
             })?;
         std::fs::create_dir_all(log_dir).map_err(|source| Error::Io {
             path: log_dir.to_owned(),

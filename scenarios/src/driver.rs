@@ -111,7 +111,7 @@ impl Driver {
             .spawn()
             .map_err(|error| {
                 Error::Browser(format!(
-                    "cannot run {}: {error}",
+                    "failed to run {}: {error}",
                     binaries.chromedriver.display()
                 ))
             })?;

@@ -122,7 +122,7 @@ impl LocalHub {
             .prefix("seatrial-hub-")
             .tempdir()
             .map_err(|error| {
-                Error::LocalHub(format!("cannot create a state directory: {error}"))
+                Error::LocalHub(format!("failed to create a state directory: {error}"))
             })?;
         let config = state.path().join("jupyterhub_config.py");
         write_file(&config, HUB_CONFIG)?;
@@ -151,7 +151,7 @@ impl LocalHub {
             .stderr(log)
             .process_group(0)
             .spawn()
-            .map_err(|error| Error::LocalHub(format!("cannot run jupyterhub: {error}")))?;
+            .map_err(|error| Error::LocalHub(format!("failed to run jupyterhub: {error}")))?;
         let mut hub = LocalHub {
             child,
             state,

@@ -84,7 +84,7 @@ fn run_trial(name: String, scenario: Scenario, sink: RecordSink, prepare: Prepar
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|error| Failed::from(format!("cannot start a runtime: {error}")))?;
+            .map_err(|error| Failed::from(format!("failed to start a runtime: {error}")))?;
         let record = runtime.block_on(async {
             let options = prepare().await?;
             Ok::<_, String>(crate::run::run_scenario(scenario, &options, &binaries).await)

@@ -41,7 +41,7 @@ impl HelmCommand {
         match helm.command().args(&self.args).status() {
             Ok(status) => status.code().map_or(1, |code| code.clamp(0, 255) as u8),
             Err(error) => {
-                eprintln!("error: cannot run {}: {error}", helm.path.display());
+                eprintln!("error: failed to run {}: {error}", helm.path.display());
                 exit::ENVIRONMENT_MISSING
             }
         }

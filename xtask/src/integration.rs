@@ -110,7 +110,7 @@ pub async fn run_and_report(
     record.exit_code = exit::of_outcome(record.outcome);
     for (path, error) in harness::report::write_all(&record, &options.report_dir) {
         reporter.report(Event::Warning {
-            message: format!("cannot write {}: {error}", path.display()),
+            message: format!("failed to write {}: {error}", path.display()),
         });
     }
     Ok(record)
@@ -220,7 +220,10 @@ impl Integration {
             });
             if let Err(error) = copied {
                 reporter.report(Event::Warning {
-                    message: format!("cannot copy target.json to {}: {error}", by_run.display()),
+                    message: format!(
+                        "failed to copy target.json to {}: {error}",
+                        by_run.display()
+                    ),
                 });
             }
         }
@@ -230,7 +233,7 @@ impl Integration {
             let _ = std::fs::remove_file(&latest);
             if let Err(error) = std::os::unix::fs::symlink(&report_dir, &latest) {
                 reporter.report(Event::Warning {
-                    message: format!("cannot link {}: {error}", latest.display()),
+                    message: format!("failed to link {}: {error}", latest.display()),
                 });
             }
         }

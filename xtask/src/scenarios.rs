@@ -84,7 +84,7 @@ impl Scenarios {
             exit::reports_root().join(format!("scenarios-{}", deployer::inventory::new_run_id()))
         });
         if let Err(error) = std::fs::create_dir_all(&report_dir) {
-            eprintln!("error: cannot create {}: {error}", report_dir.display());
+            eprintln!("error: failed to create {}: {error}", report_dir.display());
             return exit::BAD_INPUT;
         }
         let roles = match (&self.admin_user, &self.analyst_user) {
@@ -182,7 +182,7 @@ fn write_reports(records: &[scenarios::ScenarioRecord], dir: &std::path::Path) {
     let json = dir.join("scenarios.json");
     let text = serde_json::to_string_pretty(records).unwrap_or_default();
     if let Err(error) = std::fs::write(&json, text) {
-        eprintln!("warning: cannot write {}: {error}", json.display());
+        eprintln!("warning: failed to write {}: {error}", json.display());
     }
     let mut report = quick_junit::Report::new("seatrial scenarios");
     report.add_test_suite(scenarios::report::junit_suite(records));
@@ -192,6 +192,6 @@ fn write_reports(records: &[scenarios::ScenarioRecord], dir: &std::path::Path) {
         .map_err(std::io::Error::other)
         .and_then(|xml| std::fs::write(&junit, xml));
     if let Err(error) = written {
-        eprintln!("warning: cannot write {}: {error}", junit.display());
+        eprintln!("warning: failed to write {}: {error}", junit.display());
     }
 }

@@ -254,7 +254,7 @@ impl Test {
         if !up.reused {
             if let Err(error) = cluster::down(&paths) {
                 eprintln!(
-                    "warning: cannot stop the hollow cluster: {}",
+                    "warning: failed to stop the hollow cluster: {}",
                     host::error_chain(&error)
                 );
             }
@@ -311,7 +311,7 @@ impl Test {
         let status = match command.status().await {
             Ok(status) => status,
             Err(error) => {
-                eprintln!("error: cannot run cargo nextest: {error}");
+                eprintln!("error: failed to run cargo nextest: {error}");
                 return exit::ENVIRONMENT_MISSING;
             }
         };
@@ -370,7 +370,7 @@ async fn remove_broken_on_purpose(kubeconfig: &std::path::Path) {
     {
         Ok(list) => list.items,
         Err(error) => {
-            eprintln!("warning: cannot list APIServices left by a killed test run: {error}");
+            eprintln!("warning: failed to list APIServices left by a killed test run: {error}");
             return;
         }
     };
@@ -378,7 +378,7 @@ async fn remove_broken_on_purpose(kubeconfig: &std::path::Path) {
         let name = service.metadata.name.unwrap_or_default();
         eprintln!("removing APIService {name}, left broken on purpose by a killed test run");
         if let Err(error) = api.delete(&name, &DeleteParams::default()).await {
-            eprintln!("warning: cannot delete APIService {name}: {error}");
+            eprintln!("warning: failed to delete APIService {name}: {error}");
         }
     }
 }

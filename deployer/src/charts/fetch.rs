@@ -112,7 +112,7 @@ pub fn fetch(helm: &Helm, pin: &ChartPin, cache: &Path) -> Result<FetchedChart> 
         .run(&format!("pull {}", source_of(pin)), &args)
         .map_err(|error| match error {
             Error::Helm { message, .. } => {
-                fail(format!("helm cannot pull {}: {message}", source_of(pin)))
+                fail(format!("helm failed to pull {}: {message}", source_of(pin)))
             }
             other => other,
         });

@@ -115,7 +115,7 @@ pub fn ensure(recipe: &ImageRecipe, pins_file: &Path) -> Result<BuiltImage> {
         )
         .stderr(log_file)
         .status()
-        .map_err(|error| fail(format!("cannot run mmdebstrap: {error}")))?;
+        .map_err(|error| fail(format!("failed to run mmdebstrap: {error}")))?;
     if !status.success() {
         let _ = fs::remove_file(&rootfs);
         return Err(fail(format!(

@@ -56,7 +56,7 @@ pub fn ensure(kubernetes_version: &str) -> Result<BuiltImage> {
         .arg(&binary)
         .arg(&source)
         .output()
-        .map_err(|error| fail(format!("cannot run gcc: {error}")))?;
+        .map_err(|error| fail(format!("failed to run gcc: {error}")))?;
     if !output.status.success() {
         return Err(fail(format!(
             "gcc -static {} failed: {}",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
-    #[error("cannot read {}", path.display())]
+    #[error("failed to read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

@@ -113,7 +113,7 @@ pub async fn up(config: &Config, images: &ImagePins, ports: NodePorts) -> Result
         .await
         .map_err(|error| {
             failed(format!(
-                "cannot start the k3s container {}: {}",
+                "failed to start the k3s container {}: {}",
                 pin.reference(),
                 host::error_chain(&error)
             ))
@@ -124,7 +124,7 @@ pub async fn up(config: &Config, images: &ImagePins, ports: NodePorts) -> Result
         .map_err(|error| failed(format!("the k3s container publishes no API port: {error}")))?;
     let text = image.read_kube_config().map_err(|error| {
         failed(format!(
-            "cannot read k3s's kubeconfig in {}: {error}",
+            "failed to read k3s's kubeconfig in {}: {error}",
             state.display()
         ))
     })?;
@@ -154,7 +154,7 @@ pub async fn down(cluster: K3sCluster) -> Result<()> {
         .rm()
         .await
         .map_err(|error| Error::EnvironmentMissing {
-            what: format!("cannot remove the k3s container: {error}"),
+            what: format!("failed to remove the k3s container: {error}"),
             hint: "remove it by hand: docker ps --filter ancestor=rancher/k3s".into(),
         })
 }

@@ -100,7 +100,7 @@ impl ProviderHandle {
             ProviderHandle::Hollow { started: true } => {
                 if let Err(error) = cluster::down(&HollowPaths::from_env()) {
                     down.problems.push(format!(
-                        "cannot stop the hollow cluster this run started: {}",
+                        "failed to stop the hollow cluster this run started: {}",
                         host::error_chain(&error)
                     ));
                 }

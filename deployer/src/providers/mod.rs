@@ -58,7 +58,7 @@ impl std::fmt::Debug for Connection {
 pub async fn connect(kubeconfig: &Path, context: Option<&str>, hint: &str) -> Result<Connection> {
     let file = Kubeconfig::read_from(kubeconfig).map_err(|error| Error::EnvironmentMissing {
         what: format!(
-            "cannot read the kubeconfig {}: {error}",
+            "failed to read the kubeconfig {}: {error}",
             kubeconfig.display()
         ),
         hint: hint.to_owned(),
@@ -71,7 +71,7 @@ pub async fn connect(kubeconfig: &Path, context: Option<&str>, hint: &str) -> Re
         .await
         .map_err(|error| Error::EnvironmentMissing {
             what: format!(
-                "cannot use the kubeconfig {}: {error}",
+                "failed to use the kubeconfig {}: {error}",
                 kubeconfig.display()
             ),
             hint: hint.to_owned(),

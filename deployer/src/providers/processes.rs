@@ -149,7 +149,7 @@ pub(crate) fn spawn(
         .process_group(0)
         .spawn()
         .map_err(|error| Error::Cluster {
-            message: format!("cannot start {name} ({}): {error}", binary.display()),
+            message: format!("failed to start {name} ({}): {error}", binary.display()),
         })?;
     let pid = i32::try_from(child.id()).expect("pids fit in i32");
     tracing::info!(component = name, pid, "started");
@@ -305,7 +305,7 @@ pub(crate) fn stop_components(state: &ClusterState) -> Vec<String> {
 /// A loopback port outside the ephemeral range, not in `taken` ([`host::ports::free_port`]).
 pub(crate) fn free_port(taken: &mut Vec<u16>) -> Result<u16> {
     host::ports::free_port(taken).map_err(|error| Error::Cluster {
-        message: format!("cannot pick a loopback port: {error}"),
+        message: format!("failed to pick a loopback port: {error}"),
     })
 }
 
@@ -315,7 +315,7 @@ pub(crate) fn openssl(args: &[&str]) -> Result<()> {
         .stdin(Stdio::null())
         .output()
         .map_err(|error| Error::EnvironmentMissing {
-            what: format!("cannot run openssl: {error}"),
+            what: format!("failed to run openssl: {error}"),
             hint: "apt-get install openssl".to_owned(),
         })?;
     if output.status.success() {
@@ -345,7 +345,7 @@ pub(crate) fn write_kubeconfig(path: &Path, server: &str, ca: &Path, token: &str
 
 pub(crate) fn urandom_error(error: std::io::Error) -> Error {
     Error::Cluster {
-        message: format!("cannot read /dev/urandom: {error}"),
+        message: format!("failed to read /dev/urandom: {error}"),
     }
 }
 

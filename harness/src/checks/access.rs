@@ -62,7 +62,7 @@ pub async fn probe_access(client: &Client, spec: &AccessSpec) -> Observation {
     let answer = match api.create(&PostParams::default(), &review).await {
         Ok(answer) => answer,
         Err(error) => {
-            return Observation::pending(format!("cannot ask whether {question}: {error}"))
+            return Observation::pending(format!("failed to ask whether {question}: {error}"))
         }
     };
     let status = answer.status.unwrap_or_default();

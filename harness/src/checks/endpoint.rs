@@ -52,7 +52,7 @@ impl Resolver {
         }
         tokio::net::lookup_host((host, port))
             .await
-            .map_err(|error| format!("cannot resolve {host}: {error}"))?
+            .map_err(|error| format!("failed to resolve {host}: {error}"))?
             .next()
             .ok_or_else(|| format!("{host} resolves to no address"))
     }
@@ -95,7 +95,7 @@ impl Resolver {
         }
         builder
             .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))
+            .map_err(|error| format!("failed to build the HTTP client: {error}"))
     }
 }
 

@@ -73,7 +73,7 @@ impl Expression {
         let mut context = cel::Context::default();
         context
             .add_variable(self.variable, value)
-            .map_err(|error| format!("cannot bind `{}`: {error}", self.variable))?;
+            .map_err(|error| format!("failed to bind `{}`: {error}", self.variable))?;
         match self.program.execute(&context) {
             Ok(cel::Value::Bool(result)) => Ok(result),
             Ok(other) => Err(format!(

@@ -42,17 +42,17 @@ pub async fn run_helm_test(
                 await_condition(pods.clone(), &spec.name, conditions::is_deleted(&uid))
                     .await
                     .map_err(|error| {
-                        format!("cannot watch the deletion of the earlier {what}: {error}")
+                        format!("failed to watch the deletion of the earlier {what}: {error}")
                     })?;
             }
         }
         Err(kube::Error::Api(status)) if status.code == 404 => {}
-        Err(error) => return Err(format!("cannot delete the earlier {what}: {error}")),
+        Err(error) => return Err(format!("failed to delete the earlier {what}: {error}")),
     }
     let params = PatchParams::apply(deployer::inventory::FIELD_MANAGER).force();
     pods.patch(&spec.name, &params, &Patch::Apply(&spec.pod))
         .await
-        .map_err(|error| format!("cannot create {what}: {error}"))?;
+        .map_err(|error| format!("failed to create {what}: {error}"))?;
     *last.lock().expect("not poisoned") = format!("{what} created");
     let ended = await_condition(pods.clone(), &spec.name, |pod: Option<&Pod>| {
         let phase = pod
@@ -63,7 +63,7 @@ pub async fn run_helm_test(
     });
     let pod = ended
         .await
-        .map_err(|error| format!("cannot watch {what}: {error}"))?
+        .map_err(|error| format!("failed to watch {what}: {error}"))?
         .ok_or_else(|| format!("{what} was deleted before it ended"))?;
     let status = pod.status.clone().unwrap_or_default();
     let phase = status.phase.clone().unwrap_or_default();

@@ -28,11 +28,11 @@ pub fn verifier(trust: &Trust) -> Result<Arc<dyn ServerCertVerifier>, String> {
     match trust {
         Trust::System => rustls_platform_verifier::Verifier::new(provider)
             .map(|verifier| Arc::new(verifier) as Arc<dyn ServerCertVerifier>)
-            .map_err(|error| format!("cannot load the system trust store: {error}")),
+            .map_err(|error| format!("failed to load the system trust store: {error}")),
         Trust::Ca(path) => {
             let mut roots = RootCertStore::empty();
             let certificates = CertificateDer::pem_file_iter(path)
-                .map_err(|error| format!("cannot read CA file {}: {error}", path.display()))?;
+                .map_err(|error| format!("failed to read CA file {}: {error}", path.display()))?;
             for certificate in certificates {
                 let certificate =
                     certificate.map_err(|error| format!("CA file {}: {error}", path.display()))?;
@@ -203,7 +203,7 @@ pub async fn fetch_certificate(
     let stream = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(address))
         .await
         .map_err(|_| format!("connecting to {address} timed out"))?
-        .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+        .map_err(|error| format!("failed to connect to {address}: {error}"))?;
     tokio::time::timeout(connect_timeout, connector.connect(name, stream))
         .await
         .map_err(|_| format!("the TLS handshake with {address} timed out"))?

@@ -86,7 +86,7 @@ impl ChartsBench {
         if started {
             if let Err(error) = cluster::down(&paths) {
                 eprintln!(
-                    "warning: cannot stop the hollow cluster: {}",
+                    "warning: failed to stop the hollow cluster: {}",
                     host::error_chain(&error)
                 );
             }
@@ -173,7 +173,7 @@ async fn namespace(client: &Client, name: &str) -> Result<(), String> {
         .create(&PostParams::default(), &namespace)
         .await
         .map(|_| ())
-        .map_err(|error| format!("cannot create namespace {name}: {error}"))
+        .map_err(|error| format!("failed to create namespace {name}: {error}"))
 }
 
 async fn requests(client: &Client) -> Result<f64, String> {

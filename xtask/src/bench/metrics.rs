@@ -11,7 +11,7 @@ pub async fn read(client: &kube::Client) -> Result<String, String> {
     client
         .request_text(request)
         .await
-        .map_err(|error| format!("cannot read /metrics: {error}"))
+        .map_err(|error| format!("failed to read /metrics: {error}"))
 }
 
 /// Sums `apiserver_request_total` over the series whose `resource` label is `resource` and

@@ -61,7 +61,7 @@ fn write_results<T: serde::Serialize>(
     });
     match written {
         Ok(()) => println!("written to {}", path.display()),
-        Err(error) => eprintln!("warning: cannot write {}: {error}", path.display()),
+        Err(error) => eprintln!("warning: failed to write {}: {error}", path.display()),
     }
 }
 

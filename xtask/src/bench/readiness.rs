@@ -110,7 +110,7 @@ impl Readiness {
         if started_cluster {
             if let Err(error) = cluster::down(&paths) {
                 eprintln!(
-                    "warning: cannot stop the hollow cluster: {}",
+                    "warning: failed to stop the hollow cluster: {}",
                     host::error_chain(&error)
                 );
             }
@@ -227,7 +227,7 @@ impl Readiness {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|error| format!("cannot run kubectl: {error}"))?;
+            .map_err(|error| format!("failed to run kubectl: {error}"))?;
         let stdout = child.stdout.take().expect("piped");
         let names = names.to_vec();
         let observer = tokio::spawn(async move {
@@ -357,7 +357,7 @@ async fn write_statuses(
             }]}})),
         )
         .await
-        .map_err(|error| format!("cannot write the status of {name}: {error}"))?;
+        .map_err(|error| format!("failed to write the status of {name}: {error}"))?;
         written.push(at);
     }
     Ok(written)
@@ -416,7 +416,7 @@ async fn install_crd(client: &Client) -> Result<(), String> {
         &Patch::Apply(&crd),
     )
     .await
-    .map_err(|error| format!("cannot create the benchmark CRD: {error}"))?;
+    .map_err(|error| format!("failed to create the benchmark CRD: {error}"))?;
     tokio::time::timeout(
         Duration::from_secs(60),
         await_condition(api, CRD_NAME, conditions::is_crd_established()),
@@ -445,7 +445,7 @@ async fn create_objects(
             &Patch::Apply(&body),
         )
         .await
-        .map_err(|error| format!("cannot create namespace {namespace}: {error}"))?;
+        .map_err(|error| format!("failed to create namespace {namespace}: {error}"))?;
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource());
     for index in 0..objects {
         let object: DynamicObject = serde_json::from_value(json!({
@@ -456,7 +456,7 @@ async fn create_objects(
         .expect("a valid object");
         api.create(&PostParams::default(), &object)
             .await
-            .map_err(|error| format!("cannot create benchmark object {index}: {error}"))?;
+            .map_err(|error| format!("failed to create benchmark object {index}: {error}"))?;
     }
     Ok(api)
 }
@@ -467,7 +467,7 @@ async fn cleanup(client: &Client) -> Result<(), String> {
     let list = namespaces
         .list(&kube::api::ListParams::default().labels("seatrial.dev/bench=readiness"))
         .await
-        .map_err(|error| format!("cannot list benchmark namespaces: {error}"))?;
+        .map_err(|error| format!("failed to list benchmark namespaces: {error}"))?;
     for namespace in list.items {
         let name = namespace.metadata.name.unwrap_or_default();
         let _ = namespaces.delete(&name, &DeleteParams::background()).await;

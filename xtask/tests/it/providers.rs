@@ -111,7 +111,7 @@ fn k3s_with_an_engine_that_does_not_answer_fails_cleanly() {
     );
     environment_missing(
         &run,
-        "error: cannot start the k3s container docker.io/rancher/k3s:",
+        "error: failed to start the k3s container docker.io/rancher/k3s:",
     );
 }
 

@@ -180,7 +180,7 @@ fn download(
     let output = go(work)
         .args(["mod", "download", "-json", &format!("{module}@{version}")])
         .output()
-        .map_err(|error| build_error(format!("cannot run `go mod download`: {error}")))?;
+        .map_err(|error| build_error(format!("failed to run `go mod download`: {error}")))?;
     let _ = append(log, &output.stdout);
     let _ = append(log, &output.stderr);
     let parsed: std::result::Result<Downloaded, _> = serde_json::from_slice(&output.stdout);

@@ -89,7 +89,7 @@ pub fn check_environment(pinned_kind: &str) -> Result<String> {
         }
         Err(error) => {
             return Err(Error::EnvironmentMissing {
-                what: format!("cannot run `docker info`: {error}"),
+                what: format!("failed to run `docker info`: {error}"),
                 hint: DOCKER_HINT.into(),
             })
         }
@@ -111,7 +111,7 @@ pub fn run(command: &CommandLine, log: Option<&Path>) -> Result<String> {
         .command()
         .output()
         .map_err(|error| Error::EnvironmentMissing {
-            what: format!("cannot run `{command}`: {error}"),
+            what: format!("failed to run `{command}`: {error}"),
             hint: DOCKER_HINT.into(),
         })?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

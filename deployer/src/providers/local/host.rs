@@ -49,7 +49,7 @@ fn run(program: &str, args: &[&str]) -> Result<String> {
         .stdin(Stdio::null())
         .output()
         .map_err(|error| Error::EnvironmentMissing {
-            what: format!("cannot run {program}: {error}"),
+            what: format!("failed to run {program}: {error}"),
             hint: "apt-get install iproute2 iptables util-linux".into(),
         })?;
     if output.status.success() {
@@ -139,7 +139,7 @@ pub fn set_sysctls() -> Result<SysctlRecord> {
             .previous
             .push((key.to_owned(), before.trim().to_owned()));
         fs::write(&path, value).map_err(|error| Error::Cluster {
-            message: format!("cannot set {}: {error}", path.display()),
+            message: format!("failed to set {}: {error}", path.display()),
         })?;
     }
     Ok(record)
@@ -196,7 +196,10 @@ pub fn create_cgroups() -> Result<()> {
     for hierarchy in cgroup_hierarchies() {
         let dir = hierarchy.join(CGROUP_ROOT.trim_start_matches('/'));
         fs::create_dir_all(&dir).map_err(|error| Error::Cluster {
-            message: format!("cannot create the pods' cgroup {}: {error}", dir.display()),
+            message: format!(
+                "failed to create the pods' cgroup {}: {error}",
+                dir.display()
+            ),
         })?;
     }
     Ok(())

@@ -665,7 +665,7 @@ async fn create_storage_class(connection: &Connection) -> Result<()> {
     )
     .await
     .map_err(|error| Error::Cluster {
-        message: format!("cannot create the StorageClass {STORAGE_CLASS}: {error}"),
+        message: format!("failed to create the StorageClass {STORAGE_CLASS}: {error}"),
     })?;
     Ok(())
 }
@@ -710,7 +710,7 @@ pub fn import_images(
             .stdin(Stdio::null())
             .output()
             .map_err(|error| Error::Cluster {
-                message: format!("cannot run ctr: {error}"),
+                message: format!("failed to run ctr: {error}"),
             })?;
         if !output.status.success() {
             return Err(Error::Cluster {
@@ -756,7 +756,7 @@ pub async fn up_interruptible(
 ) -> Result<Up> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).map_err(|error| Error::Cluster {
-        message: format!("cannot listen for SIGTERM: {error}"),
+        message: format!("failed to listen for SIGTERM: {error}"),
     })?;
     let interrupted = tokio::select! {
         up = up(paths, binaries, pause, images) => return up,
