@@ -404,21 +404,13 @@ fn write_node_files(
     plane: &control_plane::ControlPlane,
 ) -> Result<NodeFiles> {
     let state_dir = &layout.state_dir;
-    let server = &state.api_server_url;
-    let kubelet_kubeconfig = state_dir.join("kubelet.kubeconfig");
-    write_kubeconfig(
-        &kubelet_kubeconfig,
-        server,
-        &plane.api_cert,
-        &plane.user_tokens[0],
-    )?;
-    let proxy_kubeconfig = state_dir.join("kube-proxy.kubeconfig");
-    write_kubeconfig(
-        &proxy_kubeconfig,
-        server,
-        &plane.api_cert,
-        &plane.user_tokens[1],
-    )?;
+    let kubeconfig = |name: &str, token: &str| -> Result<PathBuf> {
+        let path = state_dir.join(name);
+        write_kubeconfig(&path, &state.api_server_url, &plane.api_cert, token)?;
+        Ok(path)
+    };
+    let kubelet_kubeconfig = kubeconfig("kubelet.kubeconfig", &plane.user_tokens[0])?;
+    let proxy_kubeconfig = kubeconfig("kube-proxy.kubeconfig", &plane.user_tokens[1])?;
 
     let write = |path: PathBuf, text: String| -> Result<PathBuf> {
         fs::write(&path, text).map_err(|error| cluster_io(&path, error))?;
