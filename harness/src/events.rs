@@ -127,10 +127,29 @@ pub enum Event {
         /// Its record.
         record: scenarios::ScenarioRecord,
     },
-    /// Ctrl-C: the run stops what it was doing and tears down.
+    /// A stop signal (SIGINT, SIGTERM or SIGHUP): the run stops what it was doing and tears
+    /// down.
     Interrupted {
         /// What was interrupted: `deploy` or `scenarios`.
         during: String,
+        /// The signal.
+        signal: host::signals::StopSignal,
+    },
+    /// A first stop signal arrived while the teardown ran: it goes on; a second one stops
+    /// waiting for it.
+    SignalDuringTeardown {
+        /// The signal.
+        signal: host::signals::StopSignal,
+    },
+    /// A second stop signal: the run stopped waiting for its teardown and ends now, leaving
+    /// `target` (a `target.json`) so `cargo xtask teardown --run <run_id>` can finish it.
+    TeardownAbandoned {
+        /// The second signal.
+        signal: host::signals::StopSignal,
+        /// The run id.
+        run_id: String,
+        /// The `target.json` written for the teardown command.
+        target: PathBuf,
     },
     /// `--keep`, or `--keep-on-failure` after a failure: the deployment stays.
     DeploymentKept {

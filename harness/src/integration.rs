@@ -22,6 +22,7 @@ use deployer::providers::Connection;
 use deployer::render::{render_file, RenderContext};
 use deployer::tls::PlatformTls;
 use deployer::{sweep, teardown};
+use host::signals::{StopSignal, StopSignals};
 
 use std::sync::Arc;
 
@@ -334,6 +335,9 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     };
     let (connection, handle, provider_seconds) =
         bring_up(options, &reporter, &helms, &inventory, &mut prepared).await?;
+    // From here on SIGINT, SIGTERM and SIGHUP no longer end the process: the run acts on
+    // each (a first one tears down, a second one stops waiting for the teardown).
+    let signals = StopSignals::watch();
     let Deployed {
         stages: stage_records,
         applied,
@@ -346,20 +350,14 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         &inventory,
         &prepared,
         started,
+        &signals,
     )
     .await;
     let deploy_passed = stage_records
         .iter()
         .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped));
-    let (scenario_records, interrupted_scenarios) = run_scenarios(
-        options,
-        &*reporter,
-        &connection,
-        &stage_records,
-        interrupted,
-    )
-    .await;
-    let interrupted = interrupted || interrupted_scenarios;
+    let scenario_records =
+        run_scenarios(options, &*reporter, &connection, &stage_records, &signals).await;
     let scenarios_passed = scenario_records
         .iter()
         .all(|scenario| scenario.outcome != scenarios::ScenarioOutcome::Failed);
@@ -383,6 +381,8 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         scenarios: scenario_records,
         docker_leftovers: Vec::new(),
         host_leftovers: Vec::new(),
+        signal: None,
+        teardown_abandoned: false,
         outcome: Outcome::Passed,
         exit_code: 0,
     };
@@ -397,10 +397,23 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
             });
         }
     } else {
-        tear_down(options, &*reporter, &connection, &applied, &mut record).await;
-        provider_down(&*reporter, handle, &mut record).await;
+        let work = async {
+            tear_down(options, &*reporter, &connection, &applied, &mut record).await;
+            provider_down(&*reporter, handle, &mut record).await;
+        };
+        if let Some(signal) = unless_stopped_again(work, &*reporter, &signals).await {
+            let target = write_target(options, &*reporter, &connection, probes);
+            reporter.report(Event::TeardownAbandoned {
+                signal,
+                run_id: options.run_id.clone(),
+                target,
+            });
+            record.teardown_abandoned = true;
+        }
     }
 
+    record.signal = signals.first();
+    let interrupted = interrupted || record.signal.is_some();
     record.outcome = outcome_of(&record, interrupted, deploy_passed);
     record.seconds = started.elapsed().as_secs_f64();
     Ok(record)
@@ -458,14 +471,15 @@ struct Deployed {
     stages: Vec<StageRecord>,
     /// What each stage applied (the teardown deletes it in reverse).
     applied: Vec<(String, Vec<AppliedObject>)>,
-    /// Whether Ctrl-C stopped it.
+    /// Whether a stop signal stopped it.
     interrupted: bool,
     /// The watches the checks used (stopped before the teardown).
     watches: Arc<Watches>,
 }
 
 /// Deploys and checks the stages in order (skipping those this provider cannot run) until one
-/// fails or Ctrl-C; an interrupted stage's applied objects are recorded for the teardown.
+/// fails or a stop signal arrives; an interrupted stage's applied objects are recorded for the
+/// teardown.
 async fn deploy(
     options: &IntegrationOptions,
     reporter: &dyn Reporter,
@@ -473,6 +487,7 @@ async fn deploy(
     inventory: &Inventory,
     prepared: &[PreparedStage],
     run_started: Instant,
+    signals: &StopSignals,
 ) -> Deployed {
     let mut stage_records: Vec<StageRecord> = prepared
         .iter()
@@ -512,8 +527,8 @@ async fn deploy(
     );
     let interrupted = tokio::select! {
         () = deploy => false,
-        _ = tokio::signal::ctrl_c() => {
-            reporter.report(Event::Interrupted { during: "deploy".to_owned() });
+        signal = signals.nth(1) => {
+            reporter.report(Event::Interrupted { during: "deploy".to_owned(), signal });
             true
         }
     };
@@ -534,22 +549,21 @@ async fn deploy(
 }
 
 /// The browser scenarios, once the hub stage passed (records of skipped scenarios when it was
-/// skipped on this provider, none when it did not pass or the deploy was `interrupted`); true
-/// when Ctrl-C stopped them.
+/// skipped on this provider, none when it did not pass or a stop signal came); a stop signal
+/// during them stops them.
 async fn run_scenarios(
     options: &IntegrationOptions,
     reporter: &dyn Reporter,
     connection: &Connection,
     stages: &[StageRecord],
-    interrupted: bool,
-) -> (Vec<scenarios::ScenarioRecord>, bool) {
+    signals: &StopSignals,
+) -> Vec<scenarios::ScenarioRecord> {
     let Some(hub) = stages
         .iter()
         .find(|stage| stage.name == crate::scenarios::HUB_STAGE)
     else {
-        return (Vec::new(), false);
+        return Vec::new();
     };
-    let mut stopped = false;
     let records = match hub.status {
         StageStatus::Skipped => {
             let reason = format!(
@@ -560,7 +574,7 @@ async fn run_scenarios(
             );
             scenarios::run::skip_all(&scenarios::Scenario::ALL, &reason)
         }
-        StageStatus::Passed if !interrupted => {
+        StageStatus::Passed if signals.first().is_none() => {
             let scenarios = crate::scenarios::run_platform_scenarios(
                 &options.config,
                 options.provider,
@@ -569,9 +583,8 @@ async fn run_scenarios(
             );
             tokio::select! {
                 records = scenarios => records,
-                _ = tokio::signal::ctrl_c() => {
-                    reporter.report(Event::Interrupted { during: "scenarios".to_owned() });
-                    stopped = true;
+                signal = signals.nth(1) => {
+                    reporter.report(Event::Interrupted { during: "scenarios".to_owned(), signal });
                     Vec::new()
                 }
             }
@@ -579,7 +592,29 @@ async fn run_scenarios(
         _ => Vec::new(),
     };
     report_scenarios(reporter, &records);
-    (records, stopped)
+    records
+}
+
+/// Runs `work` (the teardown) to its end, unless a second stop signal arrives first: then
+/// returns that signal and drops `work` where it was. A first signal during `work` is
+/// reported and does not stop it.
+async fn unless_stopped_again(
+    work: impl std::future::Future<Output = ()>,
+    reporter: &dyn Reporter,
+    signals: &StopSignals,
+) -> Option<StopSignal> {
+    let before = signals.count();
+    let stop = async {
+        if before == 0 {
+            let signal = signals.nth(1).await;
+            reporter.report(Event::SignalDuringTeardown { signal });
+        }
+        signals.nth(2).await
+    };
+    tokio::select! {
+        () = work => None,
+        signal = stop => Some(signal),
+    }
 }
 
 /// Brings the provider down and records (and reports) what it left behind.
@@ -650,6 +685,32 @@ fn keep(
     probes: bool,
     record: &RunRecord,
 ) {
+    let path = write_target(options, reporter, connection, probes);
+    reporter.report(Event::DeploymentKept {
+        deployment: options.config.project_name.clone(),
+        run_id: options.run_id.clone(),
+        target: path,
+        because_failed: !options.keep,
+        stages: record
+            .stages
+            .iter()
+            .filter(|stage| !stage.objects.is_empty())
+            .map(|stage| {
+                let objects = stage.objects.iter().map(ToString::to_string).collect();
+                (stage.name.clone(), objects)
+            })
+            .collect(),
+    });
+}
+
+/// Writes `<report dir>/target.json`, what `cargo xtask teardown` and `check` need to find the
+/// deployment again, and returns its path; a file that cannot be written is a warning event.
+fn write_target(
+    options: &IntegrationOptions,
+    reporter: &dyn Reporter,
+    connection: &Connection,
+    probes: bool,
+) -> PathBuf {
     let target = Target {
         deployment: options.config.project_name.clone(),
         run_id: options.run_id.clone(),
@@ -666,21 +727,7 @@ fn keep(
     if let Err(error) = target.save(&path) {
         reporter.report(cannot_write(&path, &error));
     }
-    reporter.report(Event::DeploymentKept {
-        deployment: target.deployment,
-        run_id: target.run_id,
-        target: path,
-        because_failed: !options.keep,
-        stages: record
-            .stages
-            .iter()
-            .filter(|stage| !stage.objects.is_empty())
-            .map(|stage| {
-                let objects = stage.objects.iter().map(ToString::to_string).collect();
-                (stage.name.clone(), objects)
-            })
-            .collect(),
-    });
+    path
 }
 
 /// Deletes the applied stages in reverse order, then sweeps; records both in `record`.

@@ -11,7 +11,8 @@
 //! - [`path`]: finding a program on `PATH`;
 //! - [`ports`]: free loopback ports;
 //! - [`process`]: stopping processes and process groups by pid;
-//! - [`random`]: bytes from `/dev/urandom`.
+//! - [`random`]: bytes from `/dev/urandom`;
+//! - [`signals`]: SIGINT, SIGTERM and SIGHUP watched for a whole run.
 //!
 //! Like every library of the workspace it prints nothing; it logs through `tracing`.
 
@@ -25,6 +26,7 @@ pub mod path;
 pub mod ports;
 pub mod process;
 pub mod random;
+pub mod signals;
 
 pub use chain::error_chain;
 pub use class::{Classify, ErrorClass};

@@ -8,8 +8,7 @@ use host::{Classify, ErrorClass};
 
 /// Everything passed.
 pub const SUCCESS: u8 = 0;
-/// A check, stage, scenario or benchmark target failed, a wait expired, or the run was
-/// interrupted.
+/// A check, stage, scenario or benchmark target failed, or a wait expired.
 pub const CHECKS_FAILED: u8 = 1;
 /// The input (config, platform, manifests, pin set, arguments) is wrong.
 pub const BAD_INPUT: u8 = 2;
@@ -27,7 +26,18 @@ pub fn of_class(class: ErrorClass) -> u8 {
     }
 }
 
-/// The code of a finished integration run.
+/// The code of a finished integration run: for a run a stop signal ended, 128 + the
+/// signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP; the shells' convention), whatever
+/// else happened; otherwise that of its outcome.
+pub fn of_run(record: &harness::report::RunRecord) -> u8 {
+    match record.signal {
+        Some(signal) => signal.exit_code(),
+        None => of_outcome(record.outcome),
+    }
+}
+
+/// The code of a run's outcome (an interrupted run without a recorded signal counts as
+/// failed).
 pub fn of_outcome(outcome: Outcome) -> u8 {
     match outcome {
         Outcome::Passed => SUCCESS,

@@ -107,7 +107,7 @@ pub async fn run_and_report(
     reporter: SharedReporter,
 ) -> Result<RunRecord, harness::Error> {
     let mut record = harness::integration::run(options, reporter.clone()).await?;
-    record.exit_code = exit::of_outcome(record.outcome);
+    record.exit_code = exit::of_run(&record);
     for (path, error) in harness::report::write_all(&record, &options.report_dir) {
         reporter.report(Event::Warning {
             message: format!("failed to write {}: {error}", path.display()),
@@ -212,7 +212,7 @@ impl Integration {
                 return code;
             }
         };
-        if record.kept && !default_report_dir {
+        if (record.kept || record.teardown_abandoned) && !default_report_dir {
             // `cargo xtask teardown --run <id>` looks under target/seatrial/<id>/.
             let by_run = exit::reports_root().join(&record.run_id);
             let copied = std::fs::create_dir_all(&by_run).and_then(|()| {

@@ -36,7 +36,8 @@ enum Command {
     /// Exit codes: 0 passed, 1 a check failed or a stage did not become ready, 2 bad input,
     /// 3 leftovers remain after teardown and sweep (Kubernetes objects, or Docker objects of the
     /// run's kind cluster), 4 environment missing (package, hollow binaries, `kind` or a Docker
-    /// engine, unreachable API server, a cluster binary that cannot be built). Providers: local (the default config's: a real node on this machine, root), hollow, existing, kind, k3s. See
+    /// engine, unreachable API server, a cluster binary that cannot be built); a run a stop
+    /// signal ended (after its teardown) 130 SIGINT, 143 SIGTERM, 129 SIGHUP. Providers: local (the default config's: a real node on this machine, root), hollow, existing, kind, k3s. See
     /// docs/integration.md, docs/providers.md and docs/checks.md.
     Integration(integration::Integration),
     /// Manage the local hollow cluster (a real control plane with fake kubelets).

@@ -131,10 +131,29 @@ pub fn line(event: &Event) -> Option<String> {
             ..
         } => format!("{stage}: {objects} objects ready in {ready_seconds:.1} s; checks: {checks}"),
         Event::ScenarioFinished { record } => scenario_line(record),
-        Event::Interrupted { during } => match during.as_str() {
-            "scenarios" => "interrupted during the browser scenarios: tearing down".to_owned(),
-            _ => "interrupted: tearing down what was applied".to_owned(),
-        },
+        Event::Interrupted { during, signal } => {
+            let what = match during.as_str() {
+                "scenarios" => "interrupted during the browser scenarios: tearing down",
+                _ => "interrupted: tearing down what was applied",
+            };
+            format!(
+                "{what} ({}; another signal stops waiting for the teardown)",
+                signal.describe()
+            )
+        }
+        Event::SignalDuringTeardown { signal } => format!(
+            "{} during the teardown: it goes on; another signal stops waiting for it",
+            signal.describe()
+        ),
+        Event::TeardownAbandoned {
+            signal,
+            run_id,
+            target,
+        } => format!(
+            "error: {}: stopped waiting for the teardown of run {run_id}; objects may remain\n  finish it with: cargo xtask teardown --target {}",
+            signal.describe(),
+            target.display()
+        ),
         Event::DeploymentKept {
             deployment,
             run_id,
@@ -252,6 +271,35 @@ impl Reporter for JsonLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use host::signals::StopSignal;
+
+    #[test]
+    fn signal_lines_name_the_signal_and_the_command_that_finishes_the_teardown() {
+        let interrupted = line(&Event::Interrupted {
+            during: "deploy".into(),
+            signal: StopSignal::Terminate,
+        })
+        .unwrap();
+        assert_eq!(
+            interrupted,
+            "interrupted: tearing down what was applied (SIGTERM; another signal stops waiting for the teardown)"
+        );
+        let abandoned = line(&Event::TeardownAbandoned {
+            signal: StopSignal::Interrupt,
+            run_id: "r1".into(),
+            target: "/tmp/r1/target.json".into(),
+        })
+        .unwrap();
+        assert!(
+            abandoned.starts_with("error: Ctrl-C: stopped waiting for the teardown of run r1"),
+            "{abandoned}"
+        );
+        assert!(
+            abandoned
+                .ends_with("finish it with: cargo xtask teardown --target /tmp/r1/target.json"),
+            "{abandoned}"
+        );
+    }
 
     #[test]
     fn failed_checks_print_and_passed_ones_do_not() {

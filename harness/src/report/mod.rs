@@ -56,6 +56,8 @@ mod tests {
                 kind: "network".into(),
                 name: "kind".into(),
             }],
+            signal: None,
+            teardown_abandoned: false,
             outcome: Outcome::Leftovers,
             exit_code: 3,
         }

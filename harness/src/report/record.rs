@@ -14,7 +14,8 @@ pub enum Outcome {
     Failed,
     /// Everything passed but objects remain after teardown and sweep.
     Leftovers,
-    /// Interrupted (Ctrl-C) before the deploy finished; torn down all the same.
+    /// Stopped by a signal (SIGINT, SIGTERM, SIGHUP; [`RunRecord::signal`]); torn down all the
+    /// same unless a second signal stopped the wait ([`RunRecord::teardown_abandoned`]).
     Interrupted,
 }
 
@@ -236,6 +237,13 @@ pub struct RunRecord {
     /// the run end with leftovers.
     #[serde(default)]
     pub host_leftovers: Vec<String>,
+    /// The first stop signal the run received (`"SIGINT"`, `"SIGTERM"`, `"SIGHUP"`), if any.
+    #[serde(default)]
+    pub signal: Option<host::signals::StopSignal>,
+    /// True when a second stop signal ended the run before its teardown finished; the report
+    /// dir then holds a `target.json` for `cargo xtask teardown --run <id>`.
+    #[serde(default)]
+    pub teardown_abandoned: bool,
     /// How the run ended.
     pub outcome: Outcome,
     /// The process exit code.

@@ -543,76 +543,14 @@ async fn existing_provider_deploys_through_a_kubeconfig() {
 }
 
 /// A copy of the platform in `dir` with one more file (a manifest, say) at `relative`.
-fn platform_with(dir: &Path, relative: &str, text: &str) -> std::path::PathBuf {
+pub fn platform_with(dir: &Path, relative: &str, text: &str) -> std::path::PathBuf {
     let platform = copy_platform(dir);
     std::fs::write(platform.join(relative), text).unwrap();
     platform
 }
 
-#[tokio::test]
-#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
-async fn ctrl_c_during_the_deploy_still_tears_down() {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let platform = platform_with(
-        dir.path(),
-        "ingress/manifests/90-unschedulable.yaml",
-        &unschedulable_deployment("never-ready"),
-    );
-    let config = write_config(dir.path(), "e2e-interrupted", "");
-    let reports = dir.path().join("reports");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "integration",
-            "--config",
-            &config.display().to_string(),
-            "--report-dir",
-            &reports.display().to_string(),
-        ])
-        .args(["--platform", &platform.display().to_string()])
-        .env("SEATRIAL_LOG", "warn")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Interrupt once the first stage is done and the second is waiting for `never-ready`.
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("kubernetes-initialize:") {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "xtask ended early:\n{seen}"
-        );
-        seen.push_str(&line);
-    }
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    std::process::Command::new("kill")
-        .arg("-INT")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(1), "{seen}{rest}");
-    assert!(
-        rest.contains("interrupted: tearing down what was applied"),
-        "{seen}{rest}"
-    );
-
-    let report = read_report(&reports);
-    assert_eq!(report["outcome"], "interrupted");
-    let ingress_objects = report["stages"][1]["objects"].as_array().unwrap();
-    assert!(
-        ingress_objects.iter().any(|o| o["name"] == "never-ready"),
-        "{report}"
-    );
-    assert_nothing_left(&report, "e2e-interrupted").await;
-}
-
 /// A Deployment no node can take (its node selector matches none), so it never becomes ready.
-fn unschedulable_deployment(name: &str) -> String {
+pub fn unschedulable_deployment(name: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: \"{{{{ namespace }}}}\"}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      nodeSelector: {{seatrial.dev/no-such-node: \"true\"}}\n      containers: [{{name: c, image: \"{{{{ images.traefik }}}}\"}}]\n"
     )

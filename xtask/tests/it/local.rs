@@ -622,9 +622,9 @@ fn on_local_a_failed_check_bundles_real_container_logs_a_crash_loop_is_named_and
         }
     });
     let (code, stderr) = interrupt(child);
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(
-        stderr.contains("interrupted: tearing down what was applied"),
+        stderr.contains("interrupted: tearing down what was applied (Ctrl-C"),
         "{stderr}"
     );
     let record = crate::support::read_report(&report);

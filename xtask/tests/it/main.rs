@@ -15,6 +15,7 @@ mod pins;
 mod providers;
 mod repository;
 mod scenarios;
+mod signals;
 mod support;
 mod sweep;
 mod workflows;
