@@ -74,6 +74,7 @@ pub struct Applier {
     pub(crate) default_namespace: String,
     pub(crate) readiness_timeout: Duration,
     resources: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
+    ledger: Option<std::sync::Arc<crate::ledger::Ledger>>,
 }
 
 /// Rank of a kind in the apply order (lower first).
@@ -101,7 +102,14 @@ impl Applier {
             default_namespace,
             readiness_timeout,
             resources: HashMap::new(),
+            ledger: None,
         }
+    }
+
+    /// Records every object in `ledger` before it is applied (see [`crate::ledger`]).
+    pub fn with_ledger(mut self, ledger: std::sync::Arc<crate::ledger::Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// Resolves the API resource of `apiVersion`/`kind` through discovery (cached).
@@ -184,7 +192,8 @@ impl Applier {
     /// Applies one object (no wait): server-side, inventory-labelled, namespaced objects
     /// without a namespace put in the default namespace.
     ///
-    /// Errors: [`Error::Api`] naming the object, its template and document.
+    /// Errors: [`Error::Api`] naming the object, its template and document;
+    /// [`Error::Ledger`] when the run's ledger cannot record it (then it is not applied).
     pub async fn apply_one(&mut self, stage: &str, manifest: &Manifest) -> Result<AppliedObject> {
         let (resource, capabilities) = self
             .resolve(manifest.api_version(), manifest.kind())
@@ -214,6 +223,9 @@ impl Applier {
             namespace: namespace.clone(),
             name: manifest.name().to_owned(),
         };
+        if let Some(ledger) = &self.ledger {
+            ledger.record(&id)?;
+        }
         let api = api_for(&self.client, &resource, namespace.as_deref());
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let live = api
@@ -222,8 +234,9 @@ impl Applier {
             .map_err(|source| Error::Api {
                 action: "apply",
                 object: format!(
-                    "{id} (from {} document {})",
+                    "{id} (from {}:{} document {})",
                     manifest.path.display(),
+                    manifest.line,
                     manifest.document
                 ),
                 source,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{line_of_key, yaml_error, Error, Result};
+use crate::error::{line_of_key, parse_yaml, Error, Result};
 
 /// The configuration used when none is given: the whole platform on the hollow cluster.
 pub const DEFAULT_CONFIG: &str = include_str!("../default-config.yaml");
@@ -224,8 +224,7 @@ impl Config {
         if text.trim().is_empty() {
             return Err(Error::invalid(path, 1, "the configuration file is empty"));
         }
-        let mut config: Config =
-            serde_yaml_ng::from_str(text).map_err(|error| yaml_error(path, error))?;
+        let mut config: Config = parse_yaml(path, text)?;
         config.source = path.to_owned();
         config.text = text.to_owned();
         config.validate()?;

@@ -32,10 +32,12 @@ pub enum Error {
         message: String,
     },
     /// A manifest template did not render, or rendered into something that is not an object.
-    #[error("{path} (document {document}): {message}")]
+    #[error("{path}:{line} (document {document}): {message}")]
     Manifest {
         /// The template file.
         path: PathBuf,
+        /// 1-based line in the rendered text where the document (or the problem) is.
+        line: usize,
         /// 0-based index of the YAML document inside the file.
         document: usize,
         /// What is wrong.
@@ -135,6 +137,30 @@ pub enum Error {
         /// What failed, including the log file to read.
         message: String,
     },
+    /// The run's ledger entry (or the ledger directory) could not be written or removed.
+    #[error("failed to write the run ledger {}", path.display())]
+    Ledger {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another run owns the deployment: it is running, or it was kept, or it was killed and
+    /// its objects could not be removed.
+    #[error("deployment `{deployment}` is owned by run {run_id} ({state}, started {started_at})\n  hint: {hint}")]
+    Owned {
+        /// The deployment.
+        deployment: String,
+        /// The owning run.
+        run_id: String,
+        /// `running as pid 123`, `kept`, or `killed; its cluster does not answer`.
+        state: String,
+        /// When it started, RFC 3339.
+        started_at: String,
+        /// The command that frees the deployment.
+        hint: String,
+    },
     /// Building cluster binaries or an image failed, or what it needs (a module version, a
     /// package) is not to be had.
     #[error("{message}")]
@@ -151,6 +177,10 @@ impl host::Classify for Error {
                 ErrorClass::BadInput
             }
             Error::Read { .. } => ErrorClass::BadInput,
+            // A deployment someone else owns is the wrong input for this run: another
+            // project name, or remove the owner first.
+            Error::Owned { .. } => ErrorClass::BadInput,
+            Error::Ledger { .. } => ErrorClass::EnvironmentMissing,
             // A chart that cannot be fetched as pinned, or that Helm refuses to render with
             // these values on this cluster, is the platform's input.
             Error::Helm { .. } | Error::Chart { .. } => ErrorClass::BadInput,
@@ -215,8 +245,14 @@ pub fn line_of_key(text: &str, key: &str) -> usize {
         .map_or(0, |index| index + 1)
 }
 
-/// Converts a YAML deserialization error into [`Error::Invalid`] with its line.
-pub(crate) fn yaml_error(path: &std::path::Path, error: serde_yaml_ng::Error) -> Error {
-    let line = error.location().map_or(0, |location| location.line());
-    Error::invalid(path, line, error.to_string())
+/// Deserializes the YAML file `path` holding `text` ([`crate::yaml::from_str`]: duplicate
+/// keys and alias bombs found at their line first).
+///
+/// Errors: [`Error::Invalid`] with the problem's line.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    text: &str,
+) -> Result<T> {
+    crate::yaml::from_str(text)
+        .map_err(|problem| Error::invalid(path, problem.line, problem.message))
 }

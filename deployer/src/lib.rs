@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod error;
 pub mod images;
 pub mod inventory;
+pub mod ledger;
 pub mod manifest;
 pub mod pins;
 pub mod pinset;
@@ -34,6 +35,7 @@ pub mod teardown;
 pub mod tls;
 pub mod wait;
 pub mod watches;
+pub mod yaml;
 
 pub use error::{Error, Result};
 pub use host::{Classify, ErrorClass};

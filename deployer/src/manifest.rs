@@ -14,6 +14,8 @@ pub struct Manifest {
     pub path: PathBuf,
     /// 0-based index of its YAML document in that file.
     pub document: usize,
+    /// 1-based line in the rendered text where that document's content starts.
+    pub line: usize,
     /// The object, with `apiVersion`, `kind` and `metadata.name` guaranteed present.
     pub object: DynamicObject,
 }
@@ -43,13 +45,22 @@ impl Manifest {
 
 /// Parses every YAML document of rendered text into objects; empty documents are skipped.
 ///
-/// Errors: [`Error::Manifest`] naming `path` and the document index when a document is not
-/// valid YAML, not a mapping, or lacks `apiVersion`, `kind` or `metadata.name`.
+/// Errors: [`Error::Manifest`] naming `path`, the line and the document index when a
+/// document is not valid YAML (a repeated key and an alias bomb included, at their own line:
+/// [`crate::yaml::check`]), not a mapping, or lacks `apiVersion`, `kind` or `metadata.name`.
 pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Manifest>> {
+    let outline = crate::yaml::check(text).map_err(|problem| Error::Manifest {
+        path: path.to_owned(),
+        line: problem.line,
+        document: problem.document,
+        message: problem.message,
+    })?;
     let mut manifests = Vec::new();
     for (document, deserializer) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let line = outline.document_lines.get(document).copied().unwrap_or(1);
         let error = |message: String| Error::Manifest {
             path: path.to_owned(),
+            line,
             document,
             message,
         };
@@ -87,6 +98,7 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Manifest>> {
         manifests.push(Manifest {
             path: path.to_owned(),
             document,
+            line,
             object,
         });
     }
@@ -126,22 +138,26 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_document() {
-        check_error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: Secret\nmetadata: {name: b}\n", "m.yaml (document 1): the object has no `apiVersion`");
+        check_error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: Secret\nmetadata: {name: b}\n", "m.yaml:5 (document 1): the object has no `apiVersion`");
         check_error(
             "apiVersion: v1\nmetadata: {name: a}\n",
-            "m.yaml (document 0): the object has no `kind`",
+            "m.yaml:1 (document 0): the object has no `kind`",
         );
         check_error(
             "apiVersion: v1\nkind: ConfigMap\n",
-            "m.yaml (document 0): the ConfigMap has no `metadata.name`",
+            "m.yaml:1 (document 0): the ConfigMap has no `metadata.name`",
         );
         check_error(
             "- a\n- b\n",
-            "m.yaml (document 0): a document must be a mapping",
+            "m.yaml:1 (document 0): a document must be a mapping",
         );
         check_error(
             "apiVersion: v1\nkind: [\n",
-            "m.yaml (document 0): not valid YAML",
+            "m.yaml:3 (document 0): not valid YAML",
+        );
+        check_error(
+            "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\nkind: Secret\n",
+            "m.yaml:7 (document 1): duplicate key `kind` (first on line 5)",
         );
     }
 }

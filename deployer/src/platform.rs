@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::charts::helm::HelmMajor;
 use crate::config::Config;
-use crate::error::{line_of_key, yaml_error, Error, Result};
+use crate::error::{line_of_key, parse_yaml, Error, Result};
 use crate::pins::{ChartPin, ImagePins};
 
 /// The platform shipped in this repository (`deployer/stages`).
@@ -116,8 +116,7 @@ impl Platform {
     pub fn load(root: &Path) -> Result<Platform> {
         let platform_path = root.join("platform.yaml");
         let text = read(&platform_path)?;
-        let file: PlatformFile =
-            serde_yaml_ng::from_str(&text).map_err(|error| yaml_error(&platform_path, error))?;
+        let file: PlatformFile = parse_yaml(&platform_path, &text)?;
         if file.stages.is_empty() {
             return Err(Error::invalid(
                 &platform_path,
@@ -249,8 +248,7 @@ fn load_stage(root: &Path, name: &str, charts: &BTreeMap<String, ChartPin>) -> R
     let dir = root.join(name);
     let stage_path = dir.join("stage.yaml");
     let text = read(&stage_path)?;
-    let file: StageFile =
-        serde_yaml_ng::from_str(&text).map_err(|error| yaml_error(&stage_path, error))?;
+    let file: StageFile = parse_yaml(&stage_path, &text)?;
     let chart = match file.chart {
         None => None,
         Some(chart) => {

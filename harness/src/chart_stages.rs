@@ -46,10 +46,10 @@ impl PreparedChart {
     /// not a YAML mapping (with the line serde reports).
     pub fn new(chart: &ChartStage, config: &Config, values: String) -> Result<PreparedChart> {
         let parsed: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(&values).map_err(|error| Error::Invalid {
+            deployer::yaml::from_str(&values).map_err(|problem| Error::Invalid {
                 path: chart.values.clone(),
-                line: error.location().map_or(0, |l| l.line()),
-                message: format!("the rendered values are not YAML: {error}"),
+                line: problem.line,
+                message: format!("the rendered values are not YAML: {}", problem.message),
             })?;
         if !(parsed.is_mapping() || parsed.is_null()) {
             return Err(Error::Invalid {

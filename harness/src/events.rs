@@ -135,6 +135,26 @@ pub enum Event {
         /// The signal.
         signal: host::signals::StopSignal,
     },
+    /// A run of the deployment that ended without a teardown (killed) was found in the ledger
+    /// and swept before this run applied anything.
+    EarlierRunRemoved {
+        /// Its run id.
+        run_id: String,
+        /// When it started, RFC 3339.
+        started_at: String,
+        /// What the sweep deleted, `Kind namespace/name` each.
+        deleted: Vec<String>,
+        /// What remained, with why.
+        leftovers: Vec<String>,
+    },
+    /// The run's ledger entry stays for a later `cargo xtask teardown` (the deployment was
+    /// kept, or objects remain).
+    LedgerKept {
+        /// The entry's file.
+        path: PathBuf,
+        /// Why it stays.
+        reason: String,
+    },
     /// A first stop signal arrived while the teardown ran: it goes on; a second one stops
     /// waiting for it.
     SignalDuringTeardown {

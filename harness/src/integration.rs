@@ -15,6 +15,7 @@ use deployer::error::{Error as DeployError, Result as DeployResult};
 
 use crate::error::{Error, Result};
 use deployer::inventory::Inventory;
+use deployer::ledger::Ledger;
 use deployer::manifest::{parse_documents, Manifest};
 use deployer::platform::{Platform, Stage};
 use deployer::providers::lifecycle::{self, Prebuilt, ProviderHandle, ProviderRequest};
@@ -23,6 +24,8 @@ use deployer::render::{render_file, RenderContext};
 use deployer::tls::PlatformTls;
 use deployer::{sweep, teardown};
 use host::signals::{StopSignal, StopSignals};
+
+use crate::earlier_runs;
 
 use std::sync::Arc;
 
@@ -73,6 +76,8 @@ pub struct IntegrationOptions {
     /// Render every chart stage with Helm 3 and Helm 4 and report what differs
     /// (`helm-compare.json`) before deploying with the configured one.
     pub helm_compare: bool,
+    /// The ledger's directory (`deployer::ledger::runs_dir()` for maintainers' runs).
+    pub ledger_dir: PathBuf,
 }
 
 /// A stage ready to deploy: its objects and checks, rendered and validated.
@@ -333,8 +338,35 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         deployment: options.config.project_name.clone(),
         run_id: options.run_id.clone(),
     };
+    // A run that still runs or was kept owns the deployment: refused before anything starts.
+    if let Some(refusal) = deployer::ledger::list(&options.ledger_dir)?
+        .iter()
+        .filter(|(_, entry)| entry.deployment == inventory.deployment)
+        .find_map(|(_, entry)| earlier_runs::owner_refusal(entry))
+    {
+        return Err(refusal.into());
+    }
     let (connection, handle, provider_seconds) =
         bring_up(options, &reporter, &helms, &inventory, &mut prepared).await?;
+    // Killed runs of the deployment are swept, and this run's ledger entry is written, before
+    // the first apply; a failure here takes the provider down again.
+    let ledger = match open_ledger(options, &*reporter, &connection, &inventory).await {
+        Ok(ledger) => ledger,
+        Err(error) => {
+            let down = handle.down().await;
+            for problem in down.problems {
+                reporter.report(Event::ProviderProblem { problem });
+            }
+            return Err(error);
+        }
+    };
+    let applier = Applier::new(
+        connection.client.clone(),
+        inventory.clone(),
+        options.config.namespace.clone(),
+        Duration::from_secs(options.config.readiness_timeout_seconds),
+    )
+    .with_ledger(ledger.clone());
     // From here on SIGINT, SIGTERM and SIGHUP no longer end the process: the run acts on
     // each (a first one tears down, a second one stops waiting for the teardown).
     let signals = StopSignals::watch();
@@ -347,7 +379,7 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         options,
         &*reporter,
         &connection,
-        &inventory,
+        applier,
         &prepared,
         started,
         &signals,
@@ -383,6 +415,7 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         host_leftovers: Vec::new(),
         signal: None,
         teardown_abandoned: false,
+        ledger: None,
         outcome: Outcome::Passed,
         exit_code: 0,
     };
@@ -390,6 +423,11 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     watches.stop_all();
     if record.kept {
         keep(options, &*reporter, &connection, probes, &record);
+        if let Err(error) = ledger.mark_kept() {
+            reporter.report(Event::Warning {
+                message: host::error_chain(&error),
+            });
+        }
         if let ProviderHandle::Kind(cluster) = &handle {
             reporter.report(Event::KindClusterKept {
                 name: cluster.name.clone(),
@@ -412,11 +450,76 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         }
     }
 
+    record.ledger = settle_ledger(&*reporter, &ledger, &record);
     record.signal = signals.first();
     let interrupted = interrupted || record.signal.is_some();
     record.outcome = outcome_of(&record, interrupted, deploy_passed);
     record.seconds = started.elapsed().as_secs_f64();
     Ok(record)
+}
+
+/// Sweeps every killed run of the deployment the ledger knows (through the cluster just
+/// brought up, or the one it recorded), then writes this run's ledger entry.
+///
+/// Errors: those of [`earlier_runs::settle`] and of writing the entry.
+async fn open_ledger(
+    options: &IntegrationOptions,
+    reporter: &dyn Reporter,
+    connection: &Connection,
+    inventory: &Inventory,
+) -> Result<Arc<Ledger>> {
+    let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
+    earlier_runs::settle(
+        &options.ledger_dir,
+        &inventory.deployment,
+        deletion_timeout,
+        reporter,
+    )
+    .await?;
+    let entry = deployer::ledger::Entry::for_this_process(
+        &inventory.run_id,
+        &inventory.deployment,
+        &options.provider.to_string(),
+        &connection.kubeconfig,
+        connection.context.as_deref(),
+    );
+    Ok(Arc::new(Ledger::create(&options.ledger_dir, entry)?))
+}
+
+/// What becomes of the run's ledger entry at its end: removed when the sweep left nothing;
+/// kept (and said) when the deployment was kept, the teardown was abandoned, the sweep
+/// failed or objects remain. Returns the entry's path when it stays.
+fn settle_ledger(reporter: &dyn Reporter, ledger: &Ledger, record: &RunRecord) -> Option<PathBuf> {
+    let reason = if record.kept {
+        "the deployment was kept".to_owned()
+    } else if record.teardown_abandoned {
+        "the teardown was abandoned".to_owned()
+    } else {
+        match &record.sweep {
+            None => "the sweep failed".to_owned(),
+            Some(sweep) if !sweep.leftovers.is_empty() => {
+                format!("{} objects remain after the sweep", sweep.leftovers.len())
+            }
+            Some(_) => {
+                return match deployer::ledger::remove(ledger.path()) {
+                    Ok(()) => None,
+                    Err(error) => {
+                        reporter.report(Event::Warning {
+                            message: host::error_chain(&error),
+                        });
+                        Some(ledger.path().to_owned())
+                    }
+                };
+            }
+        }
+    };
+    if !record.kept {
+        reporter.report(Event::LedgerKept {
+            path: ledger.path().to_owned(),
+            reason,
+        });
+    }
+    Some(ledger.path().to_owned())
 }
 
 /// Starts (or reuses) the provider and renders the chart stages against it; when Helm refuses
@@ -484,7 +587,7 @@ async fn deploy(
     options: &IntegrationOptions,
     reporter: &dyn Reporter,
     connection: &Connection,
-    inventory: &Inventory,
+    mut applier: Applier,
     prepared: &[PreparedStage],
     run_started: Instant,
     signals: &StopSignals,
@@ -494,13 +597,6 @@ async fn deploy(
         .map(|stage| StageRecord::not_run(&stage.stage.name))
         .collect();
     let mut applied: Vec<(String, Vec<AppliedObject>)> = Vec::new();
-    let readiness_timeout = Duration::from_secs(options.config.readiness_timeout_seconds);
-    let mut applier = Applier::new(
-        connection.client.clone(),
-        inventory.clone(),
-        options.config.namespace.clone(),
-        readiness_timeout,
-    );
     let watches = Arc::new(Watches::new(connection.client.clone()));
     let runner = CheckRunner::with(watches.clone(), resolver(&options.config));
 

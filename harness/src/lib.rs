@@ -14,6 +14,7 @@ pub mod chart_stages;
 pub mod checks;
 pub mod cluster_build;
 pub mod diagnostics;
+pub mod earlier_runs;
 pub mod error;
 pub mod events;
 pub mod integration;

@@ -66,6 +66,19 @@ pub fn runs(pid: i32, binary: &std::path::Path) -> bool {
     std::fs::read_link(proc_dir.join("exe")).is_ok_and(|exe| exe == binary)
 }
 
+/// When `pid` started, in clock ticks since boot (field 22 of `/proc/<pid>/stat`, proc(5));
+/// `None` when there is no such process or it is a zombie. A pid and its start time name one
+/// process for good: the kernel may reuse the pid, never both.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, starttime field 22.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    if matches!(fields.next(), Some("Z") | Some("X") | None) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
 /// Kills (SIGKILL) every process of this machine whose command line contains `marker`'s path,
 /// except this one; returns how many. For process trees that leave their group (Chromium
 /// passes `--user-data-dir=<dir>` to all its processes, so a unique directory finds exactly

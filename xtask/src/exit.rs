@@ -52,12 +52,15 @@ pub fn report<E: Classify + std::error::Error>(error: &E) -> u8 {
     of_class(error.class())
 }
 
-/// Prints a sweep's kept objects (except those in `reported`, already said by the teardown),
-/// its leftovers, then the places it could not look, one per line, to stderr.
+/// Prints what a sweep deleted, its kept objects (except those in `reported`, already said by
+/// the teardown), its leftovers, then the places it could not look, one per line, to stderr.
 pub fn print_leftovers(
     sweep: &deployer::sweep::SweepReport,
     reported: &[deployer::inventory::ObjectId],
 ) {
+    for deleted in &sweep.deleted {
+        eprintln!("swept: {deleted}");
+    }
     for kept in sweep.kept.iter().filter(|kept| !reported.contains(kept)) {
         eprintln!("{}", crate::terminal::kept_on_purpose(kept));
     }

@@ -189,6 +189,7 @@ impl Integration {
             run_id,
             hollow_nodes: self.nodes,
             helm_compare: self.helm_compare,
+            ledger_dir: deployer::ledger::runs_dir(),
         };
         let reporter: SharedReporter = if self.json {
             std::sync::Arc::new(crate::terminal::JsonLines)

@@ -68,11 +68,14 @@ enum Command {
     /// unreachable, mmdebstrap or a package install failed.
     #[command(subcommand)]
     Images(images::Images),
-    /// Tear down and sweep a deployment kept with `integration --keep`.
+    /// Tear down and sweep a deployment kept with `integration --keep`, or what a killed run
+    /// left (from the run ledger: `--run`, `--deployment`, `--stale`).
     ///
     /// Deletes every object carrying the deployment's inventory labels, in every served
-    /// resource type, and reports what remains. Exit codes: 0 nothing left, 2 bad input,
-    /// 3 leftovers remain, 4 the cluster is unreachable.
+    /// resource type, lists what it deleted and what remains, and forgets the runs in the
+    /// ledger (~/.local/state/seatrial/runs). A run that still runs is not touched. Exit
+    /// codes: 0 nothing left, 2 bad input (no such run, or it still runs), 3 leftovers
+    /// remain, 4 the cluster is unreachable. See docs/integration.md.
     Teardown(teardown::Teardown),
     /// Run the test suite against the hollow cluster (the README's test command).
     ///

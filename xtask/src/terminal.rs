@@ -169,6 +169,16 @@ pub fn line(event: &Event) -> Option<String> {
         Event::SweepFailed { error } => format!("error: the sweep failed: {error}"),
         Event::Leftover { what } => format!("leftover: {what}"),
         Event::Warning { message } => format!("warning: {message}"),
+        Event::EarlierRunRemoved {
+            run_id,
+            started_at,
+            deleted,
+            leftovers,
+        } => earlier_run_text(run_id, started_at, deleted, leftovers),
+        Event::LedgerKept { path, reason } => format!(
+            "warning: {reason}: the run's ledger entry stays in {}; `cargo xtask teardown --stale` finishes the work",
+            path.display()
+        ),
         _ => return None,
     })
 }
@@ -200,6 +210,26 @@ fn paint(text: &str, colour: bool) -> String {
         Some(rest) => format!("{tint}{first}{RESET}\n{rest}"),
         None => format!("{tint}{first}{RESET}"),
     }
+}
+
+/// What the sweep of a killed earlier run of the deployment did, every deleted object named.
+fn earlier_run_text(
+    run_id: &str,
+    started_at: &str,
+    deleted: &[String],
+    leftovers: &[String],
+) -> String {
+    let mut text = format!(
+        "run {run_id} (started {started_at}) ended without a teardown; its sweep deleted {} objects",
+        deleted.len()
+    );
+    for object in deleted {
+        text.push_str(&format!("\n  deleted: {object}"));
+    }
+    for leftover in leftovers {
+        text.push_str(&format!("\n  leftover: {leftover}"));
+    }
+    text
 }
 
 /// The line for an object left on purpose (`helm.sh/resource-policy: keep`).

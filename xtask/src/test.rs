@@ -276,6 +276,11 @@ impl Test {
             &platform,
         );
         let report_dir = exit::reports_root().join("xtask-test-target");
+        // The suite's runs keep their ledger apart from the maintainer's, and start from an
+        // empty one: an earlier, killed suite's entries name deployments of that suite only.
+        let state_dir = exit::reports_root().join("xtask-test-state");
+        let _ = std::fs::remove_dir_all(&state_dir);
+        let ledger_dir = state_dir.join("runs");
         let options = IntegrationOptions {
             platform_dir: default_platform_dir(),
             platform,
@@ -291,6 +296,7 @@ impl Test {
             run_id: new_run_id(),
             hollow_nodes: DEFAULT_NODES,
             helm_compare: false,
+            ledger_dir: ledger_dir.clone(),
         };
         let kept = crate::integration::run_and_report(
             &options,
@@ -307,6 +313,7 @@ impl Test {
             .args(docker_filter(&self.nextest_args, docker_tests_wanted()))
             .env(KUBECONFIG_ENV, kubeconfig)
             .env(TARGET_ENV, report_dir.join("target.json"))
+            .env(deployer::ledger::STATE_ENV, &state_dir)
             .kill_on_drop(true);
         let status = match command.status().await {
             Ok(status) => status,
@@ -330,6 +337,10 @@ impl Test {
                     exit::print_leftovers(&report, &[]);
                     if !report.leftovers.is_empty() {
                         return exit::LEFTOVERS;
+                    }
+                    let entry = ledger_dir.join(format!("{}.json", options.run_id));
+                    if let Err(error) = deployer::ledger::remove(&entry) {
+                        eprintln!("warning: {}", host::error_chain(&error));
                     }
                 }
                 Err(error) => {

@@ -102,6 +102,7 @@ pub fn split(manifests: Vec<Manifest>) -> Result<Release> {
         };
         let fail = |message: String| Error::Manifest {
             path: manifest.path.clone(),
+            line: manifest.line,
             document: manifest.document,
             message: format!("{}/{}: {message}", manifest.kind(), manifest.name()),
         };

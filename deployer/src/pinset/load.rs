@@ -195,6 +195,13 @@ pub fn parse_pins(path: &Path, text: &str) -> Result<PinSet> {
             pins.push(pin_of(&at, &raw, &groups, kubernetes.as_ref())?);
         }
     }
+    if pins.is_empty() {
+        return Err(file.invalid(
+            1,
+            "(file)".into(),
+            "the pin set has no pins: nothing to deploy, check or bump (give it [images.*], [charts.*], [tools.*], [bundles.*] or [packages.*] tables)".into(),
+        ));
+    }
     pins.sort_by_key(|pin| pin.line);
     Ok(PinSet {
         path: path.to_owned(),
@@ -733,6 +740,21 @@ mod tests {
         assert!(text.starts_with("pins.toml:3: images.a.tag: "), "{text}");
         let text = error("[images.a\n");
         assert!(text.starts_with("pins.toml:1: "), "{text}");
+    }
+
+    #[test]
+    fn a_pin_set_without_pins_is_refused() {
+        for text in [
+            "",
+            "# only a comment\n",
+            "[groups.web]\ndescription = \"web\"\n",
+        ] {
+            let message = error(text);
+            assert!(
+                message.starts_with("pins.toml:1: (file): the pin set has no pins"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

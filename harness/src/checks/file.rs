@@ -197,10 +197,10 @@ pub fn parse_checks(
     text: &str,
     defaults: CheckDefaults,
 ) -> Result<Vec<Check>, Error> {
-    let file: CheckFile = serde_yaml_ng::from_str(text).map_err(|error| Error::Invalid {
+    let file: CheckFile = deployer::yaml::from_str(text).map_err(|problem| Error::Invalid {
         path: path.to_owned(),
-        line: error.location().map_or(0, |location| location.line()),
-        message: error.to_string(),
+        line: problem.line,
+        message: problem.message,
     })?;
     let mut checks: Vec<Check> = Vec::new();
     let mut lines = Vec::new();

@@ -71,6 +71,15 @@ pub fn markdown_summary(record: &RunRecord) -> String {
     }
     text.push_str(&scenarios::report::markdown(&record.scenarios));
     if let Some(sweep) = &record.sweep {
+        if !sweep.deleted.is_empty() {
+            text.push_str(&format!(
+                "\nThe sweep deleted {} objects the teardown had not:\n\n",
+                sweep.deleted.len()
+            ));
+            for deleted in &sweep.deleted {
+                text.push_str(&format!("- `{deleted}`\n"));
+            }
+        }
         if sweep.leftovers.is_empty() {
             text.push_str("\nTeardown and sweep: 0 leftovers.\n");
         } else {

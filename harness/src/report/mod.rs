@@ -58,6 +58,7 @@ mod tests {
             }],
             signal: None,
             teardown_abandoned: false,
+            ledger: None,
             outcome: Outcome::Leftovers,
             exit_code: 3,
         }

@@ -244,6 +244,10 @@ pub struct RunRecord {
     /// dir then holds a `target.json` for `cargo xtask teardown --run <id>`.
     #[serde(default)]
     pub teardown_abandoned: bool,
+    /// The run's ledger entry when it stays for a later `cargo xtask teardown` (kept, the
+    /// teardown abandoned, the sweep failed or left objects); `null` when it was removed.
+    #[serde(default)]
+    pub ledger: Option<std::path::PathBuf>,
     /// How the run ended.
     pub outcome: Outcome,
     /// The process exit code.

@@ -75,16 +75,19 @@ fn manifest_without_kind_names_file_and_document() {
     let dir = tempfile::tempdir().unwrap();
     let platform = copy_platform(dir.path());
     let manifest = platform.join("ingress/manifests/20-service.yaml");
+    let lines = std::fs::read_to_string(&manifest).unwrap().lines().count();
     append(
         &manifest,
         "---\napiVersion: v1\nmetadata:\n  name: no-kind\n",
     );
+    // The document starts at its `apiVersion`, the line after the appended `---`.
     check(
         &["integration", "--platform", &platform.display().to_string()],
         2,
         &[&format!(
-            "{} (document 2): the object has no `kind`",
-            manifest.display()
+            "{}:{} (document 2): the object has no `kind`",
+            manifest.display(),
+            lines + 2
         )],
     );
 }
@@ -98,9 +101,49 @@ fn manifest_that_is_not_yaml_names_file_and_document() {
     check(
         &["integration", "--platform", &platform.display().to_string()],
         2,
+        &[
+            &format!("{}:", manifest.display()),
+            "(document 1): not valid YAML",
+        ],
+    );
+}
+
+#[test]
+fn a_repeated_key_in_stage_yaml_is_named_at_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = copy_platform(dir.path());
+    let stage = platform.join("ingress/stage.yaml");
+    let lines = std::fs::read_to_string(&stage).unwrap().lines().count();
+    append(&stage, "settings:\n  replicas: 2\n");
+    check(
+        &["integration", "--platform", &platform.display().to_string()],
+        2,
         &[&format!(
-            "{} (document 1): not valid YAML",
-            manifest.display()
+            "{}:{}: duplicate key `settings` (first on line 2)",
+            stage.display(),
+            lines + 1
+        )],
+    );
+}
+
+#[test]
+fn an_alias_bomb_in_the_config_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bomb = String::from("x-a: &a [l, l, l, l, l, l, l, l, l, l]\n");
+    let mut previous = 'a';
+    for name in ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] {
+        let aliases = vec![format!("*{previous}"); 10].join(", ");
+        bomb.push_str(&format!("x-{name}: &{name} [{aliases}]\n"));
+        previous = name;
+    }
+    let config = write_config(dir.path(), "bomb", &bomb);
+    let path = config.display().to_string();
+    // The three lines of write_config, then x-a on 4: x-e (111,111 nodes) on line 8.
+    check(
+        &["integration", "--config", &path],
+        2,
+        &[&format!(
+            "{path}:8: aliases expand this document to more than 100000 nodes"
         )],
     );
 }
@@ -169,4 +212,21 @@ fn unknown_providers_are_refused_listing_the_valid_ones() {
         "{}",
         run.output()
     );
+}
+
+#[test]
+fn an_empty_pin_set_is_refused_by_pins_check_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let pins = dir.path().join("pins.toml");
+    std::fs::write(&pins, "# nothing pinned\n").unwrap();
+    let path = pins.display().to_string();
+    for command in [&["pins", "check", "--offline"][..], &["pins", "list"][..]] {
+        let mut args = command.to_vec();
+        args.extend(["--pins", &path]);
+        check(
+            &args,
+            2,
+            &[&format!("{path}:1: (file): the pin set has no pins")],
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod discovery;
 mod end_to_end;
 mod hollow;
 mod images;
+mod ledger;
 mod local;
 mod pins;
 mod providers;

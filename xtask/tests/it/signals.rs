@@ -14,7 +14,7 @@ use crate::end_to_end::{platform_with, unschedulable_deployment};
 use crate::support::{assert_nothing_left, client, read_report, write_config};
 
 /// A run of `xtask integration --json` and its event lines as they come.
-struct Running {
+pub struct Running {
     child: Child,
     events: std::io::BufReader<ChildStdout>,
     seen: Vec<serde_json::Value>,
@@ -22,15 +22,32 @@ struct Running {
 
 impl Running {
     /// Starts `integration --json` on `platform` with `config`, reports in `reports`.
-    fn start(platform: &Path, config: &Path, reports: &Path) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    pub fn start(platform: &Path, config: &Path, reports: &Path) -> Running {
+        Running::start_with(platform, config, reports, &[], &[])
+    }
+
+    /// [`Running::start`] with more arguments and environment variables.
+    pub fn start_with(
+        platform: &Path,
+        config: &Path,
+        reports: &Path,
+        args: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Running {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
             .args(["integration", "--json", "--config"])
             .arg(config)
             .arg("--report-dir")
             .arg(reports)
             .arg("--platform")
             .arg(platform)
-            .env("SEATRIAL_LOG", "warn")
+            .args(args)
+            .env("SEATRIAL_LOG", "warn");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -44,7 +61,7 @@ impl Running {
     }
 
     /// Reads events until one satisfies `wanted`, and returns it.
-    fn until(&mut self, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn until(&mut self, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         loop {
             let mut line = String::new();
             assert!(
@@ -60,13 +77,18 @@ impl Running {
         }
     }
 
-    fn signal(&self, signal: Signal) {
+    /// The process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, signal: Signal) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
         rustix::process::kill_process(pid, signal).unwrap();
     }
 
     /// Waits for the process: its exit code and the events it printed after the last read.
-    fn finish(mut self) -> (Option<i32>, Vec<serde_json::Value>) {
+    pub fn finish(mut self) -> (Option<i32>, Vec<serde_json::Value>) {
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut self.events, &mut rest).unwrap();
         for line in rest.lines() {
@@ -78,7 +100,7 @@ impl Running {
 
 /// A platform whose ingress stage waits forever for a Deployment no node can take, and its
 /// config for `project`; returns (platform, config, reports dir).
-fn platform_that_waits(dir: &Path, project: &str, extra: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub fn platform_that_waits(dir: &Path, project: &str, extra: &str) -> (PathBuf, PathBuf, PathBuf) {
     let platform = platform_with(
         dir,
         "ingress/manifests/90-unschedulable.yaml",

@@ -1,0 +1,131 @@
+//! Earlier runs of a deployment, as the ledger ([`deployer::ledger`]) knows them: one that
+//! still runs or was kept owns the deployment and a new run is refused; one that was killed is
+//! removed (swept by its labels through the kubeconfig it recorded) before anything new is
+//! applied, and what that deleted is listed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use deployer::ledger::{self, Entry, Liveness};
+use deployer::providers::connect;
+use deployer::sweep::{sweep, SweepReport};
+
+use crate::error::{Error, Result};
+use crate::events::{Event, Reporter};
+
+/// The refusal for a run of `entry.deployment` while `entry` owns it, naming the owner, its
+/// state and the command that frees the deployment; `None` when `entry` does not own it (a
+/// killed run, or one of this very process that has ended).
+pub fn owner_refusal(entry: &Entry) -> Option<deployer::Error> {
+    let (state, hint) = match entry.liveness() {
+        Liveness::Running if entry.pid != std::process::id() => (
+            format!("running as pid {}", entry.pid),
+            format!(
+                "wait for it to end, or stop it (kill -TERM {}; it tears down), or use another project_name",
+                entry.pid
+            ),
+        ),
+        Liveness::Kept => (
+            "kept".to_owned(),
+            format!(
+                "remove it with `cargo xtask teardown --run {}`, or use another project_name",
+                entry.run_id
+            ),
+        ),
+        _ => return None,
+    };
+    Some(deployer::Error::Owned {
+        deployment: entry.deployment.clone(),
+        run_id: entry.run_id.clone(),
+        state,
+        started_at: entry.started_at.clone(),
+        hint,
+    })
+}
+
+/// Sweeps the deployment of the killed run `entry` (ledger file `path`) through its recorded
+/// kubeconfig and removes the ledger file when nothing is left; returns the sweep (empty when
+/// the cluster itself is gone: a provider's kubeconfig that no longer exists).
+///
+/// Errors: [`deployer::Error::Owned`] when its cluster does not answer (nothing can be
+/// removed, so the deployment stays owned), and the sweep's own errors.
+pub async fn remove_run(path: &Path, entry: &Entry, timeout: Duration) -> Result<SweepReport> {
+    let unreachable = |reason: String| {
+        deployer::Error::Owned {
+        deployment: entry.deployment.clone(),
+        run_id: entry.run_id.clone(),
+        state: format!("ended without a teardown; its cluster does not answer: {reason}"),
+        started_at: entry.started_at.clone(),
+        hint: format!(
+            "bring that cluster up again (e.g. `cargo xtask {} up`) and run `cargo xtask teardown --stale`; if the cluster is gone for good, so are the objects: remove {}",
+            entry.provider,
+            path.display()
+        ),
+    }
+    };
+    // The providers that run their own cluster write its kubeconfig into their state dir and
+    // remove it with the cluster (`local down`, `hollow down`, `kind delete cluster`): when
+    // it is gone, so is every object the run applied there.
+    if entry.provider != "existing" && !entry.kubeconfig.exists() {
+        ledger::remove(path)?;
+        return Ok(SweepReport::default());
+    }
+    let connection = connect(&entry.kubeconfig, entry.context.as_deref(), "")
+        .await
+        .map_err(|error| unreachable(host::error_chain(&error)))?;
+    let report = sweep(&connection.client, &entry.deployment, timeout).await?;
+    if report.leftovers.is_empty() {
+        ledger::remove(path)?;
+    }
+    Ok(report)
+}
+
+/// Before a run of `deployment` starts anything: refuses it while another run owns the
+/// deployment, and removes every killed run of it (reporting what each sweep deleted).
+///
+/// Errors: [`deployer::Error::Owned`] naming the owner (or the killed run that could not be
+/// removed, or left objects behind) and the command that frees the deployment; the ledger's
+/// errors.
+pub async fn settle(
+    ledger_dir: &Path,
+    deployment: &str,
+    timeout: Duration,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let earlier: Vec<(PathBuf, Entry)> = ledger::list(ledger_dir)?
+        .into_iter()
+        .filter(|(_, entry)| entry.deployment == deployment)
+        .collect();
+    if let Some(refusal) = earlier.iter().find_map(|(_, entry)| owner_refusal(entry)) {
+        return Err(refusal.into());
+    }
+    for (path, entry) in &earlier {
+        let report = remove_run(path, entry, timeout).await?;
+        reporter.report(Event::EarlierRunRemoved {
+            run_id: entry.run_id.clone(),
+            started_at: entry.started_at.clone(),
+            deleted: report.deleted.iter().map(ToString::to_string).collect(),
+            leftovers: report
+                .leftovers
+                .iter()
+                .map(|left| format!("{} ({})", left.id, left.reason))
+                .collect(),
+        });
+        if !report.leftovers.is_empty() {
+            return Err(Error::Deploy(deployer::Error::Owned {
+                deployment: deployment.to_owned(),
+                run_id: entry.run_id.clone(),
+                state: format!(
+                    "ended without a teardown, and {} of its objects remain after a sweep",
+                    report.leftovers.len()
+                ),
+                started_at: entry.started_at.clone(),
+                hint: format!(
+                    "see what holds them (finalizers), then `cargo xtask teardown --run {}`",
+                    entry.run_id
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
