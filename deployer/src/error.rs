@@ -190,6 +190,14 @@ impl host::Classify for Error {
             | Error::EnvironmentMissing { .. }
             | Error::Cluster { .. }
             | Error::Build { .. } => ErrorClass::EnvironmentMissing,
+            // The API server refusing what we sent it (400 Bad Request, 413 Request Entity Too
+            // Large, 422 Unprocessable Entity: Kubernetes API conventions, "HTTP Status codes")
+            // is our input's fault: the manifest, not the cluster.
+            Error::Api {
+                action: "apply",
+                source: kube::Error::Api(status),
+                ..
+            } if matches!(status.code, 400 | 413 | 422) => ErrorClass::BadInput,
             Error::Timeout { .. } | Error::NotReady { .. } | Error::Api { .. } => {
                 ErrorClass::Runtime
             }

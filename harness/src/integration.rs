@@ -977,6 +977,7 @@ async fn deploy_stages(
             });
             record.status = StageStatus::DeployFailed;
             record.error = Some(host::error_chain(&error));
+            record.error_class = Some(host::Classify::class(&error));
             return;
         }
         context.reporter.report(Event::ChecksStarted {

@@ -2,8 +2,10 @@
 //! library error type of the workspace reports, through [`Classify`]. xtask's exit-code table
 //! maps each class to a code; libraries never pick codes themselves.
 
-/// The kind of a failure, independent of the crate it came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The kind of a failure, independent of the crate it came from (`"bad_input"`,
+/// `"environment_missing"`, `"runtime"` in reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// The input (config, platform, manifests, pin set, arguments) is wrong: fix it and retry.
     BadInput,

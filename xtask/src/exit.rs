@@ -28,10 +28,17 @@ pub fn of_class(class: ErrorClass) -> u8 {
 
 /// The code of a finished integration run: for a run a stop signal ended, 128 + the
 /// signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP; the shells' convention), whatever
-/// else happened; otherwise that of its outcome.
+/// else happened; 2 when a stage failed because the API server refused its input; otherwise
+/// that of its outcome.
 pub fn of_run(record: &harness::report::RunRecord) -> u8 {
+    let refused = record
+        .stages
+        .iter()
+        .any(|stage| stage.error_class == Some(ErrorClass::BadInput));
     match record.signal {
         Some(signal) => signal.exit_code(),
+        // The API server refused a manifest as malformed or too large (400, 413, 422).
+        None if refused => BAD_INPUT,
         None => of_outcome(record.outcome),
     }
 }

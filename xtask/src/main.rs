@@ -33,7 +33,8 @@ enum Command {
     ///
     /// Writes report.json, junit.xml, summary.md (also appended to $GITHUB_STEP_SUMMARY when
     /// set), timeline.svg and a diagnostics bundle per failed check to the report directory.
-    /// Exit codes: 0 passed, 1 a check failed or a stage did not become ready, 2 bad input,
+    /// Exit codes: 0 passed, 1 a check failed or a stage did not become ready, 2 bad input
+    /// (also a manifest the API server refuses, or a deployment another run owns),
     /// 3 leftovers remain after teardown and sweep (Kubernetes objects, or Docker objects of the
     /// run's kind cluster), 4 environment missing (package, hollow binaries, `kind` or a Docker
     /// engine, unreachable API server, a cluster binary that cannot be built); a run a stop

@@ -124,6 +124,10 @@ pub struct StageRecord {
     /// Why the deploy failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// The class of that failure (`bad_input` when the API server refused our manifest as
+    /// malformed or too large; the run then exits 2).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error_class: Option<host::ErrorClass>,
 }
 
 impl StageRecord {
@@ -138,6 +142,7 @@ impl StageRecord {
             wait_seconds: 0.0,
             checks_seconds: 0.0,
             checks: Vec::new(),
+            error_class: None,
             error: None,
         }
     }

@@ -634,3 +634,42 @@ async fn json_lines_report_every_step_in_order_and_the_failure() {
     assert_eq!(report["exit_code"], 1);
     assert_nothing_left(&report, "e2e-json").await;
 }
+
+#[tokio::test]
+#[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
+async fn a_manifest_the_api_server_refuses_as_too_large_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 MiB of data: over the API server's 3 MiB request body limit (413).
+    let huge = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: huge, namespace: \"{{{{ namespace }}}}\"}}\ndata:\n  blob: \"{}\"\n",
+        "x".repeat(4 << 20)
+    );
+    let platform = platform_with(
+        dir.path(),
+        "kubernetes-initialize/manifests/90-huge.yaml",
+        &huge,
+    );
+    let config = write_config(dir.path(), "e2e-huge", "");
+    let reports = dir.path().join("reports");
+    let platform = platform.display().to_string();
+    let run = integration(
+        &config,
+        &reports,
+        &[
+            "--platform",
+            &platform,
+            "--stop-at",
+            "kubernetes-initialize",
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.output());
+    assert!(
+        run.stderr.contains("apply ConfigMap e2e-huge/huge (from ")
+            && run.stderr.contains("90-huge.yaml:1 document 0)"),
+        "{}",
+        run.output()
+    );
+    let report = read_report(&reports);
+    assert_eq!(report["stages"][0]["error_class"], "bad_input", "{report}");
+    assert_nothing_left(&report, "e2e-huge").await;
+}
