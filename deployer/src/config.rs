@@ -288,7 +288,14 @@ impl Config {
     }
 
     fn check_dns_label(&self, field: &str, value: &str, max: usize) -> Result<()> {
-        if is_dns_label(value, max) {
+        if is_dns_label(value, max) && reads_as_another_type(value) {
+            Err(self.field_error(
+                field,
+                format!(
+                    "`{field}: {value}` would be read as a number or a YAML keyword, not a name, where the manifests use it; start it with a letter"
+                ),
+            ))
+        } else if is_dns_label(value, max) {
             Ok(())
         } else {
             Err(self.field_error(
@@ -318,9 +325,44 @@ pub fn is_dns_label(value: &str, max: usize) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
+/// Whether `value`, written unquoted into YAML, would be read as something other than a string:
+/// a number (`123`, `1e3`, `0x1f`, `0o7`), `null`/`~`, a boolean, or one of YAML 1.1's
+/// booleans (`yes`, `no`, `on`, `off`, `y`, `n`), which Go YAML readers still take as such.
+pub fn reads_as_another_type(value: &str) -> bool {
+    const YAML_1_1_BOOLEANS: [&str; 6] = ["yes", "no", "on", "off", "y", "n"];
+    YAML_1_1_BOOLEANS.contains(&value)
+        || value.parse::<f64>().is_ok()
+        || !matches!(
+            serde_yaml_ng::from_str::<serde_yaml_ng::Value>(value),
+            Ok(serde_yaml_ng::Value::String(_))
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_yaml_reads_as_numbers_or_keywords_are_refused() {
+        for name in ["123", "1e3", "0x1f", "null", "true", "no", "on"] {
+            let text = format!("project_name: \"{name}\"\nnamespace: dev\ndomain: x.test\n");
+            let error = Config::parse(Path::new("c.yaml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("c.yaml:1: `project_name: ")
+                    && error.contains("would be read as a number or a YAML keyword"),
+                "{name}: {error}"
+            );
+        }
+        let text = "project_name: demo\nnamespace: \"null\"\ndomain: x.test\n";
+        let error = Config::parse(Path::new("c.yaml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("c.yaml:2: `namespace: null`"), "{error}");
+        assert!(!reads_as_another_type("demo-1"));
+        assert!(!reads_as_another_type("1-a"));
+    }
 
     #[track_caller]
     fn check_error(text: &str, expected_line: usize, expected_fragment: &str) {

@@ -42,6 +42,9 @@ struct StageFile {
     description: String,
     #[serde(default)]
     settings: BTreeMap<String, serde_json::Value>,
+    /// Inclusive `[min, max]` of integer settings, e.g. `replicas: [0, 100]`.
+    #[serde(default)]
+    bounds: BTreeMap<String, [i64; 2]>,
     chart: Option<ChartFile>,
 }
 
@@ -80,6 +83,9 @@ pub struct Stage {
     pub dir: PathBuf,
     /// Settings and their default values, from `stage.yaml`.
     pub settings: BTreeMap<String, serde_json::Value>,
+    /// Inclusive bounds of integer settings (`bounds:` in `stage.yaml`); an integer setting
+    /// without bounds is held to Kubernetes' int32 range.
+    pub bounds: BTreeMap<String, (i64, i64)>,
     /// Manifest templates, sorted by file name (may be empty for a chart stage).
     pub manifests: Vec<PathBuf>,
     /// The chart it deploys, for a chart stage.
@@ -210,13 +216,18 @@ impl Platform {
                         ),
                     ));
                 };
+                if let Some(message) = out_of_bounds(stage, key, value) {
+                    return Err(
+                        config.field_error(key, format!("`stages.{stage_name}.{key}`: {message}"))
+                    );
+                }
                 if json_type(default) != json_type(value) {
                     return Err(config.field_error(
                         key,
                         format!(
-                            "`stages.{stage_name}.{key}` must be a {} (like its default {default}), not a {}",
-                            json_type(default),
-                            json_type(value)
+                            "`stages.{stage_name}.{key}` must be {} (like its default {default}), not {}",
+                            with_article(json_type(default)),
+                            with_article(json_type(value))
                         ),
                     ));
                 }
@@ -226,10 +237,86 @@ impl Platform {
     }
 }
 
+/// Kubernetes' integer fields (replicas, ports, priorities) are int32 (API conventions,
+/// "Primitive types"): an integer setting without declared bounds must fit one.
+pub const INT32: (i64, i64) = (i32::MIN as i64, i32::MAX as i64);
+
+/// Validates `stage.yaml`'s `bounds:`: each names an integer setting whose default lies
+/// within it. Errors: [`Error::Invalid`] at the bound's line.
+fn bounds_of(
+    path: &Path,
+    text: &str,
+    settings: &BTreeMap<String, serde_json::Value>,
+    bounds: &BTreeMap<String, [i64; 2]>,
+) -> Result<BTreeMap<String, (i64, i64)>> {
+    let mut checked = BTreeMap::new();
+    for (key, [min, max]) in bounds {
+        let at = |message: String| {
+            let line = text
+                .lines()
+                .position(|line| line.trim_start().starts_with("bounds:"))
+                .map_or(0, |bounds_line| {
+                    text.lines()
+                        .enumerate()
+                        .skip(bounds_line)
+                        .find(|(_, line)| line.trim_start().starts_with(&format!("{key}:")))
+                        .map_or(bounds_line + 1, |(index, _)| index + 1)
+                });
+            Error::invalid(path, line, format!("bounds.{key}: {message}"))
+        };
+        let Some(default) = settings.get(key) else {
+            return Err(at("no such setting".into()));
+        };
+        let Some(value) = default
+            .as_i64()
+            .filter(|_| default.is_i64() || default.is_u64())
+        else {
+            return Err(at(format!(
+                "bounds apply to integer settings; its default is {default}"
+            )));
+        };
+        if min > max || value < *min || value > *max {
+            return Err(at(format!(
+                "the default {value} is not within [{min}, {max}]"
+            )));
+        }
+        checked.insert(key.clone(), (*min, *max));
+    }
+    Ok(checked)
+}
+
+/// Why `value` may not be `stage`'s integer setting `key`, if it may not: not an integer
+/// (1.5), or outside the setting's bounds or int32.
+fn out_of_bounds(stage: &Stage, key: &str, value: &serde_json::Value) -> Option<String> {
+    let default = stage.settings.get(key)?;
+    if json_type(default) != "integer" {
+        return None;
+    }
+    let (min, max) = stage.bounds.get(key).copied().unwrap_or(INT32);
+    let Some(number) = value.as_i64().filter(|_| json_type(value) == "integer") else {
+        return match value {
+            serde_json::Value::Number(_) => {
+                Some(format!("{value} is not an integer within [{min}, {max}]"))
+            }
+            _ => None,
+        };
+    };
+    (number < min || number > max).then(|| format!("{number} is not within [{min}, {max}]"))
+}
+
+/// `an integer`, `a string`.
+fn with_article(noun: &str) -> String {
+    match noun.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {noun}"),
+        _ => format!("a {noun}"),
+    }
+}
+
 fn json_type(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(number) if number.is_i64() || number.is_u64() => "integer",
         serde_json::Value::Number(_) => "number",
         serde_json::Value::String(_) => "string",
         serde_json::Value::Array(_) => "list",
@@ -311,11 +398,13 @@ fn load_stage(root: &Path, name: &str, charts: &BTreeMap<String, ChartPin>) -> R
             format!("stage `{name}` has no *.yaml manifest templates and names no chart"),
         ));
     }
+    let bounds = bounds_of(&stage_path, &text, &file.settings, &file.bounds)?;
     Ok(Stage {
         name: name.to_owned(),
         description: file.description,
         dir,
         settings: file.settings,
+        bounds,
         manifests,
         chart,
     })

@@ -46,7 +46,10 @@ fn malformed_config_names_file_line_and_field() {
     check(
         &["integration", "--config", &path],
         2,
-        &[&format!("{path}:6:"), "stages.ingress.replicas", "number"],
+        &[
+            &format!("{path}:6:"),
+            "stages.ingress.replicas` must be an integer (like its default 1), not a string",
+        ],
     );
 
     let config = write_config(dir.path(), "bad3", "stages:\n  ingres: {}\n");
@@ -229,4 +232,51 @@ fn an_empty_pin_set_is_refused_by_pins_check_and_list() {
             &[&format!("{path}:1: (file): the pin set has no pins")],
         );
     }
+}
+
+#[test]
+fn integer_settings_outside_their_bounds_or_not_integers_are_refused_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, message) in [
+        (
+            "99999999999",
+            "`stages.ingress.replicas`: 99999999999 is not within [0, 20]",
+        ),
+        (
+            "1.5",
+            "`stages.ingress.replicas`: 1.5 is not an integer within [0, 20]",
+        ),
+        ("-1", "`stages.ingress.replicas`: -1 is not within [0, 20]"),
+    ] {
+        let config = write_config(
+            dir.path(),
+            "bounded",
+            &format!("stages:\n  ingress:\n    replicas: {value}\n"),
+        );
+        let path = config.display().to_string();
+        check(
+            &["integration", "--config", &path],
+            2,
+            &[&format!("{path}:6: {message}")],
+        );
+    }
+}
+
+#[test]
+fn names_yaml_would_read_as_numbers_or_keywords_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("numeric.yaml");
+    std::fs::write(
+        &path,
+        "project_name: \"1e3\"\nnamespace: dev\ndomain: x.seatrial.test\n",
+    )
+    .unwrap();
+    let path = path.display().to_string();
+    check(
+        &["integration", "--config", &path],
+        2,
+        &[&format!(
+            "{path}:1: `project_name: 1e3` would be read as a number or a YAML keyword"
+        )],
+    );
 }

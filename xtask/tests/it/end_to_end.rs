@@ -458,7 +458,11 @@ async fn readiness_timeout_names_the_object_and_its_status() {
 #[ignore = "needs the hollow cluster: run by `cargo xtask test`"]
 async fn object_held_by_a_finalizer_is_a_leftover_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
-    let platform = platform_with(dir.path(), "kubernetes-initialize/manifests/90-held.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: \"{{ namespace }}\"\n  finalizers: [seatrial.dev/held-by-test]\ndata: {}\n");
+    let platform = platform_with(
+        dir.path(),
+        "kubernetes-initialize/manifests/90-held.yaml",
+        crate::support::HELD_CONFIGMAP,
+    );
     let config = write_config(dir.path(), "e2e-held", "deletion_timeout_seconds: 5\n");
     let reports = dir.path().join("reports");
     let run = integration(
@@ -474,18 +478,8 @@ async fn object_held_by_a_finalizer_is_a_leftover_and_exits_3() {
     let report = read_report(&reports);
 
     // Release the finalizer before asserting, so a failure leaves nothing behind.
+    crate::support::release_held("e2e-held").await;
     let client = client().await;
-    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-        kube::Api::namespaced(client.clone(), "e2e-held");
-    let patch = serde_json::json!({"metadata": {"finalizers": null}});
-    configmaps
-        .patch(
-            "held",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .unwrap();
 
     assert_eq!(run.code, 3, "{}", run.output());
     assert_eq!(report["outcome"], "leftovers");

@@ -13,6 +13,15 @@ use crate::support::{client, labelled_objects, xtask_with, Run};
 
 const STATE_ENV: &str = "SEATRIAL_STATE_DIR";
 
+/// Nothing of `project` is left in the cluster, and the ledger in `state` is empty.
+async fn assert_cleared(state: &Path, project: &str) {
+    assert_eq!(
+        labelled_objects(&client().await, project).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(entries(state), Vec::<serde_json::Value>::new());
+}
+
 /// The ledger entries in `state`, parsed.
 fn entries(state: &Path) -> Vec<serde_json::Value> {
     let Ok(listing) = std::fs::read_dir(state.join("runs")) else {
@@ -120,11 +129,7 @@ async fn a_sigkilled_run_is_in_the_ledger_and_teardown_stale_removes_it() {
         "{}",
         teardown.output()
     );
-    assert_eq!(
-        labelled_objects(&client().await, project).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(entries(&state), Vec::<serde_json::Value>::new());
+    assert_cleared(&state, project).await;
 }
 
 #[tokio::test]
@@ -157,11 +162,7 @@ async fn the_next_run_sweeps_a_killed_run_of_its_deployment_first_and_lists_what
         deleted.contains(&format!("Deployment {project}/never-ready").as_str()),
         "{removed}"
     );
-    assert_eq!(
-        labelled_objects(&client().await, project).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(entries(&state), Vec::<serde_json::Value>::new());
+    assert_cleared(&state, project).await;
 }
 
 #[tokio::test]
@@ -198,11 +199,7 @@ async fn a_second_run_beside_a_running_one_is_refused_naming_its_owner() {
     owner.signal(Signal::TERM);
     let (code, events) = owner.finish();
     assert_eq!(code, Some(143), "{events:?}");
-    assert_eq!(
-        labelled_objects(&client().await, project).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(entries(&state), Vec::<serde_json::Value>::new());
+    assert_cleared(&state, project).await;
 }
 
 #[tokio::test]
@@ -244,9 +241,5 @@ async fn a_run_beside_a_kept_deployment_is_refused_and_the_kept_one_stays_remova
         &[(STATE_ENV, &state)],
     );
     assert_eq!(teardown.code, 0, "{}", teardown.output());
-    assert_eq!(
-        labelled_objects(&client().await, project).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(entries(&state), Vec::<serde_json::Value>::new());
+    assert_cleared(&state, project).await;
 }

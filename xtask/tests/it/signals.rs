@@ -170,7 +170,7 @@ async fn a_second_signal_during_the_teardown_stops_waiting_and_teardown_finishes
         platform_that_waits(dir.path(), project, "deletion_timeout_seconds: 120\n");
     std::fs::write(
         platform.join("kubernetes-initialize/manifests/90-held.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: \"{{ namespace }}\"\n  finalizers: [seatrial.dev/held-by-test]\ndata: {}\n",
+        crate::support::HELD_CONFIGMAP,
     )
     .unwrap();
     let mut run = Running::start(&platform, &config, &reports);
@@ -200,17 +200,7 @@ async fn a_second_signal_during_the_teardown_stops_waiting_and_teardown_finishes
     assert_eq!(report["outcome"], "interrupted", "{report}");
 
     // The held ConfigMap is still there; released, `teardown --target` finishes the work.
-    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-        kube::Api::namespaced(client().await, project);
-    let patch = serde_json::json!({"metadata": {"finalizers": null}});
-    configmaps
-        .patch(
-            "held",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .unwrap();
+    crate::support::release_held(project).await;
     let teardown = crate::support::xtask(&["teardown", "--target", target.to_str().unwrap()]);
     assert_eq!(teardown.code, 0, "{}", teardown.output());
     assert_eq!(

@@ -237,3 +237,22 @@ pub async fn assert_nothing_left(report: &serde_json::Value, deployment: &str) {
         Vec::<String>::new()
     );
 }
+
+/// A ConfigMap `held` in the config's namespace that the finalizer `seatrial.dev/held-by-test`
+/// keeps from being deleted until [`release_held`] removes it.
+pub const HELD_CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: \"{{ namespace }}\"\n  finalizers: [seatrial.dev/held-by-test]\ndata: {}\n";
+
+/// Removes the finalizers of the ConfigMap `held` in `namespace` ([`HELD_CONFIGMAP`]).
+pub async fn release_held(namespace: &str) {
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client().await, namespace);
+    let patch = serde_json::json!({"metadata": {"finalizers": null}});
+    configmaps
+        .patch(
+            "held",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+}
