@@ -355,7 +355,11 @@ pub fn remove_remains(state_dir: &Path) -> Vec<String> {
     }
     for link in cluster_links() {
         if let Err(error) = run("ip", &["link", "delete", &link]) {
-            failed.push(format!("link {link}: {}", host::error_chain(&error)));
+            // A pod's veth goes by itself once its peer's network namespace is gone (the
+            // kernel deletes the pair), which can happen between listing and deleting it.
+            if Path::new(&format!("/sys/class/net/{link}")).exists() {
+                failed.push(format!("link {link}: {}", host::error_chain(&error)));
+            }
         }
     }
     failed.extend(remove_chains());
