@@ -23,8 +23,23 @@ pub struct Problem {
     pub line: usize,
     /// 0-based index of the document it is in.
     pub document: usize,
+    /// What kind of problem it is.
+    pub kind: ProblemKind,
     /// What is wrong, e.g. "duplicate key `settings` (first on line 3)".
     pub message: String,
+}
+
+/// The kinds of [`Problem`]; callers decide by kind, never by message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The text is not YAML at all (the parser stopped).
+    Syntax,
+    /// A mapping repeats a key.
+    DuplicateKey,
+    /// Aliases expand a document beyond [`MAX_EXPANDED_NODES`].
+    AliasBomb,
+    /// The YAML is fine but does not deserialize into the wanted type (serde's message).
+    Shape,
 }
 
 /// What [`check`] learnt of a text that passed it.
@@ -45,10 +60,11 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Problem> {
     let serde_problem = |error: serde_yaml_ng::Error| Problem {
         line: error.location().map_or(0, |location| location.line()),
         document: 0,
+        kind: ProblemKind::Shape,
         message: error.to_string(),
     };
     match check(text) {
-        Err(problem) if problem.message.starts_with(SYNTAX) => {
+        Err(problem) if problem.kind == ProblemKind::Syntax => {
             match serde_yaml_ng::from_str::<T>(text) {
                 Err(error) if error.location().is_some() => Err(serde_problem(error)),
                 _ => Err(problem),
@@ -58,9 +74,6 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Problem> {
         Ok(_) => serde_yaml_ng::from_str(text).map_err(serde_problem),
     }
 }
-
-/// How a syntax problem's message starts.
-const SYNTAX: &str = "not valid YAML: ";
 
 /// One open collection.
 enum Frame {
@@ -95,7 +108,8 @@ pub fn check(text: &str) -> Result<Outline, Problem> {
         let (event, mark) = parser.next_token().map_err(|error| Problem {
             line: error.marker().line(),
             document,
-            message: format!("{SYNTAX}{}", error.info()),
+            kind: ProblemKind::Syntax,
+            message: format!("not valid YAML: {}", error.info()),
         })?;
         let line = mark.line();
         if document_open && !matches!(event, Event::DocumentEnd | Event::StreamEnd) {
@@ -163,6 +177,7 @@ pub fn check(text: &str) -> Result<Outline, Problem> {
             Problem {
             line,
             document,
+            kind: ProblemKind::AliasBomb,
             message: format!(
                 "aliases expand this document to more than {MAX_EXPANDED_NODES} nodes (an alias bomb?)"
             ),
@@ -188,6 +203,7 @@ pub fn check(text: &str) -> Result<Outline, Problem> {
                             return Err(Problem {
                                 line,
                                 document,
+                                kind: ProblemKind::DuplicateKey,
                                 message: format!("duplicate key `{key}` (first on line {first})"),
                             });
                         }
@@ -218,6 +234,7 @@ mod tests {
             Err(Problem {
                 line: 7,
                 document: 0,
+                kind: ProblemKind::DuplicateKey,
                 message: "duplicate key `settings` (first on line 2)".into()
             })
         );
@@ -240,6 +257,7 @@ mod tests {
         let problem = check(&text).unwrap_err();
         // b = 111 nodes, c = 1,111, d = 11,111, e = 111,111 crosses 100,000 on line 5.
         assert_eq!(problem.line, 5, "{problem:?}");
+        assert_eq!(problem.kind, ProblemKind::AliasBomb, "{problem:?}");
         assert!(problem.message.contains("alias bomb"), "{problem:?}");
         // Ordinary anchors pass.
         assert!(check("x: &x {a: 1}\ny: *x\n").is_ok());
@@ -250,6 +268,7 @@ mod tests {
         let outline = check("a: 1\n---\n\nkind: B\n---\n- x\n").unwrap();
         assert_eq!(outline.document_lines, vec![1, 4, 6]);
         let problem = check("a: 1\nb: [unclosed\n").unwrap_err();
+        assert_eq!(problem.kind, ProblemKind::Syntax, "{problem:?}");
         assert!(problem.message.starts_with("not valid YAML"), "{problem:?}");
         assert!(problem.line >= 2, "{problem:?}");
     }

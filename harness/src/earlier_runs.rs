@@ -80,8 +80,24 @@ pub async fn remove_run(path: &Path, entry: &Entry, timeout: Duration) -> Result
     Ok(report)
 }
 
-/// Before a run of `deployment` starts anything: refuses it while another run owns the
-/// deployment, and removes every killed run of it (reporting what each sweep deleted).
+/// The ledger's earlier runs of `deployment`, each with its file, unless one of them owns it.
+///
+/// Errors: [`deployer::Error::Owned`] naming the owner ([`owner_refusal`]); the ledger's
+/// errors.
+pub fn unowned_runs(ledger_dir: &Path, deployment: &str) -> Result<Vec<(PathBuf, Entry)>> {
+    let earlier: Vec<(PathBuf, Entry)> = ledger::list(ledger_dir)?
+        .into_iter()
+        .filter(|(_, entry)| entry.deployment == deployment)
+        .collect();
+    match earlier.iter().find_map(|(_, entry)| owner_refusal(entry)) {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(earlier),
+    }
+}
+
+/// Before a run of `deployment` applies anything: refuses it while another run owns the
+/// deployment ([`unowned_runs`], asked again: an owner may have started meanwhile), and
+/// removes every killed run of it (reporting what each sweep deleted).
 ///
 /// Errors: [`deployer::Error::Owned`] naming the owner (or the killed run that could not be
 /// removed, or left objects behind) and the command that frees the deployment; the ledger's
@@ -92,14 +108,7 @@ pub async fn settle(
     timeout: Duration,
     reporter: &dyn Reporter,
 ) -> Result<()> {
-    let earlier: Vec<(PathBuf, Entry)> = ledger::list(ledger_dir)?
-        .into_iter()
-        .filter(|(_, entry)| entry.deployment == deployment)
-        .collect();
-    if let Some(refusal) = earlier.iter().find_map(|(_, entry)| owner_refusal(entry)) {
-        return Err(refusal.into());
-    }
-    for (path, entry) in &earlier {
+    for (path, entry) in &unowned_runs(ledger_dir, deployment)? {
         let report = remove_run(path, entry, timeout).await?;
         reporter.report(Event::EarlierRunRemoved {
             run_id: entry.run_id.clone(),

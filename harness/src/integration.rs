@@ -339,13 +339,7 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         run_id: options.run_id.clone(),
     };
     // A run that still runs or was kept owns the deployment: refused before anything starts.
-    if let Some(refusal) = deployer::ledger::list(&options.ledger_dir)?
-        .iter()
-        .filter(|(_, entry)| entry.deployment == inventory.deployment)
-        .find_map(|(_, entry)| earlier_runs::owner_refusal(entry))
-    {
-        return Err(refusal.into());
-    }
+    earlier_runs::unowned_runs(&options.ledger_dir, &inventory.deployment)?;
     let (connection, handle, provider_seconds) =
         bring_up(options, &reporter, &helms, &inventory, &mut prepared).await?;
     // Killed runs of the deployment are swept, and this run's ledger entry is written, before
