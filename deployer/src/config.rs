@@ -151,6 +151,11 @@ pub struct Config {
     /// How long teardown and sweep wait for one object to be deleted, in seconds; 180 when absent.
     #[serde(default = "default_deletion_timeout")]
     pub deletion_timeout_seconds: u64,
+    /// How long a run waits for an API server that stopped answering to answer again before
+    /// it leaves the deployment (and its ledger entry) to `cargo xtask teardown`, in seconds;
+    /// 60 when absent.
+    #[serde(default = "default_api_return_timeout")]
+    pub api_return_timeout_seconds: u64,
     /// How long one attempt of a check may wait for its assertion to hold, in seconds; 60 when
     /// absent. A check's own `timeout_seconds` overrides it.
     #[serde(default = "default_check_timeout")]
@@ -184,6 +189,10 @@ fn default_readiness_timeout() -> u64 {
 
 fn default_deletion_timeout() -> u64 {
     180
+}
+
+fn default_api_return_timeout() -> u64 {
+    60
 }
 
 fn default_check_timeout() -> u64 {
@@ -250,6 +259,10 @@ impl Config {
             ("readiness_timeout_seconds", self.readiness_timeout_seconds),
             ("deletion_timeout_seconds", self.deletion_timeout_seconds),
             ("check_timeout_seconds", self.check_timeout_seconds),
+            (
+                "api_return_timeout_seconds",
+                self.api_return_timeout_seconds,
+            ),
         ] {
             if value == 0 {
                 return Err(self.field_error(field, format!("`{field}` must be at least 1 second")));
@@ -310,6 +323,22 @@ impl Config {
     /// An [`Error::Invalid`] pointing at the line where `field` is set in this file.
     pub fn field_error(&self, field: &str, message: impl Into<String>) -> Error {
         Error::invalid(&self.source, line_of_key(&self.text, field), message)
+    }
+
+    /// The 1-based line of the key at `path` in the config's text (e.g. `["stages",
+    /// "ingress", "replicas"]`, [`crate::yaml::line_of_path`]), if the config sets it.
+    pub fn line_of(&self, path: &[&str]) -> Option<usize> {
+        crate::yaml::line_of_path(&self.text, path)
+    }
+
+    /// An [`Error::Invalid`] at the line of the key at `path`, or of the nearest enclosing key
+    /// the text has (line 1 when it has none of them).
+    pub fn path_error(&self, path: &[&str], message: impl Into<String>) -> Error {
+        let line = (1..=path.len())
+            .rev()
+            .find_map(|length| self.line_of(&path[..length]))
+            .unwrap_or(1);
+        Error::invalid(&self.source, line, message)
     }
 }
 

@@ -10,9 +10,13 @@
 //! 4. [`teardown`] deletes stages in reverse order; [`sweep`] then finds anything that still
 //!    carries the deployment's inventory labels, deletes it and reports what remains.
 //!
+//! While a run lasts, [`api_health`] probes the API server, so that an outage is known within
+//! seconds rather than at the end of a wait.
+//!
 //! The deployer never shells out to kubectl and never sleeps to wait for the cluster: every
 //! wait is a watch with a timeout.
 
+pub mod api_health;
 pub mod apply;
 pub mod charts;
 pub mod claims;
@@ -22,6 +26,7 @@ pub mod discovery;
 pub mod error;
 pub mod images;
 pub mod inventory;
+pub mod lease;
 pub mod ledger;
 pub mod manifest;
 pub mod pins;

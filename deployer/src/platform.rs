@@ -197,8 +197,8 @@ impl Platform {
     pub fn validate_config_stages(&self, config: &Config) -> Result<()> {
         for (stage_name, overrides) in &config.stages {
             let Some(stage) = self.stages.iter().find(|stage| &stage.name == stage_name) else {
-                return Err(config.field_error(
-                    stage_name,
+                return Err(config.path_error(
+                    &["stages", stage_name],
                     format!(
                         "`stages.{stage_name}`: no such stage; valid stages: {}",
                         self.stage_names().join(", ")
@@ -208,8 +208,8 @@ impl Platform {
             for (key, value) in overrides {
                 let Some(default) = stage.settings.get(key) else {
                     let known: Vec<&str> = stage.settings.keys().map(String::as_str).collect();
-                    return Err(config.field_error(
-                        key,
+                    return Err(config.path_error(
+                        &["stages", stage_name, key],
                         format!(
                             "`stages.{stage_name}.{key}`: no such setting; valid settings: {}",
                             known.join(", ")
@@ -217,12 +217,17 @@ impl Platform {
                     ));
                 };
                 if let Some(message) = out_of_bounds(stage, key, value) {
-                    return Err(
-                        config.field_error(key, format!("`stages.{stage_name}.{key}`: {message}"))
-                    );
+                    return Err(setting_error(
+                        config,
+                        stage,
+                        key,
+                        format!("`stages.{stage_name}.{key}`: {message}"),
+                    ));
                 }
                 if json_type(default) != json_type(value) {
-                    return Err(config.field_error(
+                    return Err(setting_error(
+                        config,
+                        stage,
                         key,
                         format!(
                             "`stages.{stage_name}.{key}` must be {} (like its default {default}), not {}",
@@ -235,6 +240,28 @@ impl Platform {
         }
         Ok(())
     }
+}
+
+/// The error of a stage setting's value: at the config's line of `key` when the config sets
+/// it. Otherwise the value is a provider's default
+/// ([`crate::providers::lifecycle::apply_defaults`]) that the setting, as `stage.yaml` declares
+/// it, does not admit: the error is at that declaration's line.
+fn setting_error(config: &Config, stage: &Stage, key: &str, message: String) -> Error {
+    let path = ["stages", stage.name.as_str(), key];
+    if config.line_of(&path).is_some() {
+        return config.path_error(&path, message);
+    }
+    let path = stage.dir.join("stage.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let line = match line_of_key(&text, key) {
+        0 => line_of_key(&text, "settings").max(1),
+        line => line,
+    };
+    Error::invalid(
+        &path,
+        line,
+        format!("{message}; the provider sets this value, and the stage declares the setting here"),
+    )
 }
 
 /// Kubernetes' integer fields (replicas, ports, priorities) are int32 (API conventions,

@@ -222,8 +222,113 @@ pub fn check(text: &str) -> Result<Outline, Problem> {
     }
 }
 
+/// The 1-based line of the mapping key at `path` (keys from the root mapping of the first
+/// document, e.g. `["stages", "ingress", "replicas"]`), found in the parser's events; `None`
+/// when the text has no such key or is not YAML. Keys inside sequences are not looked at.
+pub fn line_of_path(text: &str, path: &[&str]) -> Option<usize> {
+    /// A mapping or sequence being read, and the key it is the value of.
+    struct Frame {
+        mapping: bool,
+        expecting_key: bool,
+        pending_key: Option<String>,
+        /// The key this collection is the value of (`None` for the root and sequence items;
+        /// a NUL for a complex key, which no path names).
+        entered_by: Option<String>,
+        /// Whether this collection is itself a (complex) key.
+        is_key: bool,
+    }
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    loop {
+        let (event, mark) = parser.next_token().ok()?;
+        match event {
+            Event::StreamEnd | Event::DocumentEnd => return None,
+            Event::Scalar(..) | Event::Alias(_) => {
+                let Some(top) = stack.last() else {
+                    continue;
+                };
+                if !top.mapping {
+                    continue;
+                }
+                if top.expecting_key {
+                    let key = match &event {
+                        Event::Scalar(value, ..) => Some(value.clone()),
+                        _ => None,
+                    };
+                    let inside_sequence = stack.iter().any(|frame| !frame.mapping);
+                    if let Some(key) = &key {
+                        let mut keys: Vec<&str> = stack
+                            .iter()
+                            .filter_map(|frame| frame.entered_by.as_deref())
+                            .collect();
+                        keys.push(key);
+                        if !inside_sequence && keys == path {
+                            return Some(mark.line());
+                        }
+                    }
+                    let top = stack.last_mut().expect("looked at above");
+                    top.pending_key = key;
+                    top.expecting_key = false;
+                } else {
+                    let top = stack.last_mut().expect("looked at above");
+                    top.pending_key = None;
+                    top.expecting_key = true;
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let (entered_by, is_key) = match stack.last_mut() {
+                    Some(top) if top.mapping && top.expecting_key => {
+                        top.expecting_key = false;
+                        top.pending_key = None;
+                        (Some("\0".to_owned()), true)
+                    }
+                    Some(top) if top.mapping => (
+                        Some(top.pending_key.take().unwrap_or_else(|| "\0".to_owned())),
+                        false,
+                    ),
+                    _ => (None, false),
+                };
+                stack.push(Frame {
+                    mapping: matches!(event, Event::MappingStart(..)),
+                    expecting_key: true,
+                    pending_key: None,
+                    entered_by,
+                    is_key,
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let ended = stack.pop()?;
+                if let Some(top) = stack.last_mut().filter(|top| top.mapping) {
+                    // After a complex key comes its value; after a value, the next key.
+                    top.expecting_key = !ended.is_key;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_key_path_is_found_at_its_line_and_not_elsewhere() {
+        let text = "replicas: 1\nstages:\n  ingress:\n    replicas: 2\n  list:\n    - replicas: 3\n  \"quoted\": {replicas: 4}\n";
+        assert_eq!(line_of_path(text, &["replicas"]), Some(1));
+        assert_eq!(line_of_path(text, &["stages"]), Some(2));
+        assert_eq!(
+            line_of_path(text, &["stages", "ingress", "replicas"]),
+            Some(4)
+        );
+        assert_eq!(
+            line_of_path(text, &["stages", "quoted", "replicas"]),
+            Some(7)
+        );
+        // Keys inside sequences, and keys that are not there, are not found.
+        assert_eq!(line_of_path(text, &["stages", "list", "replicas"]), None);
+        assert_eq!(line_of_path(text, &["stages", "keycloak"]), None);
+        assert_eq!(line_of_path("a: [", &["a", "b"]), None);
+    }
     use super::*;
 
     #[test]

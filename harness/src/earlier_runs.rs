@@ -44,12 +44,20 @@ pub fn owner_refusal(entry: &Entry) -> Option<deployer::Error> {
 }
 
 /// Sweeps the deployment of the killed run `entry` (ledger file `path`) through its recorded
-/// kubeconfig and removes the ledger file when nothing is left; returns the sweep (empty when
-/// the cluster itself is gone: a provider's kubeconfig that no longer exists).
+/// kubeconfig and removes the ledger file when nothing is left — and the deployment's lease
+/// ([`deployer::lease`]) unless `this_run` (the run sweeping, which holds it) is given; returns
+/// the sweep (empty when the cluster itself is gone: a provider's kubeconfig that no longer
+/// exists).
 ///
 /// Errors: [`deployer::Error::Owned`] when its cluster does not answer (nothing can be
-/// removed, so the deployment stays owned), and the sweep's own errors.
-pub async fn remove_run(path: &Path, entry: &Entry, timeout: Duration) -> Result<SweepReport> {
+/// removed, so the deployment stays owned) or a live run other than `entry`'s and `this_run`
+/// holds the lease, and the sweep's own errors.
+pub async fn remove_run(
+    path: &Path,
+    entry: &Entry,
+    this_run: Option<&str>,
+    timeout: Duration,
+) -> Result<SweepReport> {
     let unreachable = |reason: String| {
         deployer::Error::Owned {
         deployment: entry.deployment.clone(),
@@ -73,9 +81,18 @@ pub async fn remove_run(path: &Path, entry: &Entry, timeout: Duration) -> Result
     let connection = connect(&entry.kubeconfig, entry.context.as_deref(), "")
         .await
         .map_err(|error| unreachable(host::error_chain(&error)))?;
+    // A run on another machine that renews the deployment's lease owns it: hands off.
+    let allowed: Vec<&str> = std::iter::once(entry.run_id.as_str())
+        .chain(this_run)
+        .collect();
+    deployer::lease::refuse_other_owner(&connection.client, &entry.deployment, &allowed).await?;
     let report = sweep(&connection.client, &entry.deployment, timeout).await?;
     if report.leftovers.is_empty() {
         ledger::remove(path)?;
+        // Freed for the next run, unless the run sweeping holds the lease itself.
+        if this_run.is_none() {
+            deployer::lease::free(&connection.client, &entry.deployment).await?;
+        }
     }
     Ok(report)
 }
@@ -105,11 +122,12 @@ pub fn unowned_runs(ledger_dir: &Path, deployment: &str) -> Result<Vec<(PathBuf,
 pub async fn settle(
     ledger_dir: &Path,
     deployment: &str,
+    this_run: &str,
     timeout: Duration,
     reporter: &dyn Reporter,
 ) -> Result<()> {
     for (path, entry) in &unowned_runs(ledger_dir, deployment)? {
-        let report = remove_run(path, entry, timeout).await?;
+        let report = remove_run(path, entry, Some(this_run), timeout).await?;
         reporter.report(Event::EarlierRunRemoved {
             run_id: entry.run_id.clone(),
             started_at: entry.started_at.clone(),

@@ -171,6 +171,33 @@ pub enum Event {
         /// The `target.json` written for the teardown command.
         target: PathBuf,
     },
+    /// The API server stopped answering ([`deployer::api_health`]: probes of `/livez` failed
+    /// in a row): what the run was doing stops.
+    ApiServerLost {
+        /// What the run was doing: `deploy`, `scenarios` or `teardown`.
+        during: String,
+        /// The last failure the probe saw.
+        reason: String,
+        /// Seconds from the first failed probe to this event.
+        after_seconds: f64,
+        /// How long the run waits for it to answer again, in seconds.
+        waiting_seconds: u64,
+    },
+    /// The API server answers again after an outage; the run tears down.
+    ApiServerReturned {
+        /// Seconds it was gone.
+        gone_seconds: f64,
+    },
+    /// The teardown cannot be done (the API server did not return within the wait): the run
+    /// ends without it, leaving its ledger entry and `target` for `cargo xtask teardown`.
+    TeardownNotPossible {
+        /// The run id.
+        run_id: String,
+        /// The `target.json` written for the teardown command.
+        target: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// `--keep`, or `--keep-on-failure` after a failure: the deployment stays.
     DeploymentKept {
         /// The deployment (project name).

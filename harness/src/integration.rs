@@ -15,6 +15,7 @@ use deployer::error::{Error as DeployError, Result as DeployResult};
 
 use crate::error::{Error, Result};
 use deployer::inventory::Inventory;
+use deployer::lease::HeldLease;
 use deployer::ledger::Ledger;
 use deployer::manifest::{parse_documents, Manifest};
 use deployer::platform::{Platform, Stage};
@@ -26,6 +27,8 @@ use deployer::{sweep, teardown};
 use host::signals::{StopSignal, StopSignals};
 
 use crate::earlier_runs;
+use crate::outage;
+use deployer::api_health::{ApiHealth, Probe};
 
 use std::sync::Arc;
 
@@ -35,7 +38,8 @@ use crate::checks::{load_checks, run_checks, Check, CheckDefaults, CheckRunner, 
 use crate::diagnostics::{self, DiagnosticsMode};
 use crate::events::{Event, Reporter, SharedReporter};
 use crate::report::{
-    CheckRecord, CheckResult, Outcome, RunRecord, StageRecord, StageStatus, TeardownRecord,
+    CheckRecord, CheckResult, Outcome, RunRecord, StageRecord, StageStatus, SweepState,
+    TeardownRecord,
 };
 use crate::target::Target;
 
@@ -342,10 +346,11 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     earlier_runs::unowned_runs(&options.ledger_dir, &inventory.deployment)?;
     let (connection, handle, provider_seconds) =
         bring_up(options, &reporter, &helms, &inventory, &mut prepared).await?;
-    // Killed runs of the deployment are swept, and this run's ledger entry is written, before
-    // the first apply; a failure here takes the provider down again.
-    let ledger = match open_ledger(options, &*reporter, &connection, &inventory).await {
-        Ok(ledger) => ledger,
+    // The deployment's lease is taken, killed runs of it are swept, and this run's ledger
+    // entry is written, before the first apply; a failure here takes the provider down again.
+    let claimed = claim(options, &*reporter, &connection, &inventory, &started_at).await;
+    let (mut lease, ledger) = match claimed {
+        Ok((lease, ledger)) => (Some(lease), ledger),
         Err(error) => {
             let down = handle.down().await;
             for problem in down.problems {
@@ -364,6 +369,14 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     // From here on SIGINT, SIGTERM and SIGHUP no longer end the process: the run acts on
     // each (a first one tears down, a second one stops waiting for the teardown).
     let signals = StopSignals::watch();
+    // An API server that stops answering is known within seconds, not at a wait's timeout.
+    let health = ApiHealth::watch(connection.client.clone(), Probe::default());
+    let outage_wait = Duration::from_secs(options.config.api_return_timeout_seconds);
+    let stops = Stops {
+        signals: &signals,
+        health: &health,
+        outage_wait,
+    };
     let Deployed {
         stages: stage_records,
         applied,
@@ -376,14 +389,20 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         applier,
         &prepared,
         started,
-        &signals,
+        &stops,
     )
     .await;
+    let deploy_ended = Instant::now();
     let deploy_passed = stage_records
         .iter()
         .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped));
     let scenario_records =
-        run_scenarios(options, &*reporter, &connection, &stage_records, &signals).await;
+        run_scenarios(options, &*reporter, &connection, &stage_records, &stops).await;
+    let phases = outage::Phases {
+        started,
+        deploy_ended,
+        scenarios_ended: Instant::now(),
+    };
     let scenarios_passed = scenario_records
         .iter()
         .all(|scenario| scenario.outcome != scenarios::ScenarioOutcome::Failed);
@@ -410,13 +429,38 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         signal: None,
         teardown_abandoned: false,
         ledger: None,
+        sweep_state: SweepState::default(),
+        api_outage: None,
         outcome: Outcome::Passed,
         exit_code: 0,
     };
 
     watches.stop_all();
-    if record.kept {
+    if let Some(reason) = outage::still_gone(&health, outage_wait, &*reporter).await {
+        // Nothing can be deleted through a server that does not answer: the ledger entry
+        // stays, and the teardown command finishes the work once it is back.
+        let target = write_target(options, &*reporter, &connection, probes);
+        reporter.report(Event::TeardownNotPossible {
+            run_id: options.run_id.clone(),
+            target,
+            reason: reason.clone(),
+        });
+        record.sweep_state = SweepState::NotPossible { reason };
+        record.teardown_abandoned = true;
+    } else if record.kept {
+        record.sweep_state = SweepState::NotRun {
+            reason: "the deployment was kept".to_owned(),
+        };
         keep(options, &*reporter, &connection, probes, &record);
+        let kept = match lease.take() {
+            Some(lease) => lease.keep().await,
+            None => Ok(()),
+        };
+        if let Err(error) = kept {
+            reporter.report(Event::Warning {
+                message: host::error_chain(&error),
+            });
+        }
         if let Err(error) = ledger.mark_kept() {
             reporter.report(Event::Warning {
                 message: host::error_chain(&error),
@@ -433,17 +477,37 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
             tear_down(options, &*reporter, &connection, &applied, &mut record).await;
             provider_down(&*reporter, handle, &mut record).await;
         };
-        if let Some(signal) = unless_stopped_again(work, &*reporter, &signals).await {
-            let target = write_target(options, &*reporter, &connection, probes);
-            reporter.report(Event::TeardownAbandoned {
-                signal,
-                run_id: options.run_id.clone(),
-                target,
-            });
-            record.teardown_abandoned = true;
+        match unless_stopped(work, &*reporter, &stops).await {
+            None => {}
+            Some(Abandoned::Signal(signal)) => {
+                let target = write_target(options, &*reporter, &connection, probes);
+                reporter.report(Event::TeardownAbandoned {
+                    signal,
+                    run_id: options.run_id.clone(),
+                    target,
+                });
+                record.teardown_abandoned = true;
+                record.sweep_state = SweepState::NotPossible {
+                    reason: format!("{} stopped the teardown", signal.describe()),
+                };
+            }
+            Some(Abandoned::Outage(reason)) => {
+                let target = write_target(options, &*reporter, &connection, probes);
+                reporter.report(Event::TeardownNotPossible {
+                    run_id: options.run_id.clone(),
+                    target,
+                    reason: reason.clone(),
+                });
+                record.teardown_abandoned = true;
+                record.sweep_state = SweepState::NotPossible { reason };
+            }
         }
     }
 
+    record.api_outage = outage::record(health.first_outage(), &phases);
+    if let Some(lease) = lease {
+        release(&*reporter, lease, &record).await;
+    }
     record.ledger = settle_ledger(&*reporter, &ledger, &record);
     record.signal = signals.first();
     let interrupted = interrupted || record.signal.is_some();
@@ -452,20 +516,42 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     Ok(record)
 }
 
-/// Sweeps every killed run of the deployment the ledger knows (through the cluster just
-/// brought up, or the one it recorded), then writes this run's ledger entry.
+/// Takes the deployment's lease in the cluster ([`deployer::lease`]), sweeps every killed run
+/// of the deployment the ledger knows (through the cluster just brought up, or the one it
+/// recorded), then writes this run's ledger entry.
 ///
-/// Errors: those of [`earlier_runs::settle`] and of writing the entry.
-async fn open_ledger(
+/// Errors: [`deployer::Error::Owned`] when another live run or a kept deployment holds the
+/// lease; those of [`earlier_runs::settle`] and of writing the entry.
+async fn claim(
     options: &IntegrationOptions,
     reporter: &dyn Reporter,
     connection: &Connection,
     inventory: &Inventory,
-) -> Result<Arc<Ledger>> {
+    started_at: &str,
+) -> Result<(HeldLease, Arc<Ledger>)> {
+    // Runs of this machine that were killed hold a lease that has not lapsed yet: theirs is
+    // taken over at once (their objects are swept just below).
+    let dead: Vec<String> = deployer::ledger::list(&options.ledger_dir)?
+        .into_iter()
+        .filter(|(_, entry)| {
+            entry.deployment == inventory.deployment
+                && entry.liveness() == deployer::ledger::Liveness::Stale
+        })
+        .map(|(_, entry)| entry.run_id)
+        .collect();
+    let lease = deployer::lease::take(
+        &connection.client,
+        &inventory.deployment,
+        &inventory.run_id,
+        started_at,
+        &dead,
+    )
+    .await?;
     let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
     earlier_runs::settle(
         &options.ledger_dir,
         &inventory.deployment,
+        &inventory.run_id,
         deletion_timeout,
         reporter,
     )
@@ -477,7 +563,23 @@ async fn open_ledger(
         &connection.kubeconfig,
         connection.context.as_deref(),
     );
-    Ok(Arc::new(Ledger::create(&options.ledger_dir, entry)?))
+    Ok((lease, Arc::new(Ledger::create(&options.ledger_dir, entry)?)))
+}
+
+/// Releases the lease of a run that tore down; one whose teardown was abandoned or not
+/// possible lets it lapse (nothing can delete it through a server that does not answer, and a
+/// stopped run should not wait), and so does one whose sweep left objects: the next run of
+/// the deployment takes it over once it lapses.
+async fn release(reporter: &dyn Reporter, lease: HeldLease, record: &RunRecord) {
+    let swept_clean = matches!(&record.sweep, Some(sweep) if sweep.leftovers.is_empty());
+    if record.teardown_abandoned || !swept_clean {
+        return;
+    }
+    if let Err(error) = lease.release().await {
+        reporter.report(Event::Warning {
+            message: host::error_chain(&error),
+        });
+    }
 }
 
 /// What becomes of the run's ledger entry at its end: removed when the sweep left nothing;
@@ -487,7 +589,10 @@ fn settle_ledger(reporter: &dyn Reporter, ledger: &Ledger, record: &RunRecord) -
     let reason = if record.kept {
         "the deployment was kept".to_owned()
     } else if record.teardown_abandoned {
-        "the teardown was abandoned".to_owned()
+        match &record.sweep_state {
+            SweepState::NotPossible { reason } => reason.clone(),
+            _ => "the teardown was abandoned".to_owned(),
+        }
     } else {
         match &record.sweep {
             None => "the sweep failed".to_owned(),
@@ -584,7 +689,7 @@ async fn deploy(
     mut applier: Applier,
     prepared: &[PreparedStage],
     run_started: Instant,
-    signals: &StopSignals,
+    stops: &Stops<'_>,
 ) -> Deployed {
     let mut stage_records: Vec<StageRecord> = prepared
         .iter()
@@ -615,14 +720,22 @@ async fn deploy(
         &mut applied,
         &stage_context,
     );
-    let interrupted = tokio::select! {
-        () = deploy => false,
-        signal = signals.nth(1) => {
+    let stopped = tokio::select! {
+        () = deploy => None,
+        signal = stops.signals.nth(1) => {
             reporter.report(Event::Interrupted { during: "deploy".to_owned(), signal });
-            true
+            Some(None)
+        }
+        lost = stops.health.lost() => {
+            reporter.report(outage::lost_event("deploy", &lost, stops.outage_wait));
+            Some(Some(lost))
         }
     };
-    if interrupted {
+    let interrupted = matches!(stopped, Some(None));
+    if let Some(Some(lost)) = &stopped {
+        outage::fail_running_stage(&mut stage_records, applied.len(), lost);
+    }
+    if stopped.is_some() {
         // The interrupted stage never recorded its objects; the teardown below deletes them.
         for (record, (_, objects)) in stage_records.iter_mut().zip(&applied) {
             if record.objects.is_empty() {
@@ -646,7 +759,7 @@ async fn run_scenarios(
     reporter: &dyn Reporter,
     connection: &Connection,
     stages: &[StageRecord],
-    signals: &StopSignals,
+    stops: &Stops<'_>,
 ) -> Vec<scenarios::ScenarioRecord> {
     let Some(hub) = stages
         .iter()
@@ -664,7 +777,7 @@ async fn run_scenarios(
             );
             scenarios::run::skip_all(&scenarios::Scenario::ALL, &reason)
         }
-        StageStatus::Passed if signals.first().is_none() => {
+        StageStatus::Passed if stops.signals.first().is_none() => {
             let scenarios = crate::scenarios::run_platform_scenarios(
                 &options.config,
                 options.provider,
@@ -673,8 +786,12 @@ async fn run_scenarios(
             );
             tokio::select! {
                 records = scenarios => records,
-                signal = signals.nth(1) => {
+                signal = stops.signals.nth(1) => {
                     reporter.report(Event::Interrupted { during: "scenarios".to_owned(), signal });
+                    Vec::new()
+                }
+                lost = stops.health.lost() => {
+                    reporter.report(outage::lost_event("scenarios", &lost, stops.outage_wait));
                     Vec::new()
                 }
             }
@@ -685,14 +802,32 @@ async fn run_scenarios(
     records
 }
 
-/// Runs `work` (the teardown) to its end, unless a second stop signal arrives first: then
-/// returns that signal and drops `work` where it was. A first signal during `work` is
-/// reported and does not stop it.
-async fn unless_stopped_again(
+/// What stops a run's phases: stop signals, and an API server that stopped answering.
+struct Stops<'a> {
+    signals: &'a StopSignals,
+    health: &'a ApiHealth,
+    /// How long the run waits for a lost API server to answer again.
+    outage_wait: Duration,
+}
+
+/// Why the teardown was given up.
+enum Abandoned {
+    /// A second stop signal.
+    Signal(StopSignal),
+    /// The API server stopped answering and did not return in time; why.
+    Outage(String),
+}
+
+/// Runs `work` (the teardown) to its end, unless a second stop signal arrives first, or the
+/// API server stops answering for longer than the wait: then says which and drops `work`
+/// where it was. A first signal during `work` is reported and does not stop it, nor does an
+/// outage that ends in time.
+async fn unless_stopped(
     work: impl std::future::Future<Output = ()>,
     reporter: &dyn Reporter,
-    signals: &StopSignals,
-) -> Option<StopSignal> {
+    stops: &Stops<'_>,
+) -> Option<Abandoned> {
+    let signals = stops.signals;
     let before = signals.count();
     let stop = async {
         if before == 0 {
@@ -703,7 +838,10 @@ async fn unless_stopped_again(
     };
     tokio::select! {
         () = work => None,
-        signal = stop => Some(signal),
+        signal = stop => Some(Abandoned::Signal(signal)),
+        reason = outage::gives_up(stops.health, stops.outage_wait, reporter) => {
+            Some(Abandoned::Outage(reason))
+        }
     }
 }
 
@@ -846,10 +984,17 @@ async fn tear_down(
     let selector = deployer::inventory::deployment_selector(&record.deployment);
     reporter.report(Event::SweepStarted { selector });
     match sweep::sweep(&connection.client, &record.deployment, deletion_timeout).await {
-        Ok(report) => record.sweep = Some(report),
-        Err(error) => reporter.report(Event::SweepFailed {
-            error: host::error_chain(&error),
-        }),
+        Ok(report) => {
+            record.sweep = Some(report);
+            record.sweep_state = SweepState::Done;
+        }
+        Err(error) => {
+            let reason = host::error_chain(&error);
+            reporter.report(Event::SweepFailed {
+                error: reason.clone(),
+            });
+            record.sweep_state = SweepState::Failed { reason };
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod earlier_runs;
 pub mod error;
 pub mod events;
 pub mod integration;
+mod outage;
 pub mod report;
 pub mod scenarios;
 pub mod target;

@@ -28,8 +28,8 @@ pub fn of_class(class: ErrorClass) -> u8 {
 
 /// The code of a finished integration run: for a run a stop signal ended, 128 + the
 /// signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP; the shells' convention), whatever
-/// else happened; 2 when a stage failed because the API server refused its input; otherwise
-/// that of its outcome.
+/// else happened; 4 when the API server stopped answering during it; 2 when a stage failed
+/// because the API server refused its input; otherwise that of its outcome.
 pub fn of_run(record: &harness::report::RunRecord) -> u8 {
     let refused = record
         .stages
@@ -37,6 +37,8 @@ pub fn of_run(record: &harness::report::RunRecord) -> u8 {
         .any(|stage| stage.error_class == Some(ErrorClass::BadInput));
     match record.signal {
         Some(signal) => signal.exit_code(),
+        // The cluster went away under the run: the environment, not the platform.
+        None if record.api_outage.is_some() => ENVIRONMENT_MISSING,
         // The API server refused a manifest as malformed or too large (400, 413, 422).
         None if refused => BAD_INPUT,
         None => of_outcome(record.outcome),

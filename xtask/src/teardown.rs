@@ -75,7 +75,7 @@ impl Teardown {
         }
         let mut code = exit::SUCCESS;
         for (path, entry) in &chosen {
-            match earlier_runs::remove_run(path, entry, DELETION_TIMEOUT).await {
+            match earlier_runs::remove_run(path, entry, None, DELETION_TIMEOUT).await {
                 Ok(report) => {
                     let label = format!("run {} (deployment `{}`)", entry.run_id, entry.deployment);
                     code = code.max(print_sweep(&label, &report));
@@ -130,6 +130,12 @@ async fn tear_down_target(path: &std::path::Path, entries: &[(PathBuf, Entry)]) 
         Ok(connection) => connection,
         Err(error) => return exit::report(&error),
     };
+    let allowed = [target.run_id.as_str()];
+    let lease =
+        deployer::lease::refuse_other_owner(&connection.client, &target.deployment, &allowed);
+    if let Err(error) = lease.await {
+        return exit::report(&error);
+    }
     match sweep(&connection.client, &target.deployment, DELETION_TIMEOUT).await {
         Ok(report) => {
             if report.leftovers.is_empty() {
@@ -137,6 +143,11 @@ async fn tear_down_target(path: &std::path::Path, entries: &[(PathBuf, Entry)]) 
                     if let Err(error) = ledger::remove(file) {
                         return exit::report(&error);
                     }
+                }
+                if let Err(error) =
+                    deployer::lease::free(&connection.client, &target.deployment).await
+                {
+                    return exit::report(&error);
                 }
             }
             print_sweep(&format!("deployment `{}`", target.deployment), &report)

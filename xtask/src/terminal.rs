@@ -154,6 +154,25 @@ pub fn line(event: &Event) -> Option<String> {
             signal.describe(),
             target.display()
         ),
+        Event::ApiServerLost {
+            during,
+            reason,
+            after_seconds,
+            waiting_seconds,
+        } => format!(
+            "error: the API server stopped answering during the {during} (noticed after {after_seconds:.1} s: {reason}); waiting up to {waiting_seconds} s for it to return"
+        ),
+        Event::ApiServerReturned { gone_seconds } => format!(
+            "the API server answers again after {gone_seconds:.1} s: tearing down"
+        ),
+        Event::TeardownNotPossible {
+            run_id,
+            target,
+            reason,
+        } => format!(
+            "error: no teardown of run {run_id}: {reason}; objects remain\n  finish it once the API server is back: cargo xtask teardown --run {run_id}  (or --target {})",
+            target.display()
+        ),
         Event::DeploymentKept {
             deployment,
             run_id,
@@ -302,6 +321,31 @@ impl Reporter for JsonLines {
 mod tests {
     use super::*;
     use host::signals::StopSignal;
+
+    #[test]
+    fn outage_lines_say_what_stopped_how_long_the_run_waits_and_what_finishes_it() {
+        let lost = line(&Event::ApiServerLost {
+            during: "deploy".into(),
+            reason: "connection refused".into(),
+            after_seconds: 3.04,
+            waiting_seconds: 60,
+        })
+        .unwrap();
+        assert_eq!(
+            lost,
+            "error: the API server stopped answering during the deploy (noticed after 3.0 s: connection refused); waiting up to 60 s for it to return"
+        );
+        let not_possible = line(&Event::TeardownNotPossible {
+            run_id: "r1".into(),
+            target: "/tmp/r1/target.json".into(),
+            reason: "the API server stopped answering (connection refused) and did not answer again within 60 s".into(),
+        })
+        .unwrap();
+        assert!(
+            not_possible.ends_with("finish it once the API server is back: cargo xtask teardown --run r1  (or --target /tmp/r1/target.json)"),
+            "{not_possible}"
+        );
+    }
 
     #[test]
     fn signal_lines_name_the_signal_and_the_command_that_finishes_the_teardown() {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
-use super::record::{CheckResult, RunRecord, StageStatus};
+use super::record::{CheckResult, RunRecord, StageStatus, SweepState};
 
 /// Writes the run as JUnit XML to `path`.
 ///
@@ -103,6 +103,13 @@ pub fn write_junit(record: &RunRecord, path: &Path) -> std::io::Result<()> {
                 leftovers_status("Docker leftovers", leftovers),
             ));
         }
+        report.add_test_suite(suite);
+    } else if let SweepState::Failed { reason } | SweepState::NotPossible { reason } =
+        &record.sweep_state
+    {
+        // No sweep report, yet the run should have swept: a failed case says why.
+        let mut suite = TestSuite::new("teardown");
+        suite.add_test_case(TestCase::new("teardown::sweep", failure(reason)));
         report.add_test_suite(suite);
     }
     let xml = report.to_string().map_err(std::io::Error::other)?;

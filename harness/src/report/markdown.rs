@@ -1,7 +1,7 @@
 //! The Markdown summary (`summary.md`), fit for a GitHub Actions step summary: outcome, a table
 //! of stages, every failed and flaky check with its message and diagnostics, and leftovers.
 
-use super::record::{CheckResult, Outcome, RunRecord};
+use super::record::{ApiOutage, CheckResult, Outcome, RunRecord, SweepState};
 
 /// Environment variable GitHub Actions sets to the file a step appends its summary to.
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
@@ -70,34 +70,10 @@ pub fn markdown_summary(record: &RunRecord) -> String {
         }
     }
     text.push_str(&scenarios::report::markdown(&record.scenarios));
-    if let Some(sweep) = &record.sweep {
-        if !sweep.deleted.is_empty() {
-            text.push_str(&format!(
-                "\nThe sweep deleted {} objects the teardown had not:\n\n",
-                sweep.deleted.len()
-            ));
-            for deleted in &sweep.deleted {
-                text.push_str(&format!("- `{deleted}`\n"));
-            }
-        }
-        if sweep.leftovers.is_empty() {
-            text.push_str("\nTeardown and sweep: 0 leftovers.\n");
-        } else {
-            text.push_str(&format!("\n### {} leftovers\n\n", sweep.leftovers.len()));
-            for leftover in &sweep.leftovers {
-                text.push_str(&format!("- `{}`: {}\n", leftover.id, leftover.reason));
-            }
-        }
-        if !sweep.unchecked.is_empty() {
-            text.push_str(&format!(
-                "\nThe sweep could not look in {} places; leftovers there would not be seen:\n\n",
-                sweep.unchecked.len()
-            ));
-            for place in &sweep.unchecked {
-                text.push_str(&format!("- `{}`: {}\n", place.what, place.reason));
-            }
-        }
+    if let Some(outage) = &record.api_outage {
+        text.push_str(&api_outage_section(outage));
     }
+    text.push_str(&sweep_section(record));
     if !record.docker_leftovers.is_empty() {
         text.push_str(&format!(
             "\n### {} Docker leftovers after `kind delete cluster`\n\n",
@@ -121,6 +97,74 @@ pub fn markdown_summary(record: &RunRecord) -> String {
             "\nThe deployment was kept. Remove it with `cargo xtask teardown --run {}`.\n",
             record.run_id
         ));
+    }
+    text
+}
+
+/// The outage: when it started and was noticed, whether and when the server returned.
+fn api_outage_section(outage: &ApiOutage) -> String {
+    let returned = match outage.returned_seconds {
+        Some(at) => format!("it answered again at {at:.1} s"),
+        None => "it did not answer again while the run waited".to_owned(),
+    };
+    format!(
+        "\n### The API server stopped answering during the {}\n\nFrom {:.1} s into the run (noticed at {:.1} s: {}); {returned}.\n",
+        outage.during,
+        outage.started_seconds,
+        outage.noticed_seconds,
+        fence(&outage.reason)
+    )
+}
+
+/// The sweep section every summary has: done (what it deleted, what remains, where it could
+/// not look), failed with why, not possible with why, or not run.
+fn sweep_section(record: &RunRecord) -> String {
+    let finish = format!(
+        "Finish it with `cargo xtask teardown --run {}`.",
+        record.run_id
+    );
+    let sweep = match (&record.sweep_state, &record.sweep) {
+        (SweepState::Done, Some(sweep)) => sweep,
+        (SweepState::Failed { reason }, _) => {
+            return format!(
+                "\n### Sweep: FAILED\n\n```text\n{}\n```\n\n{finish}\n",
+                fence(reason)
+            )
+        }
+        (SweepState::NotPossible { reason }, _) => {
+            return format!("\n### Sweep: not possible\n\n{reason}. {finish}\n")
+        }
+        (SweepState::NotRun { reason }, _) => {
+            return format!("\n### Sweep: not run\n\n{reason}.\n")
+        }
+        (SweepState::Done, None) => return "\n### Sweep: done\n".to_owned(),
+    };
+    let mut text = "\n### Sweep: done\n".to_owned();
+    if !sweep.deleted.is_empty() {
+        text.push_str(&format!(
+            "\nThe sweep deleted {} objects the teardown had not:\n\n",
+            sweep.deleted.len()
+        ));
+        for deleted in &sweep.deleted {
+            text.push_str(&format!("- `{deleted}`\n"));
+        }
+    }
+    if sweep.leftovers.is_empty() {
+        text.push_str("\nTeardown and sweep: 0 leftovers.\n");
+    } else {
+        text.push_str(&format!("\n#### {} leftovers\n\n", sweep.leftovers.len()));
+        for leftover in &sweep.leftovers {
+            text.push_str(&format!("- `{}`: {}\n", leftover.id, leftover.reason));
+        }
+    }
+    if !sweep.unchecked.is_empty() {
+        text.push_str(&format!(
+            "\nThe sweep could not look in {} places; leftovers there would not be seen:\n\n",
+            sweep.unchecked.len()
+        ));
+        for place in &sweep.unchecked {
+            text.push_str(&format!("- `{}`: {}\n", place.what, place.reason));
+        }
     }
     text
 }

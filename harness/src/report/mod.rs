@@ -12,7 +12,8 @@ pub use files::write_all;
 pub use junit::write_junit;
 pub use markdown::{markdown_summary, write_markdown, GITHUB_STEP_SUMMARY};
 pub use record::{
-    CheckRecord, CheckResult, Outcome, RunRecord, StageRecord, StageStatus, TeardownRecord,
+    ApiOutage, CheckRecord, CheckResult, Outcome, RunRecord, StageRecord, StageStatus, SweepState,
+    TeardownRecord,
 };
 pub use table::stage_table;
 pub use timeline::timeline_svg;
@@ -59,6 +60,8 @@ mod tests {
             signal: None,
             teardown_abandoned: false,
             ledger: None,
+            sweep_state: SweepState::Done,
+            api_outage: None,
             outcome: Outcome::Leftovers,
             exit_code: 3,
         }
@@ -83,6 +86,64 @@ mod tests {
         );
         let table = stage_table(&kind_run_with_docker_leftovers());
         assert!(table.contains("0 leftovers, 1 unchecked"), "{table}");
+    }
+
+    #[test]
+    fn every_summary_has_a_sweep_section_saying_what_became_of_it() {
+        let done = markdown_summary(&kind_run_with_docker_leftovers());
+        assert!(
+            done.contains("### Sweep: done\n\nTeardown and sweep: 0 leftovers.\n"),
+            "{done}"
+        );
+
+        let mut record = kind_run_with_docker_leftovers();
+        record.sweep = None;
+        record.sweep_state = SweepState::Failed {
+            reason: "failed to list namespaces: connection reset".into(),
+        };
+        let failed = markdown_summary(&record);
+        assert!(
+            failed.contains("### Sweep: FAILED\n\n```text\nfailed to list namespaces: connection reset\n```\n\nFinish it with `cargo xtask teardown --run 20261122t000000-abcd`."),
+            "{failed}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junit.xml");
+        write_junit(&record, &path).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            xml.contains(r#"name="teardown::sweep""#)
+                && xml.contains("failed to list namespaces: connection reset"),
+            "{xml}"
+        );
+
+        record.sweep_state = SweepState::NotPossible {
+            reason: "the API server stopped answering (connection refused) and did not answer again within 60 s".into(),
+        };
+        record.api_outage = Some(ApiOutage {
+            started_seconds: 12.0,
+            noticed_seconds: 15.1,
+            returned_seconds: None,
+            reason: "connection refused".into(),
+            during: "deploy".into(),
+        });
+        let not_possible = markdown_summary(&record);
+        assert!(
+            not_possible.contains("### Sweep: not possible\n\nthe API server stopped answering (connection refused) and did not answer again within 60 s. Finish it with `cargo xtask teardown --run 20261122t000000-abcd`."),
+            "{not_possible}"
+        );
+        assert!(
+            not_possible.contains("### The API server stopped answering during the deploy\n\nFrom 12.0 s into the run (noticed at 15.1 s: connection refused); it did not answer again while the run waited."),
+            "{not_possible}"
+        );
+
+        record.sweep_state = SweepState::NotRun {
+            reason: "the deployment was kept".into(),
+        };
+        let kept = markdown_summary(&record);
+        assert!(
+            kept.contains("### Sweep: not run\n\nthe deployment was kept.\n"),
+            "{kept}"
+        );
     }
 
     #[test]

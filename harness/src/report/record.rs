@@ -197,6 +197,54 @@ pub struct TeardownRecord {
     pub seconds: f64,
 }
 
+/// What became of a run's sweep (`sweep_state` in `report.json`: `{"state": "done"}`,
+/// `{"state": "failed", "reason": …}`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SweepState {
+    /// It ran to its end; `sweep` says what it deleted and what remains.
+    Done,
+    /// It started and failed.
+    Failed {
+        /// Its error.
+        reason: String,
+    },
+    /// It could not be run: the API server was gone, or a second stop signal ended the run.
+    NotPossible {
+        /// Why, and what finishes the work.
+        reason: String,
+    },
+    /// It was not run on purpose: the deployment was kept.
+    NotRun {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Default for SweepState {
+    /// What a record written before `sweep_state` existed says.
+    fn default() -> Self {
+        SweepState::NotRun {
+            reason: "not recorded".to_owned(),
+        }
+    }
+}
+
+/// An outage of the API server during a run. Times are seconds from the start of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiOutage {
+    /// When the first of the failed probes in a row started.
+    pub started_seconds: f64,
+    /// When the probe declared the server lost.
+    pub noticed_seconds: f64,
+    /// When it answered again; `None` when it did not within `api_return_timeout_seconds`.
+    pub returned_seconds: Option<f64>,
+    /// The last failure the probe saw (a connection error, `no answer within N s`).
+    pub reason: String,
+    /// What the run was doing: `deploy`, `scenarios` or `teardown`.
+    pub during: String,
+}
+
 /// The whole run (`report.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -224,6 +272,14 @@ pub struct RunRecord {
     pub teardown: Option<TeardownRecord>,
     /// The sweep, unless the deployment was kept.
     pub sweep: Option<SweepReport>,
+    /// What became of the sweep: done, failed (with why), not possible (with why), or not run
+    /// because the deployment was kept. Every report says one of these.
+    #[serde(default)]
+    pub sweep_state: SweepState,
+    /// The API server stopped answering during the run (noticed by the probe of
+    /// [`deployer::api_health`]); the run then exits 4.
+    #[serde(default)]
+    pub api_outage: Option<ApiOutage>,
     /// Whether the deployment was kept (`--keep`, or `--keep-on-failure` after a failure).
     pub kept: bool,
     /// Watches the checks opened: one per (type, namespace) they looked at.

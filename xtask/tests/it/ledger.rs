@@ -1,6 +1,7 @@
 //! The run ledger on the hollow cluster: a SIGKILLed run is found and removed (by
 //! `teardown --stale` or by the next run of its deployment, each listing what it deleted), and a
-//! deployment has one owner (a second run beside a running or kept one is refused, exit 2).
+//! deployment has one owner (a second run beside a running or kept one is refused, exit 2 —
+//! from this machine by the ledger, from another one by the deployment's Lease in the cluster).
 //! Each test has its own state dir (`SEATRIAL_STATE_DIR`), so `--stale` sees its runs only.
 
 use std::path::{Path, PathBuf};
@@ -13,17 +14,45 @@ use crate::support::{client, labelled_objects, xtask_with, Run};
 
 const STATE_ENV: &str = "SEATRIAL_STATE_DIR";
 
-/// Nothing of `project` is left in the cluster, and the ledger in `state` is empty.
+/// Nothing of `project` is left in the cluster (its lease included), and the ledger in
+/// `state` is empty.
 async fn assert_cleared(state: &Path, project: &str) {
     assert_eq!(
         labelled_objects(&client().await, project).await,
         Vec::<String>::new()
     );
     assert_eq!(entries(state), Vec::<serde_json::Value>::new());
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client().await, deployer::lease::LEASE_NAMESPACE);
+    let lease = leases
+        .get_opt(&deployer::lease::lease_name(project))
+        .await
+        .unwrap();
+    assert!(lease.is_none(), "the lease remains: {lease:?}");
+}
+
+/// A run of `project` from another machine (a ledger of its own, which knows no run of it) is
+/// refused by the lease in the cluster, naming `owner` and `state_words`; nothing changes.
+async fn refused_from_another_machine(
+    dir: &Path,
+    platform: &Path,
+    config: &Path,
+    project: &str,
+    owner: &str,
+    state_words: &str,
+) {
+    let before = labelled_objects(&client().await, project).await;
+    let elsewhere = dir.join("elsewhere");
+    let run = first_stage_run(platform, config, &dir.join("other"), &elsewhere, &[]);
+    assert_eq!(run.code, 2, "{}", run.output());
+    let expected = format!("error: deployment `{project}` is owned by run {owner} ({state_words}");
+    assert!(run.stderr.contains(&expected), "{}", run.output());
+    assert_eq!(labelled_objects(&client().await, project).await, before);
+    assert_eq!(entries(&elsewhere), Vec::<serde_json::Value>::new());
 }
 
 /// The ledger entries in `state`, parsed.
-fn entries(state: &Path) -> Vec<serde_json::Value> {
+pub fn entries(state: &Path) -> Vec<serde_json::Value> {
     let Ok(listing) = std::fs::read_dir(state.join("runs")) else {
         return Vec::new();
     };
@@ -195,6 +224,15 @@ async fn a_second_run_beside_a_running_one_is_refused_naming_its_owner() {
     );
     // Nothing of the owner's was touched.
     assert_eq!(labelled_objects(&client().await, project).await, before);
+    refused_from_another_machine(
+        dir.path(),
+        &platform,
+        &config,
+        project,
+        entry["run_id"].as_str().unwrap(),
+        "running on ",
+    )
+    .await;
 
     owner.signal(Signal::TERM);
     let (code, events) = owner.finish();
@@ -234,6 +272,15 @@ async fn a_run_beside_a_kept_deployment_is_refused_and_the_kept_one_stays_remova
         beside.output()
     );
     assert_eq!(labelled_objects(&client().await, project).await, objects);
+    refused_from_another_machine(
+        dir.path(),
+        &platform,
+        &config,
+        project,
+        &run_id,
+        "kept (its lease in the cluster says so)",
+    )
+    .await;
 
     let target: PathBuf = reports.join("target.json");
     let teardown = xtask_with(

@@ -12,6 +12,7 @@ mod hollow;
 mod images;
 mod ledger;
 mod local;
+mod outage;
 mod pins;
 mod providers;
 mod repository;
