@@ -10,8 +10,9 @@ use clap::Subcommand;
 /// The `bench` subcommands (the group's help text is on `Command` in main.rs).
 #[derive(Subcommand)]
 pub enum Bench {
-    /// Readiness-wait latency and API cost: our harness waits vs `kubectl wait`, a 1 s poll
-    /// loop (kuttl-style) and a 50 ms poll loop (chainsaw-style), on the hollow cluster.
+    /// Readiness-wait latency and API cost: our harness waits vs `kubectl wait`, the real
+    /// chainsaw (built at the pin set's `[tools.chainsaw]`), a 1 s poll loop (kuttl-like) and
+    /// a 50 ms poll loop (chainsaw-like), on the hollow cluster; ratios to seatrial.
     ///
     /// Creates N custom resources of a benchmark CRD (with a status subresource), then writes
     /// `status.conditions[type=Ready]=True` on each at a recorded instant T0, spread over

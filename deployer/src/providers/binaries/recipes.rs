@@ -12,6 +12,7 @@
 //! - `traefik` (`github.com/traefik/traefik/v3`): the ingress controller, which an image
 //!   recipe (`[recipes.traefik]`, `tools = ["traefik"]`) copies into its image.
 //! - `helm` (`helm.sh/helm/v3`) and `helm4` (`helm.sh/helm/v4`): what renders chart stages.
+//! - `chainsaw` (`github.com/kyverno/chainsaw`): the peer `cargo xtask bench readiness` runs.
 
 use std::path::Path;
 
@@ -21,6 +22,8 @@ use crate::pins::load_go_module;
 
 /// The recipes the hollow cluster needs (kubemark stands in for kubelets).
 pub const HOLLOW: [&str; 2] = ["kubernetes", "etcd"];
+/// The peers the benchmarks build and run beside seatrial.
+pub const BENCH_PEERS: [&str; 1] = ["chainsaw"];
 /// The recipes a local cluster with real nodes needs.
 pub const LOCAL: [&str; 7] = [
     "kubernetes",
@@ -175,6 +178,23 @@ pub fn recipe(pins_file: &Path, name: &str) -> Result<Recipe> {
                     info.version.clone(),
                 )]
             };
+        }
+        "chainsaw" => {
+            // The peer of `cargo xtask bench readiness`; it reads its version from the
+            // build info the module build records, so it needs no stamps.
+            recipe.name = "chainsaw";
+            recipe.programs = vec![program("", "chainsaw")];
+            recipe.patches = vec![
+                // Chainsaw runs its tests through `testing.MainStart`, whose `testDeps`
+                // interface gained `ModulePath() string` in a Go release after this one was
+                // cut; without it the package does not compile with today's Go.
+                Patch {
+                    module: "github.com/kyverno/chainsaw",
+                    file: "pkg/runner/internal/test_deps.go",
+                    from: "func (*TestDeps) ImportPath() string {",
+                    to: "func (*TestDeps) ModulePath() string { return \"\" } // seatrial: Go's testDeps\n\nfunc (*TestDeps) ImportPath() string {",
+                },
+            ];
         }
         "coredns" => {
             recipe.name = "coredns";
