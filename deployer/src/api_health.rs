@@ -136,6 +136,13 @@ impl ApiHealth {
         self.first.lock().expect("not poisoned").clone()
     }
 
+    /// Stops probing (before a provider takes its cluster down on purpose): from then on
+    /// nothing changes, [`ApiHealth::lost`] never resolves, and [`ApiHealth::first_outage`]
+    /// keeps what was seen before.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+
     /// What the probe knows now.
     pub fn current(&self) -> Health {
         self.state.borrow().clone()
@@ -211,6 +218,21 @@ mod tests {
         assert!(matches!(health.current(), Health::Lost(_)));
         assert_eq!(health.first_outage().map(|o| o.reason), Some(outage.reason));
         assert!(!health.returned(Duration::from_millis(200)).await);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_probe_declares_nothing_more() {
+        let probe = Probe {
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_secs(1),
+            failures: 3,
+        };
+        let health = ApiHealth::watch(client_of_nothing(), probe);
+        health.stop();
+        // Three refused probes would take ~150 ms; a stopped probe never gets there.
+        let lost = tokio::time::timeout(Duration::from_millis(600), health.lost()).await;
+        assert!(lost.is_err(), "a stopped probe declared an outage");
+        assert!(health.first_outage().is_none());
     }
 
     #[tokio::test]

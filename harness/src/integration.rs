@@ -475,6 +475,13 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
     } else {
         let work = async {
             tear_down(options, &*reporter, &connection, &applied, &mut record).await;
+            // The deployment is gone: its lease is freed while the cluster still answers, and
+            // the probe stops before the provider takes the cluster (and its API server) down
+            // on purpose.
+            if let Some(lease) = lease.take() {
+                release(&*reporter, lease, &record).await;
+            }
+            health.stop();
             provider_down(&*reporter, handle, &mut record).await;
         };
         match unless_stopped(work, &*reporter, &stops).await {
