@@ -437,16 +437,14 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
 
     watches.stop_all();
     if let Some(reason) = outage::still_gone(&health, outage_wait, &*reporter).await {
-        // Nothing can be deleted through a server that does not answer: the ledger entry
-        // stays, and the teardown command finishes the work once it is back.
-        let target = write_target(options, &*reporter, &connection, probes);
-        reporter.report(Event::TeardownNotPossible {
-            run_id: options.run_id.clone(),
-            target,
-            reason: reason.clone(),
-        });
-        record.sweep_state = SweepState::NotPossible { reason };
-        record.teardown_abandoned = true;
+        teardown_not_possible(
+            options,
+            &*reporter,
+            &connection,
+            probes,
+            &mut record,
+            reason,
+        );
     } else if record.kept {
         record.sweep_state = SweepState::NotRun {
             reason: "the deployment was kept".to_owned(),
@@ -499,22 +497,22 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
                 };
             }
             Some(Abandoned::Outage(reason)) => {
-                let target = write_target(options, &*reporter, &connection, probes);
-                reporter.report(Event::TeardownNotPossible {
-                    run_id: options.run_id.clone(),
-                    target,
-                    reason: reason.clone(),
-                });
-                record.teardown_abandoned = true;
-                record.sweep_state = SweepState::NotPossible { reason };
+                teardown_not_possible(
+                    options,
+                    &*reporter,
+                    &connection,
+                    probes,
+                    &mut record,
+                    reason,
+                );
             }
         }
     }
 
     record.api_outage = outage::record(health.first_outage(), &phases);
-    if let Some(lease) = lease {
-        release(&*reporter, lease, &record).await;
-    }
+    // A lease still held here belongs to a teardown that was abandoned or not possible: it is
+    // dropped and lapses (the next run of the deployment takes it over).
+    drop(lease);
     record.ledger = settle_ledger(&*reporter, &ledger, &record);
     record.signal = signals.first();
     let interrupted = interrupted || record.signal.is_some();
@@ -573,13 +571,32 @@ async fn claim(
     Ok((lease, Arc::new(Ledger::create(&options.ledger_dir, entry)?)))
 }
 
-/// Releases the lease of a run that tore down; one whose teardown was abandoned or not
-/// possible lets it lapse (nothing can delete it through a server that does not answer, and a
-/// stopped run should not wait), and so does one whose sweep left objects: the next run of
-/// the deployment takes it over once it lapses.
+/// Ends a run without its teardown because the API server does not answer: nothing can be
+/// deleted through it, so `target.json` is written, the ledger entry stays, and the event
+/// names the command that finishes the work once the server is back.
+fn teardown_not_possible(
+    options: &IntegrationOptions,
+    reporter: &dyn Reporter,
+    connection: &Connection,
+    probes: bool,
+    record: &mut RunRecord,
+    reason: String,
+) {
+    let target = write_target(options, reporter, connection, probes);
+    reporter.report(Event::TeardownNotPossible {
+        run_id: options.run_id.clone(),
+        target,
+        reason: reason.clone(),
+    });
+    record.teardown_abandoned = true;
+    record.sweep_state = SweepState::NotPossible { reason };
+}
+
+/// Releases the lease of a run whose teardown has just finished; one whose sweep failed or
+/// left objects lets it lapse: the next run of the deployment takes it over then.
 async fn release(reporter: &dyn Reporter, lease: HeldLease, record: &RunRecord) {
     let swept_clean = matches!(&record.sweep, Some(sweep) if sweep.leftovers.is_empty());
-    if record.teardown_abandoned || !swept_clean {
+    if !swept_clean {
         return;
     }
     if let Err(error) = lease.release().await {
