@@ -10,6 +10,9 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
     let state = dir.path().join("state");
     let env = [("SEATRIAL_HOLLOW_STATE", state.as_path())];
 
+    // The chains a kubelet adds on its first sync. Another kubelet on this machine (a local
+    // cluster of another checkout) may have made them already; then this check says nothing.
+    let kubelet_chains_before = kubelet_chains();
     let first = xtask_with(&["hollow", "up", "--nodes", "1"], &env);
     // Whatever fails below, stop what this test started.
     struct Down<'a>(&'a [(&'a str, &'a std::path::Path)]);
@@ -30,12 +33,11 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
 
     // Hollow nodes leave the host's iptables alone (the kubelet code in kubemark would add
     // KUBE-FIREWALL and canary chains); only the local cluster, which runs alone, makes any.
-    let saved = std::process::Command::new("iptables-save").output();
-    if let Some(saved) = saved.ok().filter(|output| output.status.success()) {
-        let saved = String::from_utf8_lossy(&saved.stdout);
+    if let (Some(before), Some(after)) = (&kubelet_chains_before, kubelet_chains()) {
+        let added: Vec<_> = after.iter().filter(|c| !before.contains(*c)).collect();
         assert!(
-            !saved.contains("KUBE-KUBELET-CANARY") && !saved.contains("KUBE-FIREWALL"),
-            "a hollow node changed the host's iptables:\n{saved}"
+            added.is_empty(),
+            "a hollow node changed the host's iptables: it added {added:?}"
         );
     }
 
@@ -98,6 +100,28 @@ fn up_is_idempotent_reports_dead_components_and_down_stops_exactly_its_pids() {
         );
     }
     assert!(!state.exists());
+}
+
+/// The kubelet's own chains (`KUBE-KUBELET-CANARY`, `KUBE-FIREWALL`) in `iptables-save`'s
+/// output, as `table/chain`; `None` where iptables-save is missing or fails.
+fn kubelet_chains() -> Option<Vec<String>> {
+    let saved = std::process::Command::new("iptables-save").output().ok()?;
+    if !saved.status.success() {
+        return None;
+    }
+    let mut table = String::new();
+    let mut chains = Vec::new();
+    for line in String::from_utf8_lossy(&saved.stdout).lines() {
+        if let Some(name) = line.strip_prefix('*') {
+            table = name.to_owned();
+        } else if let Some(chain) = line.strip_prefix(':') {
+            let chain = chain.split_whitespace().next().unwrap_or_default();
+            if chain == "KUBE-KUBELET-CANARY" || chain == "KUBE-FIREWALL" {
+                chains.push(format!("{table}/{chain}"));
+            }
+        }
+    }
+    Some(chains)
 }
 
 /// SIGKILLs `pids` and waits (at most 10 s) until none of them runs.
