@@ -48,6 +48,16 @@ impl Inventory {
         ])
     }
 
+    /// Label selector matching exactly the objects `stage` applied in this run (all four
+    /// labels).
+    pub fn stage_selector(&self, stage: &str) -> String {
+        self.labels(stage)
+            .into_iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Label selector matching every object of this deployment, whatever the run.
     pub fn deployment_selector(&self) -> String {
         deployment_selector(&self.deployment)

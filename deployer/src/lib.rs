@@ -22,6 +22,7 @@ pub mod charts;
 pub mod claims;
 pub mod config;
 pub mod crash_loop;
+pub mod deletion;
 pub mod discovery;
 pub mod error;
 pub mod images;

@@ -16,16 +16,16 @@
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PropagationPolicy};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::discovery::{verbs, ApiCapabilities, Scope};
 use kube::Client;
 use serde::{Deserialize, Serialize};
 
-use crate::apply::api_for;
+use crate::deletion::{delete_all, wait_all_gone, Deleted, Target};
 use crate::discovery::{reason, served_types, Unavailable};
 use crate::error::Result;
 use crate::inventory::{deployment_selector, ObjectId};
-use crate::wait::{deletion_status, wait_deleted};
+use crate::wait::deletion_status;
 
 /// How many list requests the sweep has in flight at once.
 pub const LIST_CONCURRENCY: usize = 8;
@@ -79,40 +79,41 @@ pub async fn sweep(client: &Client, deployment: &str, timeout: Duration) -> Resu
     let (resources, mut unchecked) = discover_sweepable(client).await?;
     let selector = deployment_selector(deployment);
     let found = list_labelled(client, &resources, &selector, &mut unchecked).await;
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
     let mut problems = Vec::new();
     let mut deleted = Vec::new();
-    let mut to_await = Vec::new();
     let mut kept = Vec::new();
+    let mut targets = Vec::new();
     for object in &found {
         if object.keep {
             kept.push(object.id.clone());
             continue;
         }
-        let api = api_for(client, &object.resource, object.id.namespace.as_deref());
-        match api.delete(&object.id.name, &params).await {
-            Ok(_) => to_await.push((object, api)),
-            Err(kube::Error::Api(status)) if status.code == 404 => deleted.push(object.id.clone()),
-            Err(error) => problems.push(Leftover {
-                id: object.id.clone(),
+        targets.push(Target {
+            id: object.id.clone(),
+            resource: object.resource.clone(),
+            uid: object.uid.clone(),
+        });
+    }
+    let mut to_await = Vec::new();
+    for (target, outcome) in targets
+        .iter()
+        .zip(delete_all(client, &targets, Some(&selector)).await)
+    {
+        match outcome {
+            Deleted::Requested => to_await.push(target.clone()),
+            Deleted::AlreadyGone => deleted.push(target.id.clone()),
+            Deleted::Failed(error) => problems.push(Leftover {
+                id: target.id.clone(),
                 reason: format!("delete failed: {error}"),
             }),
         }
     }
-    let waits = to_await.into_iter().map(|(object, api)| async move {
-        (
-            object,
-            wait_deleted(api, &object.id, object.uid.as_deref(), timeout).await,
-        )
-    });
-    for (object, result) in futures::future::join_all(waits).await {
+    let gone = wait_all_gone(client, &to_await, Some(&selector), timeout).await;
+    for (target, result) in to_await.iter().zip(gone) {
         match result {
-            Ok(()) => deleted.push(object.id.clone()),
-            Err(_) => {
-                tracing::warn!(object = %object.id, status = %object.status, "not deleted in time")
+            Ok(()) => deleted.push(target.id.clone()),
+            Err(error) => {
+                tracing::warn!(object = %target.id, %error, "not deleted in time")
             }
         }
     }

@@ -12,11 +12,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
-use kube::api::{DeleteParams, PropagationPolicy};
+use kube::api::DeleteParams;
 use kube::Client;
 
 use crate::apply::AppliedObject;
+use crate::deletion::{delete_all, wait_all_gone, Deleted, Target};
 use crate::wait::wait_deleted;
 
 /// What a teardown did.
@@ -34,46 +34,59 @@ pub struct TeardownReport {
     pub seconds: f64,
 }
 
-/// Deletes the objects of each stage, last stage first, waiting up to `timeout` per object.
+/// Deletes the objects of each stage, last stage first, waiting up to `timeout` for each
+/// stage's objects to go (one watch per resource type and namespace, [`crate::deletion`]).
 ///
 /// `stages` holds, in deploy order, each stage's name and the objects it applied (in apply
-/// order). Never fails: problems are reported in [`TeardownReport::problems`].
+/// order). With the run's `inventory`, a stage's objects of one type and namespace go in one
+/// `deletecollection` under the stage's labels where that removes nothing else
+/// ([`crate::deletion::delete_all`]); without it, one DELETE each. Never fails: problems are
+/// reported in [`TeardownReport::problems`].
 pub async fn destroy(
     client: &Client,
+    inventory: Option<&crate::inventory::Inventory>,
     stages: &[(String, Vec<AppliedObject>)],
     timeout: Duration,
 ) -> TeardownReport {
     let started = Instant::now();
     let mut report = TeardownReport::default();
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
     for (stage, objects) in stages.iter().rev() {
         tracing::info!(stage = %stage, objects = objects.len(), "tearing down");
-        let mut to_await = Vec::new();
+        let mut targets = Vec::new();
         for object in objects.iter().rev() {
             if object.keep {
                 report.kept.push(object.id.clone());
                 continue;
             }
-            match object.api(client).delete(&object.id.name, &params).await {
-                Ok(_) => to_await.push(object),
-                Err(kube::Error::Api(status)) if status.code == 404 => report.deleted += 1,
-                Err(error) => report
-                    .problems
-                    .push(format!("delete {}: {error}", object.id)),
+            targets.push(Target {
+                id: object.id.clone(),
+                resource: object.resource.clone(),
+                uid: object.uid.clone(),
+            });
+        }
+        // Last applied, first deleted: workloads, then RBAC and Namespaces, then CRDs, each
+        // rank's deletes concurrent, and the next rank started once they are sent.
+        targets.sort_by_key(|target| std::cmp::Reverse(crate::apply::apply_rank(&target.id.kind)));
+        let selector = inventory.map(|inventory| inventory.stage_selector(stage));
+        let mut to_await = Vec::new();
+        for rank in targets.chunk_by(|a, b| {
+            crate::apply::apply_rank(&a.id.kind) == crate::apply::apply_rank(&b.id.kind)
+        }) {
+            for (target, deleted) in rank
+                .iter()
+                .zip(delete_all(client, rank, selector.as_deref()).await)
+            {
+                match deleted {
+                    Deleted::Requested => to_await.push(target.clone()),
+                    Deleted::AlreadyGone => report.deleted += 1,
+                    Deleted::Failed(error) => report
+                        .problems
+                        .push(format!("delete {}: {error}", target.id)),
+                }
             }
         }
-        let waits = to_await.iter().map(|object| {
-            wait_deleted(
-                object.api(client),
-                &object.id,
-                object.uid.as_deref(),
-                timeout,
-            )
-        });
-        for result in join_all(waits).await {
+        tracing::info!(stage = %stage, requested = to_await.len(), seconds = started.elapsed().as_secs_f64(), "deletions requested");
+        for result in wait_all_gone(client, &to_await, None, timeout).await {
             match result {
                 Ok(()) => report.deleted += 1,
                 Err(error) => report.problems.push(host::error_chain(&error)),

@@ -266,7 +266,8 @@ pub async fn wait_deleted(
         })
 }
 
-fn is_not_found(error: &watcher::Error) -> bool {
+/// Whether a watch failed because its resource type is not served (404): its CRD was deleted.
+pub(crate) fn is_not_found(error: &watcher::Error) -> bool {
     match error {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status))

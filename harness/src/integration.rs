@@ -992,7 +992,18 @@ async fn tear_down(
 ) {
     let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
     reporter.report(Event::TeardownStarted);
-    let report = teardown::destroy(&connection.client, applied, deletion_timeout).await;
+    // The labels this run applied with (see `run`): each stage's objects by collection.
+    let inventory = Inventory {
+        deployment: options.config.project_name.clone(),
+        run_id: options.run_id.clone(),
+    };
+    let report = teardown::destroy(
+        &connection.client,
+        Some(&inventory),
+        applied,
+        deletion_timeout,
+    )
+    .await;
     for kept in &report.kept {
         reporter.report(Event::KeptOnPurpose {
             object: kept.to_string(),

@@ -11,8 +11,7 @@ use deployer::apply::{Applier, StageTimings};
 use deployer::charts::helm::{Helm, HelmMajor};
 use deployer::charts::render::{self, Capabilities, TemplateRequest};
 use deployer::inventory::Inventory;
-use deployer::providers::hollow::cluster;
-use deployer::providers::hollow::{HollowPaths, HOLLOW_RECIPES};
+use deployer::providers::hollow::HOLLOW_RECIPES;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::Client;
@@ -72,31 +71,20 @@ impl ChartsBench {
                 return exit::ENVIRONMENT_MISSING;
             }
         };
-        let paths = HollowPaths::from_env();
-        let (connection, started) =
-            match super::bench_cluster(self.kubeconfig.as_deref(), &binaries).await {
-                Ok(cluster) => cluster,
-                Err(code) => return code,
-            };
+        let cluster = match super::BenchCluster::start(self.kubeconfig.as_deref(), &binaries).await
+        {
+            Ok(cluster) => cluster,
+            Err(code) => return code,
+        };
         let work =
             std::env::temp_dir().join(format!("seatrial-bench-charts-{}", std::process::id()));
-        let result = measure(&helm, &connection, self.objects, &work).await;
-        cleanup(&connection.client).await;
+        let result = measure(&helm, &cluster.connection, self.objects, &work).await;
+        cleanup(&cluster.connection.client).await;
         let _ = std::fs::remove_dir_all(&work);
-        if started {
-            if let Err(error) = cluster::down(&paths) {
-                eprintln!(
-                    "warning: failed to stop the hollow cluster: {}",
-                    host::error_chain(&error)
-                );
-            }
-        }
-        let measurements = match result {
+        cluster.finish();
+        let measurements = match super::measured(result) {
             Ok(measurements) => measurements,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return exit::CHECKS_FAILED;
-            }
+            Err(code) => return code,
         };
         print!("{}", table(&measurements, &helm));
         super::write_results(self.report_dir, "charts.json", &measurements);

@@ -36,6 +36,15 @@ pub fn request_total(metrics: &str, resource: &str, verbs: &[&str]) -> f64 {
         .sum()
 }
 
+/// Sums `apiserver_request_total` over every series: all resources, verbs and codes.
+pub fn all_requests(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("apiserver_request_total{"))
+        .filter_map(|rest| rest.rsplit_once("} ")?.1.trim().parse::<f64>().ok())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +64,6 @@ apiserver_request_total{code="200",component="apiserver",contentType="applicatio
         );
         assert_eq!(request_total(text, "pods", &["LIST"]), 7.0);
         assert_eq!(request_total(text, "benchtargets", &["PATCH"]), 100.0);
+        assert_eq!(all_requests(text), 122.0);
     }
 }

@@ -1,9 +1,13 @@
 //! `cargo xtask bench …`: benchmarks that print ratios (never timed tests).
 
 mod charts;
+mod footprint;
+mod footprint_run;
 mod metrics;
 mod pins;
 mod readiness;
+mod teardown;
+mod teardown_objects;
 
 use clap::Subcommand;
 
@@ -33,6 +37,25 @@ pub enum Bench {
     /// API requests each made (`apiserver_request_total` on the chart's resources) and their
     /// ratios to Helm's. See docs/benchmarks.md.
     Charts(charts::ChartsBench),
+    /// Removing N objects with the inventory labels (default 10,000, of 28 types: 21
+    /// namespaced spread over --namespaces namespaces, 6 cluster-scoped, the Namespaces; two
+    /// custom resources) on the hollow cluster: our teardown from the inventory + sweep,
+    /// against the real chainsaw's cleanup (a test that applied them) and `kubectl delete -l`
+    /// over the same types. Prints seconds, API requests (`apiserver_request_total`, every
+    /// client) and what a sweep found left afterwards, with ratios to seatrial; exits 1 when
+    /// ours takes 30 s or more or leaves anything. See docs/benchmarks.md.
+    Teardown(teardown::TeardownBench),
+    /// Peak RSS and CPU seconds of a seatrial run that applies N objects (default 1,000) of a
+    /// benchmark CRD, waits for each with a `condition` check and watches them through a soak
+    /// (default 600 s) of steady status updates (default 20/s), beside `kubectl get --watch`
+    /// of the same objects; and the harness's share of the run's wall time beside the
+    /// cluster's (first apply to the last Ready the API server accepted). Exits 1 when the
+    /// run's peak RSS is 100 MiB or more, its overhead 2 % or more, or a soak check failed.
+    /// See docs/benchmarks.md.
+    Footprint(footprint::Footprint),
+    /// The run `bench footprint` measures, in a process of its own (not for direct use).
+    #[command(hide = true)]
+    FootprintRun(footprint_run::FootprintRun),
 }
 
 impl Bench {
@@ -41,6 +64,9 @@ impl Bench {
             Bench::Readiness(command) => command.run().await,
             Bench::Pins(command) => command.run().await,
             Bench::Charts(command) => command.run().await,
+            Bench::Teardown(command) => command.run().await,
+            Bench::Footprint(command) => command.run().await,
+            Bench::FootprintRun(command) => command.run().await,
         }
     }
 }
@@ -67,24 +93,61 @@ fn write_results<T: serde::Serialize>(
 }
 
 /// The cluster a benchmark runs on: `kubeconfig`'s, or the hollow cluster (started when not
-/// running; then the bool is true and the caller stops it). Errors: the exit code, reported.
-async fn bench_cluster(
-    kubeconfig: Option<&std::path::Path>,
-    binaries: &deployer::providers::binaries::ClusterBinaries,
-) -> Result<(deployer::providers::Connection, bool), u8> {
-    use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
-    match kubeconfig {
-        Some(kubeconfig) => deployer::providers::connect(kubeconfig, None, "check --kubeconfig")
-            .await
-            .map(|connection| (connection, false))
-            .map_err(|error| crate::exit::report(&error)),
-        None => cluster::up(
-            &deployer::providers::hollow::HollowPaths::from_env(),
-            DEFAULT_NODES,
-            binaries,
-        )
-        .await
-        .map(|up| (up.connection, !up.reused))
-        .map_err(|error| crate::exit::report(&error)),
+/// running, and then stopped again by [`BenchCluster::finish`]).
+struct BenchCluster {
+    connection: deployer::providers::Connection,
+    /// The hollow cluster's paths, when this benchmark started it.
+    started: Option<deployer::providers::hollow::HollowPaths>,
+}
+
+impl BenchCluster {
+    /// Connects, or starts the hollow cluster. Errors: the exit code, reported.
+    async fn start(
+        kubeconfig: Option<&std::path::Path>,
+        binaries: &deployer::providers::binaries::ClusterBinaries,
+    ) -> Result<Self, u8> {
+        use deployer::providers::hollow::cluster::{self, DEFAULT_NODES};
+        use deployer::providers::hollow::HollowPaths;
+        match kubeconfig {
+            Some(kubeconfig) => {
+                deployer::providers::connect(kubeconfig, None, "check --kubeconfig")
+                    .await
+                    .map(|connection| BenchCluster {
+                        connection,
+                        started: None,
+                    })
+                    .map_err(|error| crate::exit::report(&error))
+            }
+            None => {
+                let paths = HollowPaths::from_env();
+                cluster::up(&paths, DEFAULT_NODES, binaries)
+                    .await
+                    .map(|up| BenchCluster {
+                        connection: up.connection,
+                        started: (!up.reused).then_some(paths),
+                    })
+                    .map_err(|error| crate::exit::report(&error))
+            }
+        }
     }
+
+    /// Stops the hollow cluster if this benchmark started it (a failure is a warning).
+    fn finish(self) {
+        if let Some(paths) = self.started {
+            if let Err(error) = deployer::providers::hollow::cluster::down(&paths) {
+                eprintln!(
+                    "warning: failed to stop the hollow cluster: {}",
+                    host::error_chain(&error)
+                );
+            }
+        }
+    }
+}
+
+/// A benchmark's measurements, or the exit code of its failure (the error printed).
+fn measured<T>(result: Result<T, String>) -> Result<T, u8> {
+    result.map_err(|error| {
+        eprintln!("error: {error}");
+        crate::exit::CHECKS_FAILED
+    })
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use deployer::providers::hollow::cluster;
-use deployer::providers::hollow::{HollowPaths, HOLLOW_RECIPES};
+use deployer::providers::hollow::HOLLOW_RECIPES;
 use deployer::providers::Connection;
 use deployer::wait::condition_status;
 use deployer::watches::Watches;
@@ -25,8 +24,8 @@ use tokio::io::AsyncBufReadExt;
 use super::metrics::request_total;
 use crate::exit;
 
-const GROUP: &str = "bench.seatrial.dev";
-const PLURAL: &str = "benchtargets";
+pub(super) const GROUP: &str = "bench.seatrial.dev";
+pub(super) const PLURAL: &str = "benchtargets";
 const CRD_NAME: &str = "benchtargets.bench.seatrial.dev";
 const FIELD_MANAGER: &str = "seatrial-bench";
 /// The verbs a wait method uses; the benchmark's own writes (POST, PATCH) are not counted.
@@ -117,28 +116,18 @@ impl Readiness {
             peers.path("chainsaw"),
             peers.versions.get("chainsaw").cloned().unwrap_or_default(),
         );
-        let paths = HollowPaths::from_env();
-        let (connection, started_cluster) =
-            match super::bench_cluster(self.kubeconfig.as_deref(), &binaries).await {
-                Ok(cluster) => cluster,
-                Err(code) => return code,
-            };
-        let result = self.measure_all(&connection).await;
-        let cleanup = cleanup(&connection.client).await;
-        if started_cluster {
-            if let Err(error) = cluster::down(&paths) {
-                eprintln!(
-                    "warning: failed to stop the hollow cluster: {}",
-                    host::error_chain(&error)
-                );
-            }
-        }
-        let measurements = match cleanup.and(result) {
+        let cluster = match super::BenchCluster::start(self.kubeconfig.as_deref(), &binaries).await
+        {
+            Ok(cluster) => cluster,
+            Err(code) => return code,
+        };
+        let connection = &cluster.connection;
+        let result = self.measure_all(connection).await;
+        let cleaned = cleanup(&connection.client).await;
+        cluster.finish();
+        let measurements = match super::measured(cleaned.and(result)) {
             Ok(measurements) => measurements,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return exit::CHECKS_FAILED;
-            }
+            Err(code) => return code,
         };
         println!("peers: chainsaw {} (github.com/kyverno/chainsaw, built here); kubectl {} (the cluster's release)", self.chainsaw.1, binaries.kubernetes_version());
         print!("{}", table(&measurements, self.spread_seconds));
@@ -394,11 +383,11 @@ fn chainsaw_assert_ends(
 }
 
 /// When each object was seen Ready, in `names` order (`None`: never).
-type Observer = tokio::task::JoinHandle<Vec<Option<Instant>>>;
+pub(super) type Observer = tokio::task::JoinHandle<Vec<Option<Instant>>>;
 
 /// Our checks: a `condition` check per object on the shared watches; each passes when the
 /// watch shows it Ready.
-fn observe_with_checks(
+pub(super) fn observe_with_checks(
     watches: &Arc<Watches>,
     names: &[String],
     namespace: &str,
@@ -528,11 +517,11 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn resource() -> ApiResource {
+pub(super) fn resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, "v1", "BenchTarget"), PLURAL)
 }
 
-async fn install_crd(client: &Client) -> Result<(), String> {
+pub(super) async fn install_crd(client: &Client) -> Result<(), String> {
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -570,7 +559,7 @@ async fn install_crd(client: &Client) -> Result<(), String> {
     Ok(())
 }
 
-async fn create_objects(
+pub(super) async fn create_objects(
     client: &Client,
     namespace: &str,
     objects: usize,
@@ -605,7 +594,7 @@ async fn create_objects(
 }
 
 /// Deletes the benchmark namespaces and the CRD.
-async fn cleanup(client: &Client) -> Result<(), String> {
+pub(super) async fn cleanup(client: &Client) -> Result<(), String> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let list = namespaces
         .list(&kube::api::ListParams::default().labels("seatrial.dev/bench=readiness"))
