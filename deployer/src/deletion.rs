@@ -12,7 +12,7 @@
 //! another uid (it was deleted and made again). A watch that answers 404 means the type
 //! itself went (its CRD was deleted): its objects are gone.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -74,24 +74,12 @@ pub async fn delete_all(
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()
     };
-    // Jobs in order of their first target: a collection, or one object.
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut group_of: HashMap<(String, String, Option<String>), usize> = HashMap::new();
-    for (index, target) in targets.iter().enumerate() {
-        let key = (
-            target.resource.api_version.clone(),
-            target.resource.plural.clone(),
-            target.id.namespace.clone(),
-        );
-        match (selector, group_of.get(&key)) {
-            (Some(_), Some(&group)) => groups[group].push(index),
-            (Some(_), None) => {
-                group_of.insert(key, groups.len());
-                groups.push(vec![index]);
-            }
-            (None, _) => groups.push(vec![index]),
-        }
-    }
+    // Jobs in order of their first target: a collection (one type and namespace), or one
+    // object.
+    let groups = match selector {
+        Some(_) => groups_of(targets, true),
+        None => (0..targets.len()).map(|index| vec![index]).collect(),
+    };
     let jobs = groups.into_iter().map(|indices| {
         let params = params.clone();
         async move {
@@ -108,17 +96,46 @@ pub async fn delete_all(
             indices.into_iter().zip(outcomes).collect::<Vec<_>>()
         }
     });
-    let mut results: Vec<Option<Deleted>> = targets.iter().map(|_| None).collect();
     let done: Vec<Vec<(usize, Deleted)>> = stream::iter(jobs)
         .buffered(DELETE_CONCURRENCY)
         .collect()
         .await;
-    for (index, outcome) in done.into_iter().flatten() {
-        results[index] = Some(outcome);
+    in_target_order(targets.len(), done.into_iter().flatten())
+}
+
+/// The indices of `targets` grouped by resource type (and namespace, with `by_namespace`),
+/// groups in order of their first target.
+fn groups_of(targets: &[Target], by_namespace: bool) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of: HashMap<(&str, &str, Option<&str>), usize> = HashMap::new();
+    for (index, target) in targets.iter().enumerate() {
+        let namespace = target.id.namespace.as_deref().filter(|_| by_namespace);
+        let key = (
+            target.resource.api_version.as_str(),
+            target.resource.plural.as_str(),
+            namespace,
+        );
+        match group_of.get(&key) {
+            Some(&group) => groups[group].push(index),
+            None => {
+                group_of.insert(key, groups.len());
+                groups.push(vec![index]);
+            }
+        }
     }
-    results
+    groups
+}
+
+/// Puts per-target outcomes, given as (target index, outcome) with every index once, back in
+/// target order.
+fn in_target_order<T>(count: usize, outcomes: impl IntoIterator<Item = (usize, T)>) -> Vec<T> {
+    let mut ordered: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    for (index, outcome) in outcomes {
+        ordered[index] = Some(outcome);
+    }
+    ordered
         .into_iter()
-        .map(|result| result.expect("every target is in one job"))
+        .map(|outcome| outcome.expect("every target has one outcome"))
         .collect()
 }
 
@@ -152,12 +169,7 @@ async fn delete_collection(
     let names: HashSet<&str> = group.iter().map(|target| target.id.name.as_str()).collect();
     let only_targets = listed.items.iter().all(|object| {
         names.contains(object.metadata.name.as_deref().unwrap_or_default())
-            && object
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(crate::charts::hooks::RESOURCE_POLICY_ANNOTATION))
-                .is_none_or(|policy| policy.trim() != "keep")
+            && !crate::charts::hooks::object_keeps(object)
     });
     if !only_targets {
         return None;
@@ -183,42 +195,25 @@ pub async fn wait_all_gone(
     selector: Option<&str>,
     timeout: Duration,
 ) -> Vec<Result<()>> {
-    let mut groups: BTreeMap<(String, String, Option<String>), Vec<usize>> = BTreeMap::new();
-    for (index, target) in targets.iter().enumerate() {
-        let namespace = match selector {
-            Some(_) => None,
-            None => target.id.namespace.clone(),
-        };
-        groups
-            .entry((
-                target.resource.api_version.clone(),
-                target.resource.plural.clone(),
-                namespace,
-            ))
-            .or_default()
-            .push(index);
-    }
-    let waits = groups.into_values().map(|indices| {
-        let first = &targets[indices[0]];
-        let api: Api<DynamicObject> = match (selector, &first.id.namespace) {
-            (None, Some(namespace)) => {
-                Api::namespaced_with(client.clone(), namespace, &first.resource)
-            }
-            _ => Api::all_with(client.clone(), &first.resource),
-        };
-        let group: Vec<&Target> = indices.iter().map(|&index| &targets[index]).collect();
-        async move { (indices, wait_group(api, &group, selector, timeout).await) }
-    });
-    let mut results: Vec<Option<Result<()>>> = targets.iter().map(|_| None).collect();
-    for (indices, outcomes) in futures::future::join_all(waits).await {
-        for (index, outcome) in indices.into_iter().zip(outcomes) {
-            results[index] = Some(outcome);
-        }
-    }
-    results
+    let waits = groups_of(targets, selector.is_none())
         .into_iter()
-        .map(|result| result.expect("every target is in one group"))
-        .collect()
+        .map(|indices| {
+            let first = &targets[indices[0]];
+            let api: Api<DynamicObject> = match (selector, &first.id.namespace) {
+                (None, Some(namespace)) => {
+                    Api::namespaced_with(client.clone(), namespace, &first.resource)
+                }
+                _ => Api::all_with(client.clone(), &first.resource),
+            };
+            let group: Vec<&Target> = indices.iter().map(|&index| &targets[index]).collect();
+            async move { (indices, wait_group(api, &group, selector, timeout).await) }
+        });
+    let done = futures::future::join_all(waits).await;
+    in_target_order(
+        targets.len(),
+        done.into_iter()
+            .flat_map(|(indices, outcomes)| indices.into_iter().zip(outcomes)),
+    )
 }
 
 /// The key an object is known by within one watch: its namespace and name.
@@ -320,4 +315,43 @@ fn observe(
     }
     *last = deletion_status(object);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(plural: &str, namespace: Option<&str>, name: &str) -> Target {
+        let mut resource = ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
+        resource.plural = plural.to_owned();
+        Target {
+            id: ObjectId {
+                api_version: "v1".to_owned(),
+                kind: "ConfigMap".to_owned(),
+                namespace: namespace.map(str::to_owned),
+                name: name.to_owned(),
+            },
+            resource,
+            uid: None,
+        }
+    }
+
+    #[test]
+    fn groups_follow_first_appearance_by_type_and_optionally_namespace() {
+        let targets = [
+            target("configmaps", Some("a"), "1"),
+            target("secrets", Some("a"), "2"),
+            target("configmaps", Some("b"), "3"),
+            target("configmaps", Some("a"), "4"),
+        ];
+        assert_eq!(
+            groups_of(&targets, true),
+            vec![vec![0, 3], vec![1], vec![2]]
+        );
+        assert_eq!(groups_of(&targets, false), vec![vec![0, 2, 3], vec![1]]);
+        assert_eq!(
+            in_target_order(3, [(2, "c"), (0, "a"), (1, "b")]),
+            vec!["a", "b", "c"]
+        );
+    }
 }

@@ -215,12 +215,7 @@ async fn list_labelled(
                         uid: object.metadata.uid.clone(),
                         resource: resource.clone(),
                         status: deletion_status(&object),
-                        keep: object
-                            .metadata
-                            .annotations
-                            .as_ref()
-                            .and_then(|a| a.get(crate::charts::hooks::RESOURCE_POLICY_ANNOTATION))
-                            .is_some_and(|policy| policy.trim() == "keep"),
+                        keep: crate::charts::hooks::object_keeps(&object),
                         claims: crate::claims::ClaimTemplates::of(&resource.kind, &object),
                     });
                 }

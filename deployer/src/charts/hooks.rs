@@ -86,7 +86,17 @@ fn annotation<'a>(manifest: &'a Manifest, key: &str) -> Option<&'a str> {
 
 /// Whether `manifest` carries `helm.sh/resource-policy: keep`.
 pub fn keeps(manifest: &Manifest) -> bool {
-    annotation(manifest, RESOURCE_POLICY_ANNOTATION).is_some_and(|value| value.trim() == "keep")
+    object_keeps(&manifest.object)
+}
+
+/// Whether `object` (a manifest or a live object) carries `helm.sh/resource-policy: keep`.
+pub fn object_keeps(object: &kube::api::DynamicObject) -> bool {
+    object
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|annotations| annotations.get(RESOURCE_POLICY_ANNOTATION))
+        .is_some_and(|value| value.trim() == "keep")
 }
 
 /// Sorts `manifests` into a [`Release`].
