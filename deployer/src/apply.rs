@@ -75,6 +75,7 @@ pub struct Applier {
     pub(crate) readiness_timeout: Duration,
     resources: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
     ledger: Option<std::sync::Arc<crate::ledger::Ledger>>,
+    keep_secrets_of: Option<String>,
 }
 
 /// Rank of a kind in the apply order (lower first).
@@ -103,7 +104,15 @@ impl Applier {
             readiness_timeout,
             resources: HashMap::new(),
             ledger: None,
+            keep_secrets_of: None,
         }
+    }
+
+    /// An upgrade of the deployment `previous_run` applied: the Secrets that run generated
+    /// keep their values ([`keep_generated_values`]).
+    pub fn keeping_secrets_of(mut self, previous_run: &str) -> Self {
+        self.keep_secrets_of = Some(previous_run.to_owned());
+        self
     }
 
     /// Records every object in `ledger` before it is applied (see [`crate::ledger`]).
@@ -223,10 +232,19 @@ impl Applier {
             namespace: namespace.clone(),
             name: manifest.name().to_owned(),
         };
+        let api = api_for(&self.client, &resource, namespace.as_deref());
+        if let (Some(previous), "Secret") = (&self.keep_secrets_of, manifest.kind()) {
+            keep_generated_values(&api, &mut object, previous)
+                .await
+                .map_err(|source| Error::Api {
+                    action: "read the Secret before upgrading",
+                    object: id.to_string(),
+                    source,
+                })?;
+        }
         if let Some(ledger) = &self.ledger {
             ledger.record(&id)?;
         }
-        let api = api_for(&self.client, &resource, namespace.as_deref());
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let live = api
             .patch(&id.name, &params, &Patch::Apply(&object))
@@ -251,4 +269,67 @@ impl Applier {
             claims: crate::claims::ClaimTemplates::of(manifest.kind(), &manifest.object),
         })
     }
+}
+
+/// An upgrade keeps what the run before it generated. For an `Opaque` Secret that
+/// `previous_run` applied, each key that both the cluster's Secret and `object` (its new render)
+/// have keeps the cluster's value, in `stringData` and `data` alike. Charts keep their
+/// generated passwords the same way with Helm's `lookup` (Helm docs, "Template Functions:
+/// lookup"), so that the passwords, tokens and client secrets users and services hold do not
+/// change under them. Keys only the new render has get its values. Other types
+/// (`kubernetes.io/tls`, whose certificate comes from this run's CA) are rendered anew.
+///
+/// Errors: the API server's, reading the Secret.
+pub async fn keep_generated_values(
+    api: &Api<DynamicObject>,
+    object: &mut DynamicObject,
+    previous_run: &str,
+) -> std::result::Result<(), kube::Error> {
+    use base64::Engine;
+    let kind_type = object.data.get("type").and_then(|value| value.as_str());
+    if kind_type.is_some_and(|kind_type| kind_type != "Opaque") {
+        return Ok(());
+    }
+    let Some(name) = object.metadata.name.clone() else {
+        return Ok(());
+    };
+    let Some(live) = api.get_opt(&name).await? else {
+        return Ok(());
+    };
+    let labels = live.metadata.labels.unwrap_or_default();
+    if labels.get(crate::inventory::RUN_LABEL).map(String::as_str) != Some(previous_run) {
+        return Ok(());
+    }
+    let Some(live_data) = live.data.get("data").and_then(|data| data.as_object()) else {
+        return Ok(());
+    };
+    let engine = base64::engine::general_purpose::STANDARD;
+    if let Some(string_data) = object
+        .data
+        .get_mut("stringData")
+        .and_then(|data| data.as_object_mut())
+    {
+        for (key, value) in string_data.iter_mut() {
+            let kept = live_data
+                .get(key)
+                .and_then(|encoded| encoded.as_str())
+                .and_then(|encoded| engine.decode(encoded).ok())
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            if let Some(kept) = kept {
+                *value = serde_json::Value::String(kept);
+            }
+        }
+    }
+    if let Some(data) = object
+        .data
+        .get_mut("data")
+        .and_then(|data| data.as_object_mut())
+    {
+        for (key, value) in data.iter_mut() {
+            if let Some(kept) = live_data.get(key) {
+                *value = kept.clone();
+            }
+        }
+    }
+    Ok(())
 }

@@ -35,6 +35,7 @@ pub mod pinset;
 pub mod platform;
 pub mod pod_logs;
 pub mod providers;
+pub mod prune;
 pub mod render;
 pub mod sweep;
 pub mod teardown;

@@ -120,6 +120,14 @@ impl Platform {
     /// Errors: [`Error::Read`] for missing files, [`Error::Invalid`] with the line for
     /// malformed `platform.yaml` or `stage.yaml`, a stage without manifests, or a bad pin set.
     pub fn load(root: &Path) -> Result<Platform> {
+        Platform::load_with_pins(root, None)
+    }
+
+    /// [`Platform::load`], reading images and charts from `pins` instead of the pin set
+    /// `platform.yaml` names, when given (an upgrade trial from or to another pin set).
+    ///
+    /// Errors: those of [`Platform::load`].
+    pub fn load_with_pins(root: &Path, pins: Option<&Path>) -> Result<Platform> {
         let platform_path = root.join("platform.yaml");
         let text = read(&platform_path)?;
         let file: PlatformFile = parse_yaml(&platform_path, &text)?;
@@ -130,7 +138,10 @@ impl Platform {
                 "`stages` is empty",
             ));
         }
-        let pins_file = root.join(&file.pins);
+        let pins_file = match pins {
+            Some(pins) => pins.to_owned(),
+            None => root.join(&file.pins),
+        };
         let images = crate::pins::load_images(&pins_file)?;
         let charts = crate::pins::load_charts(&pins_file)?;
         let mut stages = Vec::with_capacity(file.stages.len());

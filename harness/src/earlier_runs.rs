@@ -97,18 +97,54 @@ pub async fn remove_run(
     Ok(report)
 }
 
-/// The ledger's earlier runs of `deployment`, each with its file, unless one of them owns it.
+/// The ledger's earlier runs of `deployment`, each with its file, unless one of them owns it;
+/// `upgraded` (the kept run an upgrading run takes over) neither refuses nor is listed.
 ///
 /// Errors: [`deployer::Error::Owned`] naming the owner ([`owner_refusal`]); the ledger's
 /// errors.
-pub fn unowned_runs(ledger_dir: &Path, deployment: &str) -> Result<Vec<(PathBuf, Entry)>> {
+pub fn unowned_runs(
+    ledger_dir: &Path,
+    deployment: &str,
+    upgraded: Option<&str>,
+) -> Result<Vec<(PathBuf, Entry)>> {
     let earlier: Vec<(PathBuf, Entry)> = ledger::list(ledger_dir)?
         .into_iter()
-        .filter(|(_, entry)| entry.deployment == deployment)
+        .filter(|(_, entry)| {
+            entry.deployment == deployment && Some(entry.run_id.as_str()) != upgraded
+        })
         .collect();
     match earlier.iter().find_map(|(_, entry)| owner_refusal(entry)) {
         Some(refusal) => Err(refusal.into()),
         None => Ok(earlier),
+    }
+}
+
+/// The ledger entry of `run_id`, a kept deployment of `deployment`: what an upgrade takes over.
+///
+/// Errors: bad input when the ledger holds no such run, or holds it for another deployment
+/// or not kept; the ledger's errors.
+pub fn kept_run(ledger_dir: &Path, deployment: &str, run_id: &str) -> Result<(PathBuf, Entry)> {
+    let found = ledger::list(ledger_dir)?
+        .into_iter()
+        .find(|(_, entry)| entry.run_id == run_id);
+    let refuse = |why: String| -> Error {
+        deployer::Error::Invalid {
+            path: ledger_dir.to_owned(),
+            line: 0,
+            message: format!("cannot upgrade run {run_id}: {why}"),
+        }
+        .into()
+    };
+    match found {
+        None => Err(refuse("the ledger holds no such run".to_owned())),
+        Some((_, entry)) if entry.deployment != deployment => Err(refuse(format!(
+            "it deployed `{}`, not `{deployment}`",
+            entry.deployment
+        ))),
+        // Kept by its flag: the run that kept it may be this very process (an upgrade trial
+        // runs both deployments in one).
+        Some((_, entry)) if !entry.kept => Err(refuse("its deployment was not kept".to_owned())),
+        Some(found) => Ok(found),
     }
 }
 
@@ -123,10 +159,11 @@ pub async fn settle(
     ledger_dir: &Path,
     deployment: &str,
     this_run: &str,
+    upgraded: Option<&str>,
     timeout: Duration,
     reporter: &dyn Reporter,
 ) -> Result<()> {
-    for (path, entry) in &unowned_runs(ledger_dir, deployment)? {
+    for (path, entry) in &unowned_runs(ledger_dir, deployment, upgraded)? {
         let report = remove_run(path, entry, Some(this_run), timeout).await?;
         reporter.report(Event::EarlierRunRemoved {
             run_id: entry.run_id.clone(),

@@ -135,6 +135,14 @@ pub enum Event {
         /// The signal.
         signal: host::signals::StopSignal,
     },
+    /// An upgrading run deleted an object the run before it applied and this one no longer
+    /// renders.
+    Pruned {
+        /// The stage whose label it carried.
+        stage: String,
+        /// `Kind namespace/name`.
+        object: String,
+    },
     /// A run of the deployment that ended without a teardown (killed) was found in the ledger
     /// and swept before this run applied anything.
     EarlierRunRemoved {

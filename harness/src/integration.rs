@@ -38,8 +38,8 @@ use crate::checks::{load_checks, run_checks, Check, CheckDefaults, CheckRunner, 
 use crate::diagnostics::{self, DiagnosticsMode};
 use crate::events::{Event, Reporter, SharedReporter};
 use crate::report::{
-    CheckRecord, CheckResult, Outcome, RunRecord, StageRecord, StageStatus, SweepState,
-    TeardownRecord,
+    CheckRecord, CheckResult, Outcome, PrunedObject, RunRecord, StageRecord, StageStatus,
+    SweepState, TeardownRecord, UpgradeRecord,
 };
 use crate::target::Target;
 
@@ -82,6 +82,33 @@ pub struct IntegrationOptions {
     pub helm_compare: bool,
     /// The ledger's directory (`deployer::ledger::runs_dir()` for maintainers' runs).
     pub ledger_dir: PathBuf,
+    /// Keep the deployment only when everything passed (the first deployment of an upgrade
+    /// trial, which the second then upgrades in place); tear down after a failure.
+    pub keep_on_success: bool,
+    /// The kept run whose deployment this run upgrades in place (`cargo xtask upgrade`): this
+    /// run takes over its lease and ledger entry instead of being refused, and after each
+    /// stage's apply deletes what that run applied there and this one no longer renders
+    /// ([`deployer::prune`]); after the last stage, what it applied in stages this platform
+    /// no longer has.
+    pub upgrade_of: Option<String>,
+    /// Stop the hollow or local cluster at the end even when this run found it running (the
+    /// second deployment of an upgrade trial, on the cluster its first one started).
+    pub stop_found_provider: bool,
+}
+
+/// Work a caller adds to a run once every stage and scenario passed, before the teardown or
+/// the keep: an upgrade trial seeds user data there, and verifies it after the upgrade. Its
+/// checks are reported as the checks of a stage of their own ([`DataSteps::stage`], e.g.
+/// `upgrade::userprofile`), and a failed one fails the run.
+pub trait DataSteps: Send + Sync {
+    /// The name the checks' stage record has (`seed`, `upgrade`).
+    fn stage(&self) -> &str;
+    /// Runs the steps against the deployment, one record per step.
+    fn run<'a>(
+        &'a self,
+        client: &'a kube::Client,
+        options: &'a IntegrationOptions,
+    ) -> futures::future::BoxFuture<'a, Vec<CheckRecord>>;
 }
 
 /// A stage ready to deploy: its objects and checks, rendered and validated.
@@ -315,6 +342,18 @@ type Helms =
 /// Errors: what [`prepare`] finds, and a provider that cannot be reached or started — all
 /// before anything is applied. After that it returns a [`RunRecord`], whatever failed.
 pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Result<RunRecord> {
+    run_with(options, reporter, None).await
+}
+
+/// [`run`], with `data` run once the stages and scenarios passed (see [`DataSteps`]).
+///
+/// Errors: those of [`run`]; with [`IntegrationOptions::upgrade_of`], a run the ledger does
+/// not hold as a kept deployment of the same project is bad input.
+pub async fn run_with(
+    options: &IntegrationOptions,
+    reporter: SharedReporter,
+    data: Option<&dyn DataSteps>,
+) -> Result<RunRecord> {
     let started = Instant::now();
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -342,15 +381,26 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         deployment: options.config.project_name.clone(),
         run_id: options.run_id.clone(),
     };
-    // A run that still runs or was kept owns the deployment: refused before anything starts.
-    earlier_runs::unowned_runs(&options.ledger_dir, &inventory.deployment)?;
+    // A run that still runs or was kept owns the deployment: refused before anything starts
+    // (unless it is the kept run this one upgrades).
+    let upgrade_of = options.upgrade_of.as_deref();
+    earlier_runs::unowned_runs(&options.ledger_dir, &inventory.deployment, upgrade_of)?;
+    if let Some(run_id) = upgrade_of {
+        earlier_runs::kept_run(&options.ledger_dir, &inventory.deployment, run_id)?;
+    }
     let (connection, handle, provider_seconds) =
         bring_up(options, &reporter, &helms, &inventory, &mut prepared).await?;
+    let provider_reused = handle.reused();
+    let handle = if options.stop_found_provider {
+        handle.stopped_at_the_end()
+    } else {
+        handle
+    };
     // The deployment's lease is taken, killed runs of it are swept, and this run's ledger
     // entry is written, before the first apply; a failure here takes the provider down again.
     let claimed = claim(options, &*reporter, &connection, &inventory, &started_at).await;
-    let (mut lease, ledger) = match claimed {
-        Ok((lease, ledger)) => (Some(lease), ledger),
+    let (mut lease, ledger, previous) = match claimed {
+        Ok((lease, ledger, previous)) => (Some(lease), ledger, previous),
         Err(error) => {
             let down = handle.down().await;
             for problem in down.problems {
@@ -359,13 +409,17 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
             return Err(error);
         }
     };
-    let applier = Applier::new(
+    let mut applier = Applier::new(
         connection.client.clone(),
         inventory.clone(),
         options.config.namespace.clone(),
         Duration::from_secs(options.config.readiness_timeout_seconds),
     )
     .with_ledger(ledger.clone());
+    if let Some(previous) = &previous {
+        // What the run before generated (passwords, tokens, client secrets) stays.
+        applier = applier.keeping_secrets_of(&previous.run_id);
+    }
     // From here on SIGINT, SIGTERM and SIGHUP no longer end the process: the run acts on
     // each (a first one tears down, a second one stops waiting for the teardown).
     let signals = StopSignals::watch();
@@ -382,31 +436,40 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         applied,
         interrupted,
         watches,
+        upgrade,
     } = deploy(
-        options,
-        &*reporter,
-        &connection,
-        applier,
-        &prepared,
-        started,
-        &stops,
+        options, &*reporter, applier, &prepared, started, &stops, previous,
     )
     .await;
     let deploy_ended = Instant::now();
+    let mut stage_records = stage_records;
     let deploy_passed = stage_records
         .iter()
-        .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped));
+        .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped))
+        && upgrade
+            .as_ref()
+            .is_none_or(|upgrade| upgrade.problems.is_empty());
     let scenario_records =
         run_scenarios(options, &*reporter, &connection, &stage_records, &stops).await;
+    let scenarios_passed = scenario_records
+        .iter()
+        .all(|scenario| scenario.outcome != scenarios::ScenarioOutcome::Failed);
+    if let Some(data) = data.filter(|_| deploy_passed && scenarios_passed) {
+        if let Some(record) =
+            run_data_steps(options, &*reporter, &connection, data, started, &stops).await
+        {
+            stage_records.push(record);
+        }
+    }
     let phases = outage::Phases {
         started,
         deploy_ended,
         scenarios_ended: Instant::now(),
     };
-    let scenarios_passed = scenario_records
+    let data_passed = stage_records
         .iter()
-        .all(|scenario| scenario.outcome != scenarios::ScenarioOutcome::Failed);
-    let deploy_passed = deploy_passed && scenarios_passed;
+        .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped));
+    let deploy_passed = deploy_passed && scenarios_passed && data_passed;
 
     let mut record = RunRecord {
         run_id: options.run_id.clone(),
@@ -417,11 +480,13 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         started_at,
         seconds: 0.0,
         provider_seconds,
-        provider_reused: handle.reused(),
+        provider_reused,
         stages: stage_records,
         teardown: None,
         sweep: None,
-        kept: options.keep || (options.keep_on_failure && !deploy_passed),
+        kept: options.keep
+            || (options.keep_on_failure && !deploy_passed)
+            || (options.keep_on_success && deploy_passed),
         watches: watches.started(),
         scenarios: scenario_records,
         docker_leftovers: Vec::new(),
@@ -431,6 +496,7 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
         ledger: None,
         sweep_state: SweepState::default(),
         api_outage: None,
+        upgrade,
         outcome: Outcome::Passed,
         exit_code: 0,
     };
@@ -523,7 +589,9 @@ pub async fn run(options: &IntegrationOptions, reporter: SharedReporter) -> Resu
 
 /// Takes the deployment's lease in the cluster ([`deployer::lease`]), sweeps every killed run
 /// of the deployment the ledger knows (through the cluster just brought up, or the one it
-/// recorded), then writes this run's ledger entry.
+/// recorded), then writes this run's ledger entry. With [`IntegrationOptions::upgrade_of`], the
+/// kept run's lease is taken over and its ledger entry becomes part of this run's (its objects
+/// recorded here, its file removed); returns its id and objects, the candidates for pruning.
 ///
 /// Errors: [`deployer::Error::Owned`] when another live run or a kept deployment holds the
 /// lease; those of [`earlier_runs::settle`] and of writing the entry.
@@ -533,23 +601,27 @@ async fn claim(
     connection: &Connection,
     inventory: &Inventory,
     started_at: &str,
-) -> Result<(HeldLease, Arc<Ledger>)> {
+) -> Result<(HeldLease, Arc<Ledger>, Option<Previous>)> {
     // Runs of this machine that were killed hold a lease that has not lapsed yet: theirs is
-    // taken over at once (their objects are swept just below).
-    let dead: Vec<String> = deployer::ledger::list(&options.ledger_dir)?
-        .into_iter()
+    // taken over at once (their objects are swept just below), as is the lease of the kept
+    // run this one upgrades.
+    let earlier = deployer::ledger::list(&options.ledger_dir)?;
+    let upgraded = options.upgrade_of.as_deref();
+    let takeover: Vec<String> = earlier
+        .iter()
         .filter(|(_, entry)| {
             entry.deployment == inventory.deployment
-                && entry.liveness() == deployer::ledger::Liveness::Stale
+                && (entry.liveness() == deployer::ledger::Liveness::Stale
+                    || Some(entry.run_id.as_str()) == upgraded)
         })
-        .map(|(_, entry)| entry.run_id)
+        .map(|(_, entry)| entry.run_id.clone())
         .collect();
     let lease = deployer::lease::take(
         &connection.client,
         &inventory.deployment,
         &inventory.run_id,
         started_at,
-        &dead,
+        &takeover,
     )
     .await?;
     let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
@@ -557,6 +629,7 @@ async fn claim(
         &options.ledger_dir,
         &inventory.deployment,
         &inventory.run_id,
+        upgraded,
         deletion_timeout,
         reporter,
     )
@@ -568,7 +641,28 @@ async fn claim(
         &connection.kubeconfig,
         connection.context.as_deref(),
     );
-    Ok((lease, Arc::new(Ledger::create(&options.ledger_dir, entry)?)))
+    let ledger = Arc::new(Ledger::create(&options.ledger_dir, entry)?);
+    let mut previous = None;
+    if let Some((path, entry)) = earlier
+        .into_iter()
+        .find(|(_, entry)| Some(entry.run_id.as_str()) == upgraded)
+    {
+        for object in &entry.objects {
+            ledger.record(object)?;
+        }
+        deployer::ledger::remove(&path)?;
+        previous = Some(Previous {
+            run_id: entry.run_id,
+            objects: entry.objects,
+        });
+    }
+    Ok((lease, ledger, previous))
+}
+
+/// The kept run an upgrading run took over: its id and the objects it applied.
+struct Previous {
+    run_id: String,
+    objects: Vec<deployer::inventory::ObjectId>,
 }
 
 /// Ends a run without its teardown because the API server does not answer: nothing can be
@@ -701,6 +795,62 @@ struct Deployed {
     interrupted: bool,
     /// The watches the checks used (stopped before the teardown).
     watches: Arc<Watches>,
+    /// For a run that upgraded a kept deployment: what it pruned.
+    upgrade: Option<UpgradeRecord>,
+}
+
+/// An upgrading run's pruning as it goes: the run before, and the record so far.
+struct Upgrading {
+    previous: Previous,
+    record: UpgradeRecord,
+    timeout: Duration,
+}
+
+impl Upgrading {
+    /// Prunes what the previous run applied in stages `of_stage` accepts and this run has not
+    /// applied (`applied`, every stage so far), reporting each deletion; returns the problems.
+    async fn prune(
+        &mut self,
+        applier: &mut Applier,
+        applied: &[(String, Vec<AppliedObject>)],
+        of_stage: impl Fn(&str) -> bool,
+        reporter: &dyn Reporter,
+    ) -> Vec<String> {
+        let now: std::collections::HashSet<&deployer::inventory::ObjectId> = applied
+            .iter()
+            .flat_map(|(_, objects)| objects.iter().map(|object| &object.id))
+            .collect();
+        let candidates: Vec<_> = self
+            .previous
+            .objects
+            .iter()
+            .filter(|id| !now.contains(id))
+            .cloned()
+            .collect();
+        let pruned = deployer::prune::prune(
+            applier,
+            &self.previous.run_id,
+            of_stage,
+            &candidates,
+            self.timeout,
+        )
+        .await;
+        for (stage, object) in &pruned.deleted {
+            reporter.report(Event::Pruned {
+                stage: stage.clone(),
+                object: object.to_string(),
+            });
+        }
+        self.record.pruned.extend(
+            pruned
+                .deleted
+                .into_iter()
+                .map(|(stage, object)| PrunedObject { stage, object }),
+        );
+        self.record.kept.extend(pruned.kept);
+        self.record.problems.extend(pruned.problems.iter().cloned());
+        pruned.problems
+    }
 }
 
 /// Deploys and checks the stages in order (skipping those this provider cannot run) until one
@@ -709,18 +859,18 @@ struct Deployed {
 async fn deploy(
     options: &IntegrationOptions,
     reporter: &dyn Reporter,
-    connection: &Connection,
     mut applier: Applier,
     prepared: &[PreparedStage],
     run_started: Instant,
     stops: &Stops<'_>,
+    previous: Option<Previous>,
 ) -> Deployed {
     let mut stage_records: Vec<StageRecord> = prepared
         .iter()
         .map(|stage| StageRecord::not_run(&stage.stage.name))
         .collect();
     let mut applied: Vec<(String, Vec<AppliedObject>)> = Vec::new();
-    let watches = Arc::new(Watches::new(connection.client.clone()));
+    let watches = Arc::new(Watches::new(applier.client().clone()));
     let runner = CheckRunner::with(watches.clone(), resolver(&options.config));
 
     let stage_context = StageContext {
@@ -736,14 +886,39 @@ async fn deploy(
             record.error = Some(reason);
         }
     }
-    let deploy = deploy_stages(
-        prepared,
-        &mut applier,
-        &runner,
-        &mut stage_records,
-        &mut applied,
-        &stage_context,
-    );
+    let mut upgrading = previous.map(|previous| Upgrading {
+        record: UpgradeRecord {
+            from_run: previous.run_id.clone(),
+            ..UpgradeRecord::default()
+        },
+        previous,
+        timeout: Duration::from_secs(options.config.deletion_timeout_seconds),
+    });
+    let removed_stages = options
+        .stop_at
+        .is_none()
+        .then(|| options.platform.stage_names());
+    let deploy = async {
+        let passed = deploy_stages(
+            prepared,
+            &mut applier,
+            &runner,
+            &mut stage_records,
+            &mut applied,
+            &stage_context,
+            &mut upgrading,
+        )
+        .await;
+        // After the last stage: what the run before applied in stages this platform no
+        // longer has (not with --stop-at: the later stages were not deployed at all).
+        if let (true, Some(upgrading), Some(stages)) = (passed, upgrading.as_mut(), &removed_stages)
+        {
+            let of_removed = |stage: &str| !stages.iter().any(|name| name == stage);
+            upgrading
+                .prune(&mut applier, &applied, of_removed, reporter)
+                .await;
+        }
+    };
     let stopped = tokio::select! {
         () = deploy => None,
         signal = stops.signals.nth(1) => {
@@ -772,6 +947,7 @@ async fn deploy(
         applied,
         interrupted,
         watches,
+        upgrade: upgrading.map(|upgrading| upgrading.record),
     }
 }
 
@@ -824,6 +1000,64 @@ async fn run_scenarios(
     };
     report_scenarios(reporter, &records);
     records
+}
+
+/// Runs the caller's [`DataSteps`] and reports them as the checks of a stage of their own;
+/// `None` when a stop signal or an outage stopped them (the run then tears down as usual).
+async fn run_data_steps(
+    options: &IntegrationOptions,
+    reporter: &dyn Reporter,
+    connection: &Connection,
+    data: &dyn DataSteps,
+    run_started: Instant,
+    stops: &Stops<'_>,
+) -> Option<StageRecord> {
+    let stage = data.stage().to_owned();
+    let mut record = StageRecord::not_run(&stage);
+    record.started_seconds = run_started.elapsed().as_secs_f64();
+    reporter.report(Event::ChecksStarted {
+        stage: stage.clone(),
+        checks: 0,
+    });
+    let started = Instant::now();
+    let mut checks = tokio::select! {
+        checks = data.run(&connection.client, options) => checks,
+        signal = stops.signals.nth(1) => {
+            reporter.report(Event::Interrupted { during: stage, signal });
+            return None;
+        }
+        lost = stops.health.lost() => {
+            reporter.report(outage::lost_event(&stage, &lost, stops.outage_wait));
+            return None;
+        }
+    };
+    record.checks_seconds = started.elapsed().as_secs_f64();
+    for check in &mut checks {
+        check.started_seconds += record.started_seconds;
+        reporter.report(Event::CheckFinished {
+            trial: format!("{stage}::{}", check.name),
+            result: check.result,
+            message: check.message.clone(),
+        });
+    }
+    record.checks = checks;
+    let passed = record
+        .checks
+        .iter()
+        .all(|check| matches!(check.result, CheckResult::Passed | CheckResult::Flaky));
+    reporter.report(Event::StageFinished {
+        stage: stage.clone(),
+        objects: 0,
+        ready_seconds: 0.0,
+        checks: record.check_summary(),
+        passed,
+    });
+    record.status = if passed {
+        StageStatus::Passed
+    } else {
+        StageStatus::ChecksFailed
+    };
+    Some(record)
 }
 
 /// What stops a run's phases: stop signals, and an API server that stopped answering.
@@ -942,7 +1176,7 @@ fn keep(
         deployment: options.config.project_name.clone(),
         run_id: options.run_id.clone(),
         target: path,
-        because_failed: !options.keep,
+        because_failed: !options.keep && !options.keep_on_success,
         stages: record
             .stages
             .iter()
@@ -1098,7 +1332,8 @@ async fn deploy_stages(
     records: &mut [StageRecord],
     applied: &mut Vec<(String, Vec<AppliedObject>)>,
     context: &StageContext<'_>,
-) {
+    upgrading: &mut Option<Upgrading>,
+) -> bool {
     for (stage, record) in prepared.iter().zip(records.iter_mut()) {
         let name = &stage.stage.name;
         record.started_seconds = context.run_started.elapsed().as_secs_f64();
@@ -1152,7 +1387,27 @@ async fn deploy_stages(
             record.status = StageStatus::DeployFailed;
             record.error = Some(host::error_chain(&error));
             record.error_class = Some(host::Classify::class(&error));
-            return;
+            return false;
+        }
+        // An upgrade: what the run before applied in this stage and this one no longer
+        // renders goes before the checks judge the stage.
+        if let Some(upgrading) = upgrading.as_mut() {
+            let problems = upgrading
+                .prune(applier, applied, |label| label == name, context.reporter)
+                .await;
+            if !problems.is_empty() {
+                let error = format!(
+                    "failed to prune the upgraded stage: {}",
+                    problems.join("; ")
+                );
+                context.reporter.report(Event::StageDeployFailed {
+                    stage: name.clone(),
+                    error: error.clone(),
+                });
+                record.status = StageStatus::DeployFailed;
+                record.error = Some(error);
+                return false;
+            }
         }
         context.reporter.report(Event::ChecksStarted {
             stage: name.clone(),
@@ -1208,10 +1463,11 @@ async fn deploy_stages(
         });
         if !passed {
             record.status = StageStatus::ChecksFailed;
-            return;
+            return false;
         }
         record.status = StageStatus::Passed;
     }
+    true
 }
 
 /// Writes one check's diagnostics bundle; returns its directory relative to the report dir.

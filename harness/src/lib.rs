@@ -23,5 +23,6 @@ pub mod report;
 pub mod scenarios;
 pub mod target;
 pub mod trials;
+pub mod upgrade;
 
 pub use error::{Error, Result};

@@ -43,6 +43,28 @@ pub enum DiagnosticsArg {
     Never,
 }
 
+impl From<ProviderArg> for ProviderKind {
+    fn from(provider: ProviderArg) -> ProviderKind {
+        match provider {
+            ProviderArg::Hollow => ProviderKind::Hollow,
+            ProviderArg::Existing => ProviderKind::Existing,
+            ProviderArg::Kind => ProviderKind::Kind,
+            ProviderArg::K3s => ProviderKind::K3s,
+            ProviderArg::Local => ProviderKind::Local,
+        }
+    }
+}
+
+impl From<DiagnosticsArg> for DiagnosticsMode {
+    fn from(diagnostics: DiagnosticsArg) -> DiagnosticsMode {
+        match diagnostics {
+            DiagnosticsArg::OnFailure => DiagnosticsMode::OnFailure,
+            DiagnosticsArg::Always => DiagnosticsMode::Always,
+            DiagnosticsArg::Never => DiagnosticsMode::Never,
+        }
+    }
+}
+
 /// Arguments of the subcommand (its help text is on `Command` in main.rs).
 #[derive(Args)]
 pub struct Integration {
@@ -125,14 +147,7 @@ impl Integration {
             },
             None => Config::embedded_default(),
         };
-        let provider = match self.provider {
-            Some(ProviderArg::Hollow) => ProviderKind::Hollow,
-            Some(ProviderArg::Existing) => ProviderKind::Existing,
-            Some(ProviderArg::Kind) => ProviderKind::Kind,
-            Some(ProviderArg::K3s) => ProviderKind::K3s,
-            Some(ProviderArg::Local) => ProviderKind::Local,
-            None => config.provider,
-        };
+        let provider = self.provider.map_or(config.provider, ProviderKind::from);
         if self.reuse {
             if provider != ProviderKind::Kind {
                 eprintln!(
@@ -180,16 +195,15 @@ impl Integration {
             stop_at: self.stop_at,
             keep: self.keep,
             keep_on_failure: self.keep_on_failure,
-            diagnostics: match self.diagnostics {
-                DiagnosticsArg::OnFailure => DiagnosticsMode::OnFailure,
-                DiagnosticsArg::Always => DiagnosticsMode::Always,
-                DiagnosticsArg::Never => DiagnosticsMode::Never,
-            },
+            diagnostics: self.diagnostics.into(),
             report_dir: report_dir.clone(),
             run_id,
             hollow_nodes: self.nodes,
             helm_compare: self.helm_compare,
             ledger_dir: deployer::ledger::runs_dir(),
+            keep_on_success: false,
+            upgrade_of: None,
+            stop_found_provider: false,
         };
         let reporter: SharedReporter = if self.json {
             std::sync::Arc::new(crate::terminal::JsonLines)

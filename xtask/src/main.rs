@@ -12,10 +12,12 @@ mod integration;
 mod lint_tools;
 mod local;
 mod pins;
+mod pins_trial;
 mod scenarios;
 mod teardown;
 mod terminal;
 mod test;
+mod upgrade;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +43,20 @@ enum Command {
     /// signal ended (after its teardown) 130 SIGINT, 143 SIGTERM, 129 SIGHUP. Providers: local (the default config's: a real node on this machine, root), hollow, existing, kind, k3s. See
     /// docs/integration.md, docs/providers.md and docs/checks.md.
     Integration(integration::Integration),
+    /// Upgrade trial: deploy --from, seed user data, upgrade the same deployment in place to
+    /// --to, verify the data, tear down and sweep.
+    ///
+    /// --from and --to each name a git revision of this repository (its deployer/stages and
+    /// pins/pins.toml as committed), a pin set file (the working tree's platform at its
+    /// versions) or a platform directory; --to defaults to the working tree. The first
+    /// deployment is checked and browsed like `integration`, then seeded (`seed::*` checks)
+    /// and kept; the second applies the new platform over it with server-side apply, prunes
+    /// and lists what the new version no longer has, checks and browses again, verifies the
+    /// seeded data (`upgrade::*` checks) and tears everything down. A first deployment that
+    /// fails is torn down and the upgrade is not tried. Writes upgrade.json, upgrade.md and
+    /// each deployment's reports (from/, to/). Exit codes: those of `integration`, from the
+    /// first deployment that did not pass. See docs/upgrade.md.
+    Upgrade(upgrade::Upgrade),
     /// Manage the local hollow cluster (a real control plane with fake kubelets).
     ///
     /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubemark hollow nodes
@@ -137,6 +153,7 @@ fn main() -> std::process::ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Integration(command) => command.run().await,
+            Command::Upgrade(command) => command.run().await,
             Command::Hollow(command) => command.run().await,
             Command::Local(command) => command.run().await,
             Command::Images(command) => command.run().await,

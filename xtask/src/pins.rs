@@ -96,6 +96,15 @@ struct PrArgs {
     /// The changelog to add to [default: CHANGELOG.md beside the pin set].
     #[arg(long, value_name = "FILE")]
     changelog: Option<PathBuf>,
+    /// Open the pull request without an upgrade trial (the body says that none ran). By
+    /// default `cargo xtask upgrade` deploys the pin set as it is, upgrades it in place to the
+    /// bumped pins and verifies the seeded data first; its result goes into the body, and a
+    /// failed trial fails the command after the pull request is opened (docs/upgrade.md).
+    #[arg(long)]
+    no_trial: bool,
+    /// Where the upgrade trial deploys [default: the embedded config's provider, local].
+    #[arg(long, value_enum, value_name = "PROVIDER")]
+    trial_provider: Option<crate::integration::ProviderArg>,
 }
 
 fn fail(error: &pins::Error) -> u8 {
@@ -265,6 +274,8 @@ async fn open_pr(
         branch,
         label,
         changelog,
+        no_trial,
+        trial_provider,
     } = args;
     let token = std::env::var(TOKEN_ENV)
         .ok()
@@ -291,18 +302,26 @@ async fn open_pr(
         };
     }
     let changelog = changelog.unwrap_or_else(|| changelog_beside(&set.path));
-    let files = match new_files(set, &plan, Some(&changelog), &today()) {
+    let new = match new_files(set, &plan, Some(&changelog), &today()) {
         Ok(files) => files,
         Err(error) => return fail(&error),
     };
-    let files = match commit_files(&files) {
+    let files = match commit_files(&new) {
         Ok(files) => files,
         Err(message) => {
             eprintln!("error: {message}");
             return exit::BAD_INPUT;
         }
     };
-    let (title, body) = pull_request_text(&plan, group);
+    let (title, mut body) = pull_request_text(&plan, group);
+    let trial_code = if no_trial {
+        body.push_str(&crate::pins_trial::not_run());
+        exit::SUCCESS
+    } else {
+        let (code, section) = crate::pins_trial::run(set, &new, trial_provider).await;
+        body.push_str(&section);
+        code
+    };
     let target = PrTarget {
         api: std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into()),
         repo,
@@ -323,7 +342,7 @@ async fn open_pr(
         Some(token) if !dry_run => token,
         _ => {
             print_dry_run(&target, &files);
-            return exit::SUCCESS;
+            return trial_code;
         }
     };
     match pins::pr::open_pull_request(&token, &target, &files).await {
@@ -340,7 +359,7 @@ async fn open_pr(
                     outcome.commit
                 );
             }
-            exit::SUCCESS
+            trial_code
         }
         Err(error) => fail(&error),
     }

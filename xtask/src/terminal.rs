@@ -188,6 +188,9 @@ pub fn line(event: &Event) -> Option<String> {
         Event::SweepFailed { error } => format!("error: the sweep failed: {error}"),
         Event::Leftover { what } => format!("leftover: {what}"),
         Event::Warning { message } => format!("warning: {message}"),
+        Event::Pruned { stage, object } => format!(
+            "pruned: {object} (stage {stage}: the upgraded platform no longer has it)"
+        ),
         Event::EarlierRunRemoved {
             run_id,
             started_at,

@@ -297,6 +297,9 @@ impl Test {
             hollow_nodes: DEFAULT_NODES,
             helm_compare: false,
             ledger_dir: ledger_dir.clone(),
+            keep_on_success: false,
+            upgrade_of: None,
+            stop_found_provider: false,
         };
         let kept = crate::integration::run_and_report(
             &options,

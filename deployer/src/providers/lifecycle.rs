@@ -91,6 +91,20 @@ impl ProviderHandle {
         }
     }
 
+    /// The same cluster, to be stopped by [`ProviderHandle::down`] even if the run found it
+    /// running: a hollow or local cluster that an earlier run of the same trial started (the
+    /// first deployment of an upgrade trial kept it for the second).
+    pub fn stopped_at_the_end(self) -> Self {
+        match self {
+            ProviderHandle::Hollow { .. } => ProviderHandle::Hollow { started: true },
+            ProviderHandle::Local { binaries, .. } => ProviderHandle::Local {
+                started: true,
+                binaries,
+            },
+            other => other,
+        }
+    }
+
     /// Stops what the run started: the hollow or local cluster it started (for local, then
     /// scans the host for remains), the kind cluster it created (its Docker leftovers are
     /// listed), the k3s container. A cluster the run found running is left alone.

@@ -12,8 +12,8 @@ pub use files::write_all;
 pub use junit::write_junit;
 pub use markdown::{markdown_summary, write_markdown, GITHUB_STEP_SUMMARY};
 pub use record::{
-    ApiOutage, CheckRecord, CheckResult, Outcome, RunRecord, StageRecord, StageStatus, SweepState,
-    TeardownRecord,
+    ApiOutage, CheckRecord, CheckResult, Outcome, PrunedObject, RunRecord, StageRecord,
+    StageStatus, SweepState, TeardownRecord, UpgradeRecord,
 };
 pub use table::stage_table;
 pub use timeline::timeline_svg;
@@ -61,6 +61,7 @@ mod tests {
             teardown_abandoned: false,
             ledger: None,
             sweep_state: SweepState::Done,
+            upgrade: None,
             api_outage: None,
             outcome: Outcome::Leftovers,
             exit_code: 3,

@@ -309,10 +309,40 @@ pub struct RunRecord {
     /// teardown abandoned, the sweep failed or left objects); `null` when it was removed.
     #[serde(default)]
     pub ledger: Option<std::path::PathBuf>,
+    /// For a run that upgraded a kept deployment in place (`cargo xtask upgrade`): that run,
+    /// and what of it was pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeRecord>,
     /// How the run ended.
     pub outcome: Outcome,
     /// The process exit code.
     pub exit_code: u8,
+}
+
+/// What a run that upgraded a kept deployment in place did with the objects of the run
+/// before it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpgradeRecord {
+    /// The kept run it upgraded.
+    pub from_run: String,
+    /// Objects that run applied and this one no longer renders: deleted, as `helm upgrade`
+    /// deletes what the new release manifest lacks.
+    pub pruned: Vec<PrunedObject>,
+    /// Such objects left in place because they carry `helm.sh/resource-policy: keep`.
+    #[serde(default)]
+    pub kept: Vec<ObjectId>,
+    /// What could not be pruned (a failed upgrade), a sentence each naming the object.
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+/// One pruned object and the stage whose label it carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrunedObject {
+    /// The stage of the run before that applied it.
+    pub stage: String,
+    /// The object.
+    pub object: ObjectId,
 }
 
 impl RunRecord {

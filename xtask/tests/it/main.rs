@@ -20,4 +20,5 @@ mod scenarios;
 mod signals;
 mod support;
 mod sweep;
+mod upgrade;
 mod workflows;

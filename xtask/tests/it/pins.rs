@@ -197,6 +197,7 @@ fn commands_against_real_servers() {
             pins_file.as_str(),
             "pr",
             "--dry-run",
+            "--no-trial",
             "--repo",
             "acme/platform",
         ];
@@ -210,6 +211,13 @@ fn commands_against_real_servers() {
     assert!(
         run.stdout
             .contains("| `charts.jupyterhub` | hub | 4.1.0 | 4.2.0 |"),
+        "{}",
+        run.output()
+    );
+    // With --no-trial the body says that nothing deployed the bump.
+    assert!(
+        run.stdout
+            .contains("## Upgrade trial\n\nNo upgrade trial ran (`--no-trial`)"),
         "{}",
         run.output()
     );

@@ -272,8 +272,9 @@ fn install_tools_reads_the_pinned_versions() {
     }
 }
 
-/// The PR job's container comes from the pin set by digest: the one zizmor suppression in the
-/// workflows rests on ci/pin-reference.py refusing an unlocked pin.
+/// The PR job's and the pins job's containers come from the pin set by digest: the zizmor
+/// suppressions in the workflows (one per container) rest on ci/pin-reference.py refusing an
+/// unlocked pin.
 #[test]
 fn the_container_image_is_taken_from_the_pin_set_by_digest_only() {
     let suppressions: Vec<String> = workflows()
@@ -287,10 +288,13 @@ fn the_container_image_is_taken_from_the_pin_set_by_digest_only() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert_eq!(suppressions.len(), 1, "{suppressions:#?}");
-    assert!(suppressions[0].contains(
-        "pr.yml: image: ${{ needs.image.outputs.debian }} # zizmor: ignore[unpinned-images]"
-    ));
+    assert_eq!(suppressions.len(), 2, "{suppressions:#?}");
+    for (suppression, workflow) in suppressions.iter().zip(["pins.yml", "pr.yml"]) {
+        let expected = format!(
+            "{workflow}: image: ${{{{ needs.image.outputs.debian }}}} # zizmor: ignore[unpinned-images]"
+        );
+        assert!(suppression.contains(&expected), "{suppressions:#?}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pins.toml");
