@@ -165,16 +165,7 @@ pub async fn settle(
 ) -> Result<()> {
     for (path, entry) in &unowned_runs(ledger_dir, deployment, upgraded)? {
         let report = remove_run(path, entry, Some(this_run), timeout).await?;
-        reporter.report(Event::EarlierRunRemoved {
-            run_id: entry.run_id.clone(),
-            started_at: entry.started_at.clone(),
-            deleted: report.deleted.iter().map(ToString::to_string).collect(),
-            leftovers: report
-                .leftovers
-                .iter()
-                .map(|left| format!("{} ({})", left.id, left.reason))
-                .collect(),
-        });
+        reporter.report(removed_event(&entry.run_id, &entry.started_at, &report));
         if !report.leftovers.is_empty() {
             return Err(Error::Deploy(deployer::Error::Owned {
                 deployment: deployment.to_owned(),
@@ -192,4 +183,19 @@ pub async fn settle(
         }
     }
     Ok(())
+}
+
+/// The event saying that the earlier run `run_id` (started at `started_at`) was swept, with
+/// what `report` deleted and left.
+pub fn removed_event(run_id: &str, started_at: &str, report: &SweepReport) -> Event {
+    Event::EarlierRunRemoved {
+        run_id: run_id.to_owned(),
+        started_at: started_at.to_owned(),
+        deleted: report.deleted.iter().map(ToString::to_string).collect(),
+        leftovers: report
+            .leftovers
+            .iter()
+            .map(|left| format!("{} ({})", left.id, left.reason))
+            .collect(),
+    }
 }

@@ -111,9 +111,19 @@ pub async fn run(
 ///
 /// Errors: those of [`crate::integration::prepare`].
 fn validate(options: &IntegrationOptions) -> Result<()> {
-    let tls = deployer::tls::PlatformTls::for_domain(
+    let mut tls = deployer::tls::PlatformTls::for_domain(
         &options.config.project_name,
         &options.config.domain,
+    )?;
+    // Checks name the CA file; the run writes its own over it.
+    std::fs::create_dir_all(&options.report_dir).map_err(|source| crate::Error::ReportDir {
+        path: options.report_dir.clone(),
+        source,
+    })?;
+    tls.write_ca(
+        &options
+            .report_dir
+            .join(crate::integration::PLATFORM_CA_FILE),
     )?;
     crate::integration::prepare(
         &options.platform,
@@ -139,16 +149,11 @@ async fn remove_first(first: &RunRecord, options: &IntegrationOptions, reporter:
         Err(error) => Err(error),
     };
     match removed {
-        Ok(report) => reporter.report(Event::EarlierRunRemoved {
-            run_id: first.run_id.clone(),
-            started_at: first.started_at.clone(),
-            deleted: report.deleted.iter().map(ToString::to_string).collect(),
-            leftovers: report
-                .leftovers
-                .iter()
-                .map(|left| format!("{} ({})", left.id, left.reason))
-                .collect(),
-        }),
+        Ok(report) => reporter.report(crate::earlier_runs::removed_event(
+            &first.run_id,
+            &first.started_at,
+            &report,
+        )),
         Err(error) => reporter.report(Event::Warning {
             message: format!(
                 "failed to remove the first deployment (run {}): {}; remove it with `cargo xtask teardown --run {}`",

@@ -301,6 +301,95 @@ fn integration_on_local_runs_the_hub_for_real_and_the_scenarios_pass_in_the_run(
     assert_nothing_left(&paths, &found);
 }
 
+/// An upgrade trial on the real node: the first platform (with a ConfigMap the second drops)
+/// is deployed, browsed and seeded, then upgraded in place; the hub, Keycloak and the ingress
+/// keep running on the Secrets the first render generated, so the browser scenarios (Keycloak
+/// logins with the trial users' passwords) pass again after the upgrade, the seeded data is
+/// verified, the dropped ConfigMap is pruned, and the cluster the trial started is stopped.
+#[test]
+#[ignore = "needs root, the local cluster's binaries, the built images and Chromium: `cargo xtask test` runs it"]
+fn an_upgrade_trial_on_local_keeps_the_users_logging_in_and_prunes_what_was_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("local");
+    let paths = LocalPaths {
+        state_dir: state.clone(),
+    };
+    let _down = DownOnDrop(&state);
+    let from_dir = dir.path().join("from");
+    std::fs::create_dir_all(&from_dir).unwrap();
+    let from = crate::support::copy_platform(&from_dir);
+    std::fs::write(
+        from.join("jupyterhub/manifests/90-retired.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: retired-hub-settings\ndata:\n  mode: old\n",
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    let to = crate::support::repo_root().join("deployer/stages");
+    let run = xtask_with(
+        &[
+            "upgrade",
+            "--provider",
+            "local",
+            "--from",
+            from.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[
+            ("SEATRIAL_LOCAL_STATE", &state),
+            ("SEATRIAL_STATE_DIR", &dir.path().join("ledger")),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    let trial: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("upgrade.json")).unwrap())
+            .unwrap();
+    assert_eq!(trial["outcome"], "passed", "{trial}");
+    for phase in ["from", "to"] {
+        let record = &trial[phase];
+        assert_eq!(record["provider"], "local", "{record}");
+        let scenarios = record["scenarios"].as_array().unwrap();
+        assert_eq!(scenarios.len(), 5, "{phase}: {record}");
+        for scenario in scenarios {
+            assert_eq!(scenario["outcome"], "passed", "{phase}: {scenario}");
+        }
+    }
+    let data: Vec<(String, String)> = trial["to"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|stage| stage["name"] == "upgrade")
+        .flat_map(|stage| stage["checks"].as_array().unwrap().clone())
+        .map(|check| {
+            (
+                check["name"].as_str().unwrap().to_owned(),
+                check["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        data,
+        [
+            ("userprofile".to_owned(), "passed".to_owned()),
+            ("generated_secrets".to_owned(), "passed".to_owned())
+        ],
+        "{trial}"
+    );
+    let pruned = &trial["to"]["upgrade"]["pruned"];
+    assert_eq!(
+        pruned[0]["object"]["name"], "retired-hub-settings",
+        "{pruned}"
+    );
+    assert_eq!(trial["to"]["sweep"]["leftovers"], serde_json::json!([]));
+    assert_eq!(trial["to"]["host_leftovers"], serde_json::json!([]));
+    // The first deployment started the cluster; the upgrade stopped it.
+    assert_eq!(trial["from"]["provider_reused"], false);
+    let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
+    assert_nothing_left(&paths, &found);
+}
+
 /// Asserts that no file under `dir`, and not `output`, holds a private key (the platform
 /// certificate's is in a Secret only).
 fn assert_no_secret_in(dir: &Path, output: &str) {
