@@ -804,11 +804,26 @@ struct Upgrading {
     previous: Previous,
     record: UpgradeRecord,
     timeout: Duration,
+    /// (kind, name, namespace as written) of every object this run renders, in any stage: an
+    /// object a later stage applies again is never pruned by an earlier one.
+    rendered: Vec<(String, String, Option<String>)>,
 }
 
 impl Upgrading {
-    /// Prunes what the previous run applied in stages `of_stage` accepts and this run has not
-    /// applied (`applied`, every stage so far), reporting each deletion; returns the problems.
+    /// Whether this run renders `id` somewhere (a manifest without a namespace matches any).
+    fn renders(&self, id: &deployer::inventory::ObjectId) -> bool {
+        self.rendered.iter().any(|(kind, name, namespace)| {
+            kind == &id.kind
+                && name == &id.name
+                && (namespace.is_none() || namespace == &id.namespace)
+        })
+    }
+}
+
+impl Upgrading {
+    /// Prunes what the previous run applied in stages `of_stage` accepts and this run neither
+    /// applied (`applied`, every stage so far) nor renders in a stage still to come, reporting
+    /// each deletion; returns the problems.
     async fn prune(
         &mut self,
         applier: &mut Applier,
@@ -824,7 +839,7 @@ impl Upgrading {
             .previous
             .objects
             .iter()
-            .filter(|id| !now.contains(id))
+            .filter(|id| !now.contains(id) && !self.renders(id))
             .cloned()
             .collect();
         let pruned = deployer::prune::prune(
@@ -893,6 +908,17 @@ async fn deploy(
         },
         previous,
         timeout: Duration::from_secs(options.config.deletion_timeout_seconds),
+        rendered: prepared
+            .iter()
+            .flat_map(|stage| stage.all_objects())
+            .map(|manifest| {
+                (
+                    manifest.kind().to_owned(),
+                    manifest.name().to_owned(),
+                    manifest.object.metadata.namespace.clone(),
+                )
+            })
+            .collect(),
     });
     let removed_stages = options
         .stop_at

@@ -76,6 +76,12 @@ async fn an_upgrade_keeps_the_seeded_profile_and_prunes_what_the_new_platform_dr
     )
     .unwrap();
     let to = platform(dir.path(), "to");
+    // A ConfigMap the new platform moves from the ingress stage to the jupyterhub stage: the
+    // ingress stage's prune must not delete what a later stage applies again.
+    let moved =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: moved-settings\ndata:\n  mode: kept\n";
+    std::fs::write(from.join("ingress/manifests/91-moved.yaml"), moved).unwrap();
+    std::fs::write(to.join("jupyterhub/manifests/91-moved.yaml"), moved).unwrap();
 
     let (run, trial) = upgrade(dir.path(), &from, &to, &config);
     assert_eq!(run.code, 0, "{}", run.output());
