@@ -454,10 +454,12 @@ pub async fn run_with(
     let scenarios_passed = scenario_records
         .iter()
         .all(|scenario| scenario.outcome != scenarios::ScenarioOutcome::Failed);
+    let mut data_passed = true;
     if let Some(data) = data.filter(|_| deploy_passed && scenarios_passed) {
         if let Some(record) =
             run_data_steps(options, &*reporter, &connection, data, started, &stops).await
         {
+            data_passed = record.status == StageStatus::Passed;
             stage_records.push(record);
         }
     }
@@ -466,9 +468,6 @@ pub async fn run_with(
         deploy_ended,
         scenarios_ended: Instant::now(),
     };
-    let data_passed = stage_records
-        .iter()
-        .all(|stage| matches!(stage.status, StageStatus::Passed | StageStatus::Skipped));
     let deploy_passed = deploy_passed && scenarios_passed && data_passed;
 
     let mut record = RunRecord {
@@ -799,54 +798,65 @@ struct Deployed {
     upgrade: Option<UpgradeRecord>,
 }
 
-/// An upgrading run's pruning as it goes: the run before, and the record so far.
+/// An upgrading run's pruning as it goes: the run before, what of it may be pruned, and the
+/// record so far.
 struct Upgrading {
-    previous: Previous,
+    previous_run: String,
+    /// What the run before applied and this run renders in none of its stages (an object a
+    /// later stage applies again is never pruned by an earlier one).
+    candidates: Vec<deployer::inventory::ObjectId>,
     record: UpgradeRecord,
     timeout: Duration,
-    /// (kind, name, namespace as written) of every object this run renders, in any stage: an
-    /// object a later stage applies again is never pruned by an earlier one.
-    rendered: Vec<(String, String, Option<String>)>,
 }
 
 impl Upgrading {
-    /// Whether this run renders `id` somewhere (a manifest without a namespace matches any).
-    fn renders(&self, id: &deployer::inventory::ObjectId) -> bool {
-        self.rendered.iter().any(|(kind, name, namespace)| {
-            kind == &id.kind
-                && name == &id.name
-                && (namespace.is_none() || namespace == &id.namespace)
-        })
+    /// The pruning of `previous` by a run that renders `prepared`.
+    fn new(previous: Previous, prepared: &[PreparedStage], timeout: Duration) -> Upgrading {
+        let rendered: Vec<&Manifest> = prepared
+            .iter()
+            .flat_map(|stage| stage.all_objects())
+            .collect();
+        // A manifest without a namespace matches the object in any.
+        let renders = |id: &deployer::inventory::ObjectId| {
+            rendered.iter().any(|manifest| {
+                manifest.kind() == id.kind
+                    && manifest.name() == id.name
+                    && manifest
+                        .object
+                        .metadata
+                        .namespace
+                        .as_ref()
+                        .is_none_or(|namespace| Some(namespace) == id.namespace.as_ref())
+            })
+        };
+        Upgrading {
+            candidates: previous
+                .objects
+                .into_iter()
+                .filter(|id| !renders(id))
+                .collect(),
+            record: UpgradeRecord {
+                from_run: previous.run_id.clone(),
+                ..UpgradeRecord::default()
+            },
+            previous_run: previous.run_id,
+            timeout,
+        }
     }
-}
 
-impl Upgrading {
-    /// Prunes what the previous run applied in stages `of_stage` accepts and this run neither
-    /// applied (`applied`, every stage so far) nor renders in a stage still to come, reporting
+    /// Prunes the candidates the previous run applied in stages `of_stage` accepts, reporting
     /// each deletion; returns the problems.
     async fn prune(
         &mut self,
         applier: &mut Applier,
-        applied: &[(String, Vec<AppliedObject>)],
         of_stage: impl Fn(&str) -> bool,
         reporter: &dyn Reporter,
     ) -> Vec<String> {
-        let now: std::collections::HashSet<&deployer::inventory::ObjectId> = applied
-            .iter()
-            .flat_map(|(_, objects)| objects.iter().map(|object| &object.id))
-            .collect();
-        let candidates: Vec<_> = self
-            .previous
-            .objects
-            .iter()
-            .filter(|id| !now.contains(id) && !self.renders(id))
-            .cloned()
-            .collect();
         let pruned = deployer::prune::prune(
             applier,
-            &self.previous.run_id,
+            &self.previous_run,
             of_stage,
-            &candidates,
+            &self.candidates,
             self.timeout,
         )
         .await;
@@ -901,25 +911,9 @@ async fn deploy(
             record.error = Some(reason);
         }
     }
-    let mut upgrading = previous.map(|previous| Upgrading {
-        record: UpgradeRecord {
-            from_run: previous.run_id.clone(),
-            ..UpgradeRecord::default()
-        },
-        previous,
-        timeout: Duration::from_secs(options.config.deletion_timeout_seconds),
-        rendered: prepared
-            .iter()
-            .flat_map(|stage| stage.all_objects())
-            .map(|manifest| {
-                (
-                    manifest.kind().to_owned(),
-                    manifest.name().to_owned(),
-                    manifest.object.metadata.namespace.clone(),
-                )
-            })
-            .collect(),
-    });
+    let deletion_timeout = Duration::from_secs(options.config.deletion_timeout_seconds);
+    let mut upgrading =
+        previous.map(|previous| Upgrading::new(previous, prepared, deletion_timeout));
     let removed_stages = options
         .stop_at
         .is_none()
@@ -940,9 +934,7 @@ async fn deploy(
         if let (true, Some(upgrading), Some(stages)) = (passed, upgrading.as_mut(), &removed_stages)
         {
             let of_removed = |stage: &str| !stages.iter().any(|name| name == stage);
-            upgrading
-                .prune(&mut applier, &applied, of_removed, reporter)
-                .await;
+            upgrading.prune(&mut applier, of_removed, reporter).await;
         }
     };
     let stopped = tokio::select! {
@@ -1419,7 +1411,7 @@ async fn deploy_stages(
         // renders goes before the checks judge the stage.
         if let Some(upgrading) = upgrading.as_mut() {
             let problems = upgrading
-                .prune(applier, applied, |label| label == name, context.reporter)
+                .prune(applier, |label| label == name, context.reporter)
                 .await;
             if !problems.is_empty() {
                 let error = format!(

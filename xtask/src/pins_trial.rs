@@ -79,8 +79,9 @@ pub fn section(code: u8, trial: Option<&TrialRecord>, report_dir: &std::path::Pa
         trial.from_source
     ));
     text.push_str("| phase | run | outcome | seconds |\n|---|---|---|---|\n");
-    let phases = std::iter::once(("before the upgrade", &trial.from))
-        .chain(trial.to.iter().map(|to| ("the upgrade", to)));
+    let phases = ["before the upgrade", "the upgrade"]
+        .into_iter()
+        .zip(trial.runs());
     for (phase, record) in phases.clone() {
         text.push_str(&format!(
             "| {phase} | `{}` | {:?} | {:.1} |\n",

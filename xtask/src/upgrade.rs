@@ -11,6 +11,7 @@ use deployer::providers::hollow::cluster::DEFAULT_NODES;
 use harness::events::SharedReporter;
 use harness::integration::IntegrationOptions;
 use harness::report::{CheckResult, RunRecord};
+use harness::upgrade::seeds::{SEED_STAGE, VERIFY_STAGE};
 use harness::upgrade::{PlatformSource, TrialRecord, UpgradeOptions};
 
 use crate::exit;
@@ -255,8 +256,9 @@ fn trial_markdown(trial: &TrialRecord) -> String {
     for change in &trial.changes {
         text.push_str(&format!("- {change}\n"));
     }
-    for (phase, record) in std::iter::once(("Before the upgrade (from/)", &trial.from))
-        .chain(trial.to.iter().map(|to| ("The upgrade (to/)", to)))
+    for (phase, record) in ["Before the upgrade (from/)", "The upgrade (to/)"]
+        .into_iter()
+        .zip(trial.runs())
     {
         text.push_str(&format!(
             "\n## {phase}\n\nrun {}: {:?} in {:.1} s; {}\n\n",
@@ -291,7 +293,7 @@ pub fn data_checks(record: &RunRecord) -> Vec<String> {
     record
         .stages
         .iter()
-        .filter(|stage| matches!(stage.name.as_str(), "seed" | "upgrade"))
+        .filter(|stage| [SEED_STAGE, VERIFY_STAGE].contains(&stage.name.as_str()))
         .flat_map(|stage| {
             stage.checks.iter().map(move |check| {
                 format!(
@@ -309,9 +311,7 @@ pub fn data_checks(record: &RunRecord) -> Vec<String> {
 /// Prints the trial's phases and data checks.
 fn print_trial(trial: &TrialRecord, dir: &Path) {
     println!();
-    for (phase, record) in
-        std::iter::once(("from", &trial.from)).chain(trial.to.iter().map(|to| ("to", to)))
-    {
+    for (phase, record) in ["from", "to"].into_iter().zip(trial.runs()) {
         println!(
             "{phase:>4}: run {} {:?} in {:.1} s (exit {}); {}",
             record.run_id,
@@ -327,9 +327,8 @@ fn print_trial(trial: &TrialRecord, dir: &Path) {
             println!("      pruned {} objects", upgrade.pruned.len());
         }
     }
-    let failed = [Some(&trial.from), trial.to.as_ref()]
-        .into_iter()
-        .flatten()
+    let failed = trial
+        .runs()
         .flat_map(|record| &record.stages)
         .flat_map(|stage| &stage.checks)
         .filter(|check| check.result == CheckResult::Failed)

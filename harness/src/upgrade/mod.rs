@@ -55,6 +55,13 @@ pub struct TrialRecord {
     pub outcome: Outcome,
 }
 
+impl TrialRecord {
+    /// Its runs in order: the first deployment, then the upgrade when it ran.
+    pub fn runs(&self) -> impl Iterator<Item = &RunRecord> + Clone {
+        std::iter::once(&self.from).chain(self.to.as_ref())
+    }
+}
+
 /// Runs the trial: the first deployment, seeded and kept; the upgrade over it, verified and
 /// torn down. Sources are named in the record only (`from_source`, `to_source`).
 ///

@@ -26,6 +26,11 @@ use serde_json::{json, Value};
 use crate::integration::{DataSteps, IntegrationOptions};
 use crate::report::{CheckRecord, CheckResult};
 
+/// The stage the seed steps' checks report under (`seed::<what>`).
+pub const SEED_STAGE: &str = "seed";
+/// The stage the verify steps' checks report under (`upgrade::<what>`).
+pub const VERIFY_STAGE: &str = "upgrade";
+
 /// The seeded UserProfile's name.
 pub const SEED_NAME: &str = "upgrade-seed";
 
@@ -35,7 +40,8 @@ pub const SEED_NAME: &str = "upgrade-seed";
 pub struct Seeded {
     /// The UserProfile, when the platform has the CRD.
     pub user_profile: Option<SeededObject>,
-    /// The platform's Opaque Secrets: `namespace/name` → key → SHA-256 of the value (hex).
+    /// The platform's Opaque Secrets: `namespace/name` → key → SHA-256 of the value
+    /// (`sha256:<hex>`).
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
 }
 
@@ -77,7 +83,7 @@ pub struct Verifier {
 
 impl DataSteps for Seeder {
     fn stage(&self) -> &str {
-        "seed"
+        SEED_STAGE
     }
 
     fn run<'a>(
@@ -127,7 +133,7 @@ impl DataSteps for Seeder {
 
 impl DataSteps for Verifier {
     fn stage(&self) -> &str {
-        "upgrade"
+        VERIFY_STAGE
     }
 
     fn run<'a>(
@@ -406,15 +412,7 @@ async fn secret_digests(
             .data
             .unwrap_or_default()
             .into_iter()
-            .map(|(key, value)| {
-                let digest = ring::digest::digest(&ring::digest::SHA256, &value.0);
-                let hex: String = digest
-                    .as_ref()
-                    .iter()
-                    .map(|byte| format!("{byte:02x}"))
-                    .collect();
-                (key, hex)
-            })
+            .map(|(key, value)| (key, deployer::charts::fetch::sha256_bytes(&value.0)))
             .collect();
         digests.insert(format!("{namespace}/{name}"), keys);
     }
