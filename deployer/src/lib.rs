@@ -21,6 +21,7 @@ pub mod apply;
 pub mod charts;
 pub mod claims;
 pub mod config;
+pub mod config_rollout;
 pub mod crash_loop;
 pub mod deletion;
 pub mod discovery;

@@ -106,9 +106,22 @@ pub trait DataSteps: Send + Sync {
     /// Runs the steps against the deployment, one record per step.
     fn run<'a>(
         &'a self,
-        client: &'a kube::Client,
-        options: &'a IntegrationOptions,
+        context: DataContext<'a>,
     ) -> futures::future::BoxFuture<'a, Vec<CheckRecord>>;
+}
+
+/// What [`DataSteps`] run against: the deployment and the stages that were deployed.
+#[derive(Clone, Copy)]
+pub struct DataContext<'a> {
+    /// The cluster.
+    pub client: &'a kube::Client,
+    /// The run's options (configuration, platform, report dir).
+    pub options: &'a IntegrationOptions,
+    /// The stages this run deployed and checked (not those skipped on the provider), in
+    /// order, with their declared seed and verify steps.
+    pub stages: &'a [&'a PreparedStage],
+    /// The run's check runner (its watches and resolver), for declared steps.
+    pub runner: &'a CheckRunner,
 }
 
 /// A stage ready to deploy: its objects and checks, rendered and validated.
@@ -120,6 +133,10 @@ pub struct PreparedStage {
     pub manifests: Vec<Manifest>,
     /// Its checks, in declaration order (a chart's test hooks are added once it is rendered).
     pub checks: Vec<Check>,
+    /// What an upgrade trial writes before the upgrade (`upgrade.seed` of its `checks.yaml`).
+    pub seed: Vec<crate::checks::SeedStep>,
+    /// What an upgrade trial checks after it (`upgrade.verify`).
+    pub verify: Vec<Check>,
     /// For a chart stage: its values, tarball and (once rendered) release.
     pub chart: Option<crate::chart_stages::PreparedChart>,
 }
@@ -186,7 +203,8 @@ pub fn prepare(
         for path in &stage.manifests {
             manifests.extend(parse_documents(path, &render_file(path, &context)?)?);
         }
-        let checks = load_checks(&stage, &context, check_defaults(config))?;
+        deployer::config_rollout::stamp(&mut manifests)?;
+        let declared = load_checks(&stage, &context, check_defaults(config))?;
         let chart = match &stage.chart {
             Some(chart) => Some(crate::chart_stages::PreparedChart::new(
                 chart,
@@ -198,7 +216,9 @@ pub fn prepare(
         prepared.push(PreparedStage {
             stage,
             manifests,
-            checks,
+            checks: declared.checks,
+            seed: declared.seed,
+            verify: declared.verify,
             chart,
         });
     }
@@ -456,9 +476,20 @@ pub async fn run_with(
         .all(|scenario| scenario.outcome != scenarios::ScenarioOutcome::Failed);
     let mut data_passed = true;
     if let Some(data) = data.filter(|_| deploy_passed && scenarios_passed) {
-        if let Some(record) =
-            run_data_steps(options, &*reporter, &connection, data, started, &stops).await
-        {
+        let deployed: Vec<&PreparedStage> = prepared
+            .iter()
+            .zip(&stage_records)
+            .filter(|(_, record)| record.status == StageStatus::Passed)
+            .map(|(stage, _)| stage)
+            .collect();
+        let runner = CheckRunner::with(watches.clone(), resolver(&options.config));
+        let context = DataContext {
+            client: &connection.client,
+            options,
+            stages: &deployed,
+            runner: &runner,
+        };
+        if let Some(record) = run_data_steps(&*reporter, context, data, started, &stops).await {
             data_passed = record.status == StageStatus::Passed;
             stage_records.push(record);
         }
@@ -1023,9 +1054,8 @@ async fn run_scenarios(
 /// Runs the caller's [`DataSteps`] and reports them as the checks of a stage of their own;
 /// `None` when a stop signal or an outage stopped them (the run then tears down as usual).
 async fn run_data_steps(
-    options: &IntegrationOptions,
     reporter: &dyn Reporter,
-    connection: &Connection,
+    context: DataContext<'_>,
     data: &dyn DataSteps,
     run_started: Instant,
     stops: &Stops<'_>,
@@ -1039,7 +1069,7 @@ async fn run_data_steps(
     });
     let started = Instant::now();
     let mut checks = tokio::select! {
-        checks = data.run(&connection.client, options) => checks,
+        checks = data.run(context) => checks,
         signal = stops.signals.nth(1) => {
             reporter.report(Event::Interrupted { during: stage, signal });
             return None;
@@ -1062,7 +1092,7 @@ async fn run_data_steps(
     let passed = record
         .checks
         .iter()
-        .all(|check| matches!(check.result, CheckResult::Passed | CheckResult::Flaky));
+        .all(|check| check.result != CheckResult::Failed);
     reporter.report(Event::StageFinished {
         stage: stage.clone(),
         objects: 0,
@@ -1453,18 +1483,8 @@ async fn deploy_stages(
                 None
             };
             checks.push(CheckRecord {
-                name: check.name.clone(),
-                kind: check.assertion.kind().to_owned(),
-                result,
-                message: outcome.message,
-                started_seconds: outcome
-                    .started
-                    .saturating_duration_since(context.run_started)
-                    .as_secs_f64(),
-                seconds: outcome.seconds,
-                attempts: outcome.attempts,
-                failures: outcome.failures,
                 diagnostics,
+                ..CheckRecord::of(check, outcome, context.run_started)
             });
         }
         record.checks = checks;

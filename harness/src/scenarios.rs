@@ -100,7 +100,7 @@ pub async fn hub_options(
 
 /// The `username` and `password` of Secret `name` in the platform namespace; `None` when it
 /// does not exist. Errors: it cannot be read, or lacks a key.
-async fn credentials(
+pub(crate) async fn credentials(
     secrets: &Api<Secret>,
     namespace: &str,
     name: &str,
@@ -150,19 +150,7 @@ pub async fn platform_target(
         (Some(admin), Some(analyst)) => Some(RoleUsers { admin, analyst }),
         _ => None,
     };
-    let setting = |key: &str| {
-        config
-            .stages
-            .get(HUB_STAGE)
-            .and_then(|settings| settings.get(key))
-    };
-    let node_port = setting("proxy_node_port").and_then(serde_json::Value::as_u64);
-    let (base_url, address) = match (setting("proxy_service_type"), node_port) {
-        (Some(kind), Some(port)) if kind == "NodePort" => {
-            (format!("http://127.0.0.1:{port}/"), None)
-        }
-        _ => (format!("{}/", config.origin()), config.endpoint_address),
-    };
+    let (base_url, address) = hub_address(config);
     Ok(HubTarget {
         base_url,
         user: user.user,
@@ -170,10 +158,31 @@ pub async fn platform_target(
         address,
         trust: Trust::Ca(platform_ca.to_owned()),
         roles,
-        profile: setting("default_profile")
+        profile: hub_setting(config, "default_profile")
             .and_then(|profile| profile.as_str())
             .map(str::to_owned),
     })
+}
+
+/// A setting of the `jupyterhub` stage in `config`.
+fn hub_setting<'a>(config: &'a Config, key: &str) -> Option<&'a serde_json::Value> {
+    config
+        .stages
+        .get(HUB_STAGE)
+        .and_then(|settings| settings.get(key))
+}
+
+/// The platform hub's base URL (ending in `/`) and the address its host maps to: the config's
+/// origin through the ingress with the configured endpoint address, or, where the `jupyterhub`
+/// stage's `proxy_service_type` is `NodePort`, `http://127.0.0.1:<proxy_node_port>/`.
+pub fn hub_address(config: &Config) -> (String, Option<IpAddr>) {
+    let node_port = hub_setting(config, "proxy_node_port").and_then(serde_json::Value::as_u64);
+    match (hub_setting(config, "proxy_service_type"), node_port) {
+        (Some(kind), Some(port)) if kind == "NodePort" => {
+            (format!("http://127.0.0.1:{port}/"), None)
+        }
+        _ => (format!("{}/", config.origin()), config.endpoint_address),
+    }
 }
 
 /// Runs every scenario against the platform's hub after the `jupyterhub` stage, or records

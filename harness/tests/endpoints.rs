@@ -103,7 +103,23 @@ async fn https_server(pki: &Pki) -> Server {
                         Ok(n) => request.extend_from_slice(&buffer[..n]),
                     }
                 }
-                let head = String::from_utf8_lossy(&request);
+                let end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                let head = String::from_utf8_lossy(&request[..end]).into_owned();
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                while request.len() < end + length {
+                    match tls.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let sent = String::from_utf8_lossy(&request[end..]).into_owned();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 let issuer = format!("https://{HOST}:{port}/realms/good");
                 let body = match path.as_str() {
@@ -150,6 +166,16 @@ async fn https_server(pki: &Pki) -> Server {
                             response(200, "text/plain", "ready")
                         }
                     }
+                    // A write: 201 with what was sent, when it was a POST with a JSON type.
+                    "/notes"
+                        if head.starts_with("POST ")
+                            && head
+                                .to_ascii_lowercase()
+                                .contains("content-type: application/json") =>
+                    {
+                        response(201, "application/json", &sent)
+                    }
+                    "/notes" => response(415, "text/plain", "POST JSON"),
                     _ => response(404, "text/plain", "not found"),
                 };
                 let _ = tls.write_all(&body).await;
@@ -186,7 +212,37 @@ fn http(url: String, trust: Trust) -> HttpSpec {
         body_contains: None,
         follow_redirects: false,
         trust,
+        request_headers: Default::default(),
+        body: None,
     }
+}
+
+#[tokio::test]
+async fn an_http_step_sends_its_method_headers_and_body_and_fails_naming_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let server = https_server(&pki).await;
+    let runner = runner();
+    let url = format!("https://{HOST}:{}/notes", server.port);
+    let mut spec = http(url, Trust::Ca(pki.ca_file.clone()));
+    spec.method = "POST".to_owned();
+    spec.status = 201;
+    spec.request_headers = [("Content-Type".to_owned(), "application/json".to_owned())].into();
+    spec.body = Some(r#"{"note": "kept"}"#.to_owned());
+    spec.json = Some(serde_json::json!({"note": "kept"}));
+    let outcome = runner.run(&check(Assertion::Http(spec.clone()))).await;
+    assert!(outcome.passed(), "{}", outcome.message);
+
+    // Without its content type the service refuses the write, and the check says how.
+    spec.request_headers.clear();
+    let outcome = runner.run(&check(Assertion::Http(spec))).await;
+    assert!(!outcome.passed());
+    assert!(
+        outcome.message.contains("status 415, expected 201"),
+        "{}",
+        outcome.message
+    );
+    drop(server);
 }
 
 #[tokio::test]

@@ -226,8 +226,16 @@ fn finish(record: &mut RunRecord, dir: &Path, reporter: &SharedReporter) {
     }
 }
 
-/// Writes upgrade.json and upgrade.md into the trial's report dir.
+/// Writes upgrade.json, upgrade.md and (when the upgrade ran) timeline.svg, both deployments
+/// on one axis, into the trial's report dir.
 fn write_trial(trial: &TrialRecord, dir: &Path) {
+    if let Some(to) = &trial.to {
+        let combined = harness::upgrade::timeline::combined(&trial.from, to);
+        let path = dir.join("timeline.svg");
+        if let Err(error) = std::fs::write(&path, harness::report::timeline_svg(&combined)) {
+            eprintln!("warning: failed to write {}: {error}", path.display());
+        }
+    }
     let json = serde_json::to_string_pretty(trial).expect("a trial record serializes");
     if let Err(error) = std::fs::write(dir.join("upgrade.json"), json) {
         eprintln!(
@@ -255,6 +263,9 @@ fn trial_markdown(trial: &TrialRecord) -> String {
     }
     for change in &trial.changes {
         text.push_str(&format!("- {change}\n"));
+    }
+    if trial.to.is_some() {
+        text.push_str("\n![Both deployments on one time axis](timeline.svg)\n");
     }
     for (phase, record) in ["Before the upgrade (from/)", "The upgrade (to/)"]
         .into_iter()

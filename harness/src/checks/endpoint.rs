@@ -108,7 +108,14 @@ pub async fn probe_http(resolver: &Resolver, spec: &HttpSpec) -> Observation {
     let method =
         reqwest::Method::from_bytes(spec.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let described = resolver.describe(&spec.url);
-    let response = match client.request(method, &spec.url).send().await {
+    let mut request = client.request(method, &spec.url);
+    for (name, value) in &spec.request_headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    if let Some(body) = &spec.body {
+        request = request.body(body.clone());
+    }
+    let response = match request.send().await {
         Ok(response) => response,
         Err(error) => {
             return Observation::pending(format!(

@@ -17,7 +17,7 @@ use super::selector::LabelSelector;
 use super::spec::split_address;
 use super::spec::{
     AccessSpec, Assertion, Check, CheckDefaults, ExpressionTarget, HttpSpec, ObjectSelector,
-    OidcSpec, ResourceSelector, TcpSpec, TlsSpec, Trust,
+    OidcSpec, ResourceSelector, SeedStep, StageChecks, TcpSpec, TlsSpec, Trust,
 };
 use super::subset;
 
@@ -99,6 +99,10 @@ struct RawHttp {
     ca: Option<PathBuf>,
     #[serde(default)]
     insecure: bool,
+    #[serde(default)]
+    request_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -163,93 +167,265 @@ struct RawCheck {
     tcp: Option<TcpSpec>,
     #[serde(default)]
     oidc: Option<RawOidc>,
+    #[serde(default)]
+    apply: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CheckFile {
+    #[serde(default)]
     checks: Vec<RawCheck>,
+    #[serde(default)]
+    upgrade: Option<RawUpgrade>,
 }
 
-/// Renders and validates a stage's `checks.yaml` (none when the file does not exist).
+/// `upgrade:`: what an upgrade trial writes before the upgrade and checks after it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpgrade {
+    #[serde(default)]
+    seed: Vec<RawCheck>,
+    #[serde(default)]
+    verify: Vec<RawCheck>,
+}
+
+/// Which list of the file a check is in: only a seed step may `apply`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Checks,
+    Seed,
+    Verify,
+}
+
+/// Renders and validates a stage's `checks.yaml` (nothing when the file does not exist): its
+/// checks and its upgrade seed and verify steps.
 ///
 /// Errors: [`Error::Invalid`] with file and line for template errors, unknown fields,
 /// malformed paths, expressions, subsets, selectors or addresses, a check with no or several
-/// assertions, a duplicate name, or an `after` naming an unknown check or forming a cycle.
+/// assertions, a duplicate name, an `after` naming an unknown check or forming a cycle, or an
+/// `apply` outside `upgrade.seed` or without `apiVersion`, `kind` and `metadata.name`.
 pub fn load_checks(
     stage: &Stage,
     context: &RenderContext,
     defaults: CheckDefaults,
-) -> Result<Vec<Check>, Error> {
+) -> Result<StageChecks, Error> {
     let path = stage.checks_file();
     if !path.exists() {
-        return Ok(Vec::new());
+        return Ok(StageChecks::default());
     }
     let text = render_file(&path, context)?;
-    parse_checks(&stage.name, &path, &text, defaults)
+    parse_stage_checks(&stage.name, &path, &text, defaults)
 }
 
-/// Parses rendered check text of `stage`; `path` names it in errors, and relative `ca` paths
-/// are resolved against its directory.
+/// The `checks:` of rendered check text of `stage` (see [`parse_stage_checks`]).
 pub fn parse_checks(
     stage: &str,
     path: &Path,
     text: &str,
     defaults: CheckDefaults,
 ) -> Result<Vec<Check>, Error> {
+    Ok(parse_stage_checks(stage, path, text, defaults)?.checks)
+}
+
+/// Parses rendered check text of `stage`; `path` names it in errors, and relative `ca` paths
+/// are resolved against its directory.
+pub fn parse_stage_checks(
+    stage: &str,
+    path: &Path,
+    text: &str,
+    defaults: CheckDefaults,
+) -> Result<StageChecks, Error> {
     let file: CheckFile = deployer::yaml::from_str(text).map_err(|problem| Error::Invalid {
         path: path.to_owned(),
         line: problem.line,
         message: problem.message,
     })?;
-    let mut checks: Vec<Check> = Vec::new();
-    let mut lines = Vec::new();
-    for raw in file.checks {
-        let line = line_of_check(text, &raw.name, lines.last().copied().unwrap_or(0));
-        let at = Locator {
+    let list = |raws, section, from_line| {
+        List {
+            stage,
             path,
             text,
-            line,
-            check: raw.name.clone(),
-        };
-        let valid_name = !raw.name.is_empty()
-            && raw
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !valid_name {
-            return Err(at.error(
-                &raw.name,
-                "the name must be lowercase letters, digits and `_`".to_owned(),
-            ));
+            defaults,
+            section,
+            from_line,
         }
-        if checks.iter().any(|check| check.name == raw.name) {
-            return Err(at.error(&raw.name, "declared twice".to_owned()));
-        }
-        if raw.timeout_seconds == Some(0) {
-            return Err(at.error(
-                "timeout_seconds",
-                "`timeout_seconds` must be at least 1".to_owned(),
-            ));
-        }
-        let timeout = raw
-            .timeout_seconds
-            .map_or(defaults.timeout, Duration::from_secs);
-        let retries = raw.retries.unwrap_or(defaults.retries);
-        let after = raw.after.clone();
-        let assertion = assertion_of(raw, &at)?;
-        checks.push(Check {
-            stage: stage.to_owned(),
-            name: at.check.clone(),
-            assertion,
-            timeout,
-            retries,
-            after,
+        .parse(raws)
+    };
+    let checks = list(file.checks, Section::Checks, 0)?;
+    let Some(upgrade) = file.upgrade else {
+        return Ok(StageChecks {
+            checks: checks.into_iter().map(|(check, _)| check).collect(),
+            ..StageChecks::default()
         });
-        lines.push(line);
+    };
+    let upgrade_line = line_of_key(text, "upgrade");
+    let seed = list(upgrade.seed, Section::Seed, upgrade_line)?;
+    let verify_line = line_of_key(text, "verify").max(upgrade_line);
+    let verify = list(upgrade.verify, Section::Verify, verify_line)?;
+    let seed = seed
+        .into_iter()
+        .map(|(check, object)| match object {
+            Some(object) => SeedStep::Apply {
+                stage: check.stage,
+                name: check.name,
+                object,
+            },
+            None => SeedStep::Check(Box::new(check)),
+        })
+        .collect();
+    Ok(StageChecks {
+        checks: checks.into_iter().map(|(check, _)| check).collect(),
+        seed,
+        verify: verify.into_iter().map(|(check, _)| check).collect(),
+    })
+}
+
+/// One list of a check file being validated.
+struct List<'a> {
+    stage: &'a str,
+    path: &'a Path,
+    text: &'a str,
+    defaults: CheckDefaults,
+    section: Section,
+    /// The line the list's checks are searched for from (its key's, for the upgrade lists).
+    from_line: usize,
+}
+
+impl List<'_> {
+    /// The list's checks in order; a seed step that applies an object is returned with that
+    /// object beside a check that it exists.
+    fn parse(&self, raws: Vec<RawCheck>) -> Result<Vec<(Check, Option<serde_json::Value>)>, Error> {
+        let (path, text) = (self.path, self.text);
+        let mut checks: Vec<(Check, Option<serde_json::Value>)> = Vec::new();
+        let mut lines = Vec::new();
+        for mut raw in raws {
+            let line = line_of_check(
+                text,
+                &raw.name,
+                lines.last().copied().unwrap_or(self.from_line),
+            );
+            let at = Locator {
+                path,
+                text,
+                line,
+                check: raw.name.clone(),
+            };
+            let valid_name = !raw.name.is_empty()
+                && raw
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid_name {
+                return Err(at.error(
+                    &raw.name,
+                    "the name must be lowercase letters, digits and `_`".to_owned(),
+                ));
+            }
+            if checks.iter().any(|(check, _)| check.name == raw.name) {
+                return Err(at.error(&raw.name, "declared twice".to_owned()));
+            }
+            if raw.timeout_seconds == Some(0) {
+                return Err(at.error(
+                    "timeout_seconds",
+                    "`timeout_seconds` must be at least 1".to_owned(),
+                ));
+            }
+            let timeout = raw
+                .timeout_seconds
+                .map_or(self.defaults.timeout, Duration::from_secs);
+            let retries = raw.retries.unwrap_or(self.defaults.retries);
+            let after = raw.after.clone();
+            let applied = match raw.apply.take() {
+                Some(_) if self.section != Section::Seed => {
+                    return Err(at.error(
+                        "apply",
+                        "`apply` writes to the cluster: only an `upgrade.seed` step may apply an object".to_owned(),
+                    ))
+                }
+                Some(object) => Some(applied_object(object, &raw, &at)?),
+                None => None,
+            };
+            let assertion = match &applied {
+                Some(object) => Assertion::Exists(selector_of(object)),
+                None => assertion_of(raw, &at)?,
+            };
+            checks.push((
+                Check {
+                    stage: self.stage.to_owned(),
+                    name: at.check.clone(),
+                    assertion,
+                    timeout,
+                    retries,
+                    after,
+                },
+                applied,
+            ));
+            lines.push(line);
+        }
+        let plain: Vec<Check> = checks.iter().map(|(check, _)| check.clone()).collect();
+        validate_order(&plain, &lines, path, text)?;
+        Ok(checks)
     }
-    validate_order(&checks, &lines, path, text)?;
-    Ok(checks)
+}
+
+/// The selector of an object `apply` writes (its namespace as written).
+fn selector_of(object: &serde_json::Value) -> ObjectSelector {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    ObjectSelector {
+        api_version: text("/apiVersion").unwrap_or_default(),
+        kind: text("/kind").unwrap_or_default(),
+        namespace: text("/metadata/namespace"),
+        name: text("/metadata/name").unwrap_or_default(),
+    }
+}
+
+/// A seed step's `apply`: an object with `apiVersion`, `kind` and `metadata.name`, and no
+/// assertion beside it.
+fn applied_object(
+    object: serde_json::Value,
+    raw: &RawCheck,
+    at: &Locator<'_>,
+) -> Result<serde_json::Value, Error> {
+    let text = |pointer: &str| object.pointer(pointer).and_then(serde_json::Value::as_str);
+    for (pointer, field) in [
+        ("/apiVersion", "apiVersion"),
+        ("/kind", "kind"),
+        ("/metadata/name", "metadata.name"),
+    ] {
+        if text(pointer).is_none_or(str::is_empty) {
+            return Err(at.error(
+                "apply",
+                format!("the object `apply` writes has no `{field}`"),
+            ));
+        }
+    }
+    let others = [
+        raw.exists.is_some(),
+        raw.absent.is_some(),
+        raw.condition.is_some(),
+        raw.field_equals.is_some(),
+        raw.match_.is_some(),
+        raw.cel.is_some(),
+        raw.count.is_some(),
+        raw.access.is_some(),
+        raw.http.is_some(),
+        raw.tls.is_some(),
+        raw.tcp.is_some(),
+        raw.oidc.is_some(),
+    ];
+    if others.contains(&true) {
+        return Err(at.error(
+            "apply",
+            "a seed step either applies an object or asserts, not both".to_owned(),
+        ));
+    }
+    Ok(object)
 }
 
 /// Where a check sits in its file, to build errors that name the line of the offending text.
@@ -493,6 +669,8 @@ fn http_of(raw: RawHttp, at: &Locator<'_>) -> Result<Assertion, Error> {
         json: raw.json,
         body_contains: raw.body_contains,
         follow_redirects: raw.follow_redirects,
+        request_headers: raw.request_headers,
+        body: raw.body,
     }))
 }
 
@@ -750,5 +928,124 @@ mod tests {
         assert_eq!(split_address("a.test:443"), Ok(("a.test".into(), 443)));
         assert_eq!(split_address("[::1]:80"), Ok(("::1".into(), 80)));
         assert!(split_address("a.test:https").is_err());
+    }
+
+    #[test]
+    fn an_upgrade_section_declares_seed_objects_seed_calls_and_verify_checks() {
+        let text = format!(
+            r#"checks:
+  - name: a
+    exists: {{object: {OBJECT}}}
+upgrade:
+  seed:
+    - name: notes
+      apply:
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {{name: notes}}
+        data: {{text: kept}}
+    - name: post
+      http:
+        url: https://hub.example/api/notes
+        method: post
+        request_headers: {{content-type: application/json}}
+        body: '{{"text": "kept"}}'
+        status: 201
+  verify:
+    - name: notes_kept
+      match:
+        object: {OBJECT}
+        expect: {{data: {{text: kept}}}}
+    - name: a
+      after: [notes_kept]
+      exists: {{object: {OBJECT}}}
+"#
+        );
+        let parsed = parse_stage_checks(
+            "s",
+            Path::new("checks.yaml"),
+            &text,
+            CheckDefaults::default(),
+        )
+        .unwrap();
+        assert_eq!(parsed.checks.len(), 1);
+        let names: Vec<&str> = parsed.seed.iter().map(SeedStep::name).collect();
+        assert_eq!(names, ["notes", "post"]);
+        match &parsed.seed[0] {
+            SeedStep::Apply { stage, object, .. } => {
+                assert_eq!(stage, "s");
+                assert_eq!(object["data"]["text"], "kept");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &parsed.seed[1] {
+            SeedStep::Check(check) => {
+                let Assertion::Http(spec) = &check.assertion else {
+                    panic!("{check:?}")
+                };
+                assert_eq!(spec.method, "POST");
+                assert_eq!(spec.status, 201);
+                assert_eq!(spec.body.as_deref(), Some(r#"{"text": "kept"}"#));
+                assert_eq!(spec.request_headers["content-type"], "application/json");
+            }
+            other => panic!("{other:?}"),
+        }
+        let verify: Vec<&str> = parsed
+            .verify
+            .iter()
+            .map(|check| check.name.as_str())
+            .collect();
+        assert_eq!(
+            verify,
+            ["notes_kept", "a"],
+            "a verify list has names of its own"
+        );
+    }
+
+    #[track_caller]
+    fn stage_error(text: &str, line: usize, fragment: &str) {
+        let message = parse_stage_checks(
+            "s",
+            Path::new("checks.yaml"),
+            text,
+            CheckDefaults::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with(&format!("checks.yaml:{line}:")),
+            "{message}"
+        );
+        assert!(message.contains(fragment), "{message}");
+    }
+
+    #[test]
+    fn an_apply_outside_seed_without_kind_or_beside_an_assertion_is_refused_at_its_line() {
+        stage_error(
+            "checks:\n  - name: a\n    apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}\n",
+            3,
+            "only an `upgrade.seed` step may apply",
+        );
+        stage_error(
+            "upgrade:\n  verify:\n    - name: a\n      apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}\n",
+            4,
+            "only an `upgrade.seed` step may apply",
+        );
+        stage_error(
+            "upgrade:\n  seed:\n    - name: a\n      apply: {apiVersion: v1, metadata: {name: x}}\n",
+            4,
+            "has no `kind`",
+        );
+        stage_error(
+            &format!("upgrade:\n  seed:\n    - name: a\n      apply: {{apiVersion: v1, kind: ConfigMap, metadata: {{name: x}}}}\n      exists: {{object: {OBJECT}}}\n"),
+            4,
+            "either applies an object or asserts",
+        );
+        stage_error(
+            "upgrade:\n  seed:\n    - name: a\n      apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}\n    - name: a\n      apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: y}}\n",
+            5,
+            "declared twice",
+        );
+        stage_error("upgrade:\n  seeds: []\n", 2, "seeds");
     }
 }

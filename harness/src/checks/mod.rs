@@ -39,7 +39,7 @@ mod tls;
 pub use access::question;
 pub use endpoint::{Resolver, OIDC_REQUIRED};
 pub use expression::Expression;
-pub use file::{load_checks, parse_checks};
+pub use file::{load_checks, parse_checks, parse_stage_checks};
 pub use observe::{observe_object, observe_objects, Observation};
 pub use path::FieldPath;
 pub use runner::{seconds_text, CheckRunner, Outcome, Verdict};
@@ -47,6 +47,6 @@ pub use schedule::run_checks;
 pub use selector::LabelSelector;
 pub use spec::{
     split_address, AccessSpec, Assertion, Check, CheckDefaults, ExpressionTarget, HttpSpec,
-    ObjectSelector, OidcSpec, ResourceSelector, TcpSpec, TlsSpec, Trust,
+    ObjectSelector, OidcSpec, ResourceSelector, SeedStep, StageChecks, TcpSpec, TlsSpec, Trust,
 };
 pub use tls::{fetch_certificate, Certificate};

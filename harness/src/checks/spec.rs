@@ -135,6 +135,10 @@ pub struct HttpSpec {
     pub follow_redirects: bool,
     /// Certificate trust.
     pub trust: Trust,
+    /// Headers sent with the request (an upgrade seed step's `Content-Type`, say).
+    pub request_headers: BTreeMap<String, String>,
+    /// The request body, sent as written; `None` sends none.
+    pub body: Option<String>,
 }
 
 /// A TLS check: the certificate a server presents for a name.
@@ -395,6 +399,56 @@ impl Check {
     /// The trial name: `<stage>::<check>`.
     pub fn trial_name(&self) -> String {
         format!("{}::{}", self.stage, self.name)
+    }
+}
+
+/// A stage's declared checks and the data steps an upgrade trial runs with them (the
+/// `upgrade:` section of its `checks.yaml`, docs/upgrade.md).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageChecks {
+    /// `checks:`, run once the stage is ready.
+    pub checks: Vec<Check>,
+    /// `upgrade.seed:`, run before an upgrade, in order, after every stage and scenario passed.
+    pub seed: Vec<SeedStep>,
+    /// `upgrade.verify:`, run after the upgrade (each as any check runs).
+    pub verify: Vec<Check>,
+}
+
+/// One write an upgrade trial makes before the upgrade, as a user or service of the stage
+/// would.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeedStep {
+    /// An object created with server-side apply (field manager `seatrial-seed`), labelled as
+    /// the run's so the teardown's sweep removes it.
+    Apply {
+        /// The stage it belongs to.
+        stage: String,
+        /// Its name, unique among the stage's seed steps.
+        name: String,
+        /// The object as written (`apiVersion`, `kind`, `metadata.name` present); a namespaced
+        /// object without a namespace goes to the platform's.
+        object: serde_json::Value,
+    },
+    /// A check run once, as its stage's checks run: an `http` step with a `body` and `method:
+    /// POST` writes through the platform's API and asserts the answer.
+    Check(Box<Check>),
+}
+
+impl SeedStep {
+    /// Its name, unique among the stage's seed steps.
+    pub fn name(&self) -> &str {
+        match self {
+            SeedStep::Apply { name, .. } => name,
+            SeedStep::Check(check) => &check.name,
+        }
+    }
+
+    /// The stage it belongs to.
+    pub fn stage(&self) -> &str {
+        match self {
+            SeedStep::Apply { stage, .. } => stage,
+            SeedStep::Check(check) => &check.stage,
+        }
     }
 }
 

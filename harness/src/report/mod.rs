@@ -32,15 +32,10 @@ mod tests {
         RunRecord {
             run_id: "20261122t000000-abcd".into(),
             deployment: "seatrial".into(),
-            provider: "kind".into(),
             server_url: "https://127.0.0.1:6443".into(),
             config: "<embedded default config>".into(),
-            started_at: "2026-11-22T00:00:00Z".into(),
             seconds: 1.0,
             provider_seconds: 0.5,
-            provider_reused: false,
-            stages: Vec::new(),
-            teardown: None,
             sweep: Some(SweepReport {
                 resource_types_listed: 40,
                 unchecked: vec![Unavailable {
@@ -49,22 +44,13 @@ mod tests {
                 }],
                 ..SweepReport::default()
             }),
-            kept: false,
-            watches: 0,
-            scenarios: Vec::new(),
-            host_leftovers: Vec::new(),
             docker_leftovers: vec![DockerLeftover {
                 kind: "network".into(),
                 name: "kind".into(),
             }],
-            signal: None,
-            teardown_abandoned: false,
-            ledger: None,
-            sweep_state: SweepState::Done,
-            upgrade: None,
-            api_outage: None,
             outcome: Outcome::Leftovers,
             exit_code: 3,
+            ..RunRecord::empty("kind", "2026-11-22T00:00:00Z")
         }
     }
 

@@ -101,6 +101,66 @@ pub struct CheckRecord {
     pub diagnostics: Option<String>,
 }
 
+#[cfg(test)]
+impl RunRecord {
+    /// A passed run on `provider` that started at `started_at` and did nothing, for a test
+    /// to fill in.
+    pub(crate) fn empty(provider: &str, started_at: &str) -> RunRecord {
+        RunRecord {
+            run_id: String::new(),
+            deployment: "demo".into(),
+            provider: provider.into(),
+            server_url: String::new(),
+            config: String::new(),
+            started_at: started_at.into(),
+            seconds: 0.0,
+            provider_seconds: 0.0,
+            provider_reused: false,
+            stages: Vec::new(),
+            teardown: None,
+            sweep: None,
+            kept: false,
+            watches: 0,
+            scenarios: Vec::new(),
+            host_leftovers: Vec::new(),
+            docker_leftovers: Vec::new(),
+            signal: None,
+            teardown_abandoned: false,
+            ledger: None,
+            sweep_state: SweepState::Done,
+            upgrade: None,
+            api_outage: None,
+            outcome: Outcome::Passed,
+            exit_code: 0,
+        }
+    }
+}
+
+impl CheckRecord {
+    /// The record of `check`'s `outcome`, its start counted from `since` (the run's start),
+    /// without a diagnostics bundle.
+    pub fn of(
+        check: &crate::checks::Check,
+        outcome: crate::checks::Outcome,
+        since: std::time::Instant,
+    ) -> CheckRecord {
+        CheckRecord {
+            name: check.name.clone(),
+            kind: check.assertion.kind().to_owned(),
+            result: CheckResult::from(outcome.verdict),
+            message: outcome.message,
+            started_seconds: outcome
+                .started
+                .saturating_duration_since(since)
+                .as_secs_f64(),
+            seconds: outcome.seconds,
+            attempts: outcome.attempts,
+            failures: outcome.failures,
+            diagnostics: None,
+        }
+    }
+}
+
 /// One stage's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {

@@ -13,8 +13,13 @@
 //!    and the cluster stopped if the first run started it.
 
 pub mod changes;
+pub mod declared;
+pub mod hub_data;
+pub mod identity_data;
+pub mod platform_http;
 pub mod seeds;
 pub mod source;
+pub mod timeline;
 
 use serde::Serialize;
 

@@ -12,6 +12,14 @@
 //!   client secrets, generated at render time), recorded as a SHA-256 digest per key — the
 //!   values themselves are never kept or reported. Afterwards each key must still be there with
 //!   the same value: an upgrade that generates them anew changes what users and services hold.
+//! - `hub_user`, `hub_token`, `notebook`: a hub user, their API token, named server and a
+//!   notebook in their home ([`super::hub_data`]).
+//! - `identity_user`: a Keycloak user with a password and a group ([`super::identity_data`]).
+//! - `<stage>::<step>`: what stages declare in their `checks.yaml` (`upgrade.seed`,
+//!   `upgrade.verify`; [`super::declared`]).
+//!
+//! A platform without the hub's trial service or without Keycloak has those checks skipped,
+//! saying why.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -23,7 +31,8 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
 
-use crate::integration::{DataSteps, IntegrationOptions};
+use super::{hub_data, identity_data};
+use crate::integration::{DataContext, DataSteps, IntegrationOptions};
 use crate::report::{CheckRecord, CheckResult};
 
 /// The stage the seed steps' checks report under (`seed::<what>`).
@@ -43,6 +52,13 @@ pub struct Seeded {
     /// The platform's Opaque Secrets: `namespace/name` → key → SHA-256 of the value
     /// (`sha256:<hex>`).
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
+    /// The hub's user, token and notebook, when seeded.
+    pub hub: Option<super::hub_data::HubSeed>,
+    /// The Keycloak user, when seeded.
+    pub identity: Option<super::identity_data::IdentitySeed>,
+    /// The verify steps the first deployment's stages declared, for the stages whose seed
+    /// steps passed (they are checked as declared before the upgrade).
+    pub declared: Vec<crate::checks::Check>,
 }
 
 /// An object written before the upgrade.
@@ -86,13 +102,11 @@ impl DataSteps for Seeder {
         SEED_STAGE
     }
 
-    fn run<'a>(
-        &'a self,
-        client: &'a Client,
-        options: &'a IntegrationOptions,
-    ) -> BoxFuture<'a, Vec<CheckRecord>> {
+    fn run<'a>(&'a self, context: DataContext<'a>) -> BoxFuture<'a, Vec<CheckRecord>> {
         Box::pin(async move {
-            let started = Instant::now();
+            let (client, options) = (context.client, context.options);
+            let steps_started = Instant::now();
+            let started = steps_started;
             let (result, message) = match seed_user_profile(client, options).await {
                 Ok(Some(seeded)) => {
                     let message = format!(
@@ -126,8 +140,122 @@ impl DataSteps for Seeder {
                 }
                 Err(message) => record("generated_secrets", CheckResult::Failed, message, started),
             });
+            records.extend(self.seed_hub(client, options).await);
+            records.extend(self.seed_identity(client, options).await);
+            let (declared, verify) = super::declared::seed(context, steps_started).await;
+            records.extend(declared);
+            self.seeded.lock().expect("not poisoned").declared = verify;
             records
         })
+    }
+}
+
+impl Seeder {
+    async fn seed_hub(&self, client: &Client, options: &IntegrationOptions) -> Vec<CheckRecord> {
+        let started = Instant::now();
+        if !options.provider.runs_workloads() {
+            let why = crate::scenarios::NO_WORKLOADS.to_owned();
+            return skipped(&["hub_user", "notebook"], &why, started);
+        }
+        let hub = match hub_data::HubApi::connect(client, options).await {
+            Err(message) => return vec![record("hub_user", CheckResult::Failed, message, started)],
+            Ok(None) => {
+                let why = hub_data::HubApi::missing(options);
+                return skipped(&["hub_user", "notebook"], &why, started);
+            }
+            Ok(Some(hub)) => hub,
+        };
+        let outcome = hub_data::seed(&hub).await;
+        self.seeded.lock().expect("not poisoned").hub = outcome.seed;
+        vec![
+            result_record("hub_user", outcome.user, started),
+            result_record("notebook", outcome.notebook, started),
+        ]
+    }
+
+    async fn seed_identity(
+        &self,
+        client: &Client,
+        options: &IntegrationOptions,
+    ) -> Vec<CheckRecord> {
+        let started = Instant::now();
+        if !options.provider.runs_workloads() {
+            let why = crate::scenarios::NO_WORKLOADS.to_owned();
+            return skipped(&["identity_user"], &why, started);
+        }
+        let keycloak = match identity_data::Keycloak::connect(client, options).await {
+            Err(message) => {
+                return vec![record(
+                    "identity_user",
+                    CheckResult::Failed,
+                    message,
+                    started,
+                )]
+            }
+            Ok(None) => {
+                let why = identity_data::Keycloak::missing(options);
+                return vec![record("identity_user", CheckResult::Skipped, why, started)];
+            }
+            Ok(Some(keycloak)) => keycloak,
+        };
+        let outcome = identity_data::seed(&keycloak).await.map(|(seed, message)| {
+            self.seeded.lock().expect("not poisoned").identity = Some(seed);
+            message
+        });
+        vec![result_record("identity_user", outcome, started)]
+    }
+}
+
+impl Verifier {
+    async fn verify_hub(&self, client: &Client, options: &IntegrationOptions) -> Vec<CheckRecord> {
+        let started = Instant::now();
+        let names = ["hub_token", "hub_user", "notebook"];
+        let Some(seed) = &self.seeded.hub else {
+            return skipped(&names, "no hub data was seeded before the upgrade", started);
+        };
+        let failed = |why: &str| {
+            names
+                .iter()
+                .map(|name| record(name, CheckResult::Failed, why.to_owned(), started))
+                .collect()
+        };
+        let hub = match hub_data::HubApi::connect(client, options).await {
+            Ok(Some(hub)) => hub,
+            Ok(None) => {
+                return failed(&format!(
+                    "{} after the upgrade",
+                    hub_data::HubApi::missing(options)
+                ))
+            }
+            Err(message) => return failed(&message),
+        };
+        let outcome = hub_data::verify(&hub, seed, client, options).await;
+        vec![
+            result_record("hub_token", outcome.token, started),
+            result_record("hub_user", outcome.user, started),
+            result_record("notebook", outcome.notebook, started),
+        ]
+    }
+
+    async fn verify_identity(
+        &self,
+        client: &Client,
+        options: &IntegrationOptions,
+    ) -> Vec<CheckRecord> {
+        let started = Instant::now();
+        let Some(seed) = &self.seeded.identity else {
+            let why = "no Keycloak user was seeded before the upgrade".to_owned();
+            return vec![record("identity_user", CheckResult::Skipped, why, started)];
+        };
+        let outcome = match identity_data::Keycloak::connect(client, options).await {
+            Ok(Some(keycloak)) => identity_data::verify(&keycloak, seed).await,
+            Ok(None) => Err(format!(
+                "{} after the upgrade",
+                identity_data::Keycloak::missing(options)
+            )),
+            Err(message) => Err(message),
+        };
+        vec![result_record("identity_user", outcome, started)]
     }
 }
 
@@ -136,13 +264,11 @@ impl DataSteps for Verifier {
         VERIFY_STAGE
     }
 
-    fn run<'a>(
-        &'a self,
-        client: &'a Client,
-        options: &'a IntegrationOptions,
-    ) -> BoxFuture<'a, Vec<CheckRecord>> {
+    fn run<'a>(&'a self, context: DataContext<'a>) -> BoxFuture<'a, Vec<CheckRecord>> {
         Box::pin(async move {
-            let started = Instant::now();
+            let (client, options) = (context.client, context.options);
+            let steps_started = Instant::now();
+            let started = steps_started;
             let (result, message) = match &self.seeded.user_profile {
                 None => (
                     CheckResult::Skipped,
@@ -175,6 +301,11 @@ impl DataSteps for Verifier {
                 },
             };
             records.push(record("generated_secrets", result, message, started));
+            records.extend(self.verify_hub(client, options).await);
+            records.extend(self.verify_identity(client, options).await);
+            records.extend(
+                super::declared::verify(context, &self.seeded.declared, steps_started).await,
+            );
             records
         })
     }
@@ -193,6 +324,22 @@ fn record(name: &str, result: CheckResult, message: String, started: Instant) ->
         attempts: 1,
         failures: Vec::new(),
         diagnostics: None,
+    }
+}
+
+/// A skipped record for each of `names`, saying `why`.
+fn skipped(names: &[&str], why: &str, started: Instant) -> Vec<CheckRecord> {
+    names
+        .iter()
+        .map(|name| record(name, CheckResult::Skipped, why.to_owned(), started))
+        .collect()
+}
+
+/// A data check's record from a step's message (passed) or error (failed).
+fn result_record(name: &str, outcome: Result<String, String>, started: Instant) -> CheckRecord {
+    match outcome {
+        Ok(message) => record(name, CheckResult::Passed, message, started),
+        Err(message) => record(name, CheckResult::Failed, message, started),
     }
 }
 

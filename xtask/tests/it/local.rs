@@ -301,30 +301,223 @@ fn integration_on_local_runs_the_hub_for_real_and_the_scenarios_pass_in_the_run(
     assert_nothing_left(&paths, &found);
 }
 
-/// An upgrade trial on the real node: the first platform (with a ConfigMap the second drops)
-/// is deployed, browsed and seeded, then upgraded in place; the hub, Keycloak and the ingress
-/// keep running on the Secrets the first render generated, so the browser scenarios (Keycloak
-/// logins with the trial users' passwords) pass again after the upgrade, the seeded data is
-/// verified, the dropped ConfigMap is pruned, and the cluster the trial started is stopped.
+/// An upgrade trial on the real node between two JupyterHub releases: the first platform
+/// (JupyterHub 6.0.1 in the hub and single-user images, and a ConfigMap the second drops) is
+/// deployed, browsed and seeded, then upgraded in place to the repository's pins (6.1.1). The
+/// hub, Keycloak and the ingress keep running on the Secrets the first render generated, so
+/// the browser scenarios (Keycloak logins with the trial users' passwords) pass again after
+/// the upgrade; the seeded data (a UserProfile, the generated Secrets, a hub user, their API
+/// token and named server, a notebook in their home, a Keycloak user in a group) is verified,
+/// the dropped ConfigMap is pruned, and the cluster the trial started is stopped.
 #[test]
 #[ignore = "needs root, the local cluster's binaries, the built images and Chromium: `cargo xtask test` runs it"]
-fn an_upgrade_trial_on_local_keeps_the_users_logging_in_and_prunes_what_was_dropped() {
+fn an_upgrade_trial_on_local_from_jupyterhub_6_0_to_6_1_keeps_every_seeded_byte_and_prunes_what_was_dropped(
+) {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("local");
-    let paths = LocalPaths {
-        state_dir: state.clone(),
-    };
-    let _down = DownOnDrop(&state);
     let from_dir = dir.path().join("from");
     std::fs::create_dir_all(&from_dir).unwrap();
-    let from = crate::support::copy_platform(&from_dir);
+    let from = crate::support::copy_platform_with_pins(&from_dir, |pins| {
+        pins.replace(
+            "pypi = \"jupyterhub\"\nversion = \"6.1.1\"",
+            "pypi = \"jupyterhub\"\nversion = \"6.0.1\"",
+        )
+    });
     std::fs::write(
         from.join("jupyterhub/manifests/90-retired.yaml"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: retired-hub-settings\ndata:\n  mode: old\n",
     )
     .unwrap();
-    let reports = dir.path().join("reports");
     let to = crate::support::repo_root().join("deployer/stages");
+    let (run, trial) = upgrade_trial(dir.path(), &from, &to);
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert_eq!(trial["outcome"], "passed", "{trial}");
+    let changes: Vec<String> = trial["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| format!("{} {} → {}", change["pin"], change["from"], change["to"]))
+        .collect();
+    assert_eq!(
+        changes,
+        [r#""packages.jupyterhub" "6.0.1" → "6.1.1""#],
+        "{trial}"
+    );
+    for phase in ["from", "to"] {
+        let record = &trial[phase];
+        assert_eq!(record["provider"], "local", "{record}");
+        let scenarios = record["scenarios"].as_array().unwrap();
+        assert_eq!(scenarios.len(), 5, "{phase}: {record}");
+        for scenario in scenarios {
+            assert_eq!(scenario["outcome"], "passed", "{phase}: {scenario}");
+        }
+    }
+    let seeded = data_checks(&trial, "from", "seed");
+    assert_eq!(
+        seeded
+            .iter()
+            .map(|(name, result, _)| (name.as_str(), result.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("userprofile", "passed"),
+            ("generated_secrets", "passed"),
+            ("hub_user", "passed"),
+            ("notebook", "passed"),
+            ("identity_user", "passed"),
+            ("jupyterhub::analyst_notes", "passed"),
+        ],
+        "{trial}"
+    );
+    let verified = data_checks(&trial, "to", "upgrade");
+    assert_eq!(
+        verified
+            .iter()
+            .map(|(name, result, _)| (name.as_str(), result.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("userprofile", "passed"),
+            ("generated_secrets", "passed"),
+            ("hub_token", "passed"),
+            ("hub_user", "passed"),
+            ("notebook", "passed"),
+            ("identity_user", "passed"),
+            ("jupyterhub::analyst_notes_kept", "passed"),
+        ],
+        "{trial}"
+    );
+    let pruned = &trial["to"]["upgrade"]["pruned"];
+    assert_eq!(
+        pruned[0]["object"]["name"], "retired-hub-settings",
+        "{pruned}"
+    );
+    assert_eq!(trial["to"]["sweep"]["leftovers"], serde_json::json!([]));
+    assert_eq!(trial["to"]["host_leftovers"], serde_json::json!([]));
+    // The first deployment started the cluster; the upgrade stopped it.
+    assert_eq!(trial["from"]["provider_reused"], false);
+}
+
+/// The two ways an upgrade loses what users own, each failing the trial with a message that
+/// names what was lost: a new hub config that drops the home volume claim (the changed
+/// hub-config rolls the hub, and the notebook is gone from the server it starts), and a hub database on an emptyDir (the hub pod
+/// the upgrade replaces starts with an empty database: the user, their server and their
+/// token are gone). The deployment is still torn down.
+#[test]
+#[ignore = "needs root, the local cluster's binaries, the built images and Chromium: `cargo xtask test` runs it"]
+fn on_local_an_upgrade_that_drops_the_home_claim_or_keeps_the_hub_database_on_an_emptydir_fails_naming_what_was_lost(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    // The home claim: the first platform mounts it, the new one no longer does.
+    let home = dir.path().join("home");
+    let from = crate::support::copy_platform(&home.join("from"));
+    let to = crate::support::copy_platform(&home.join("to"));
+    edit(&to.join("jupyterhub/manifests/10-config.yaml"), |text| {
+        text.lines()
+            .filter(|line| !line.contains("c.KubeSpawner.volume"))
+            .map(|line| format!("{line}\n"))
+            .collect()
+    });
+    let (run, trial) = upgrade_trial(&home, &from, &to);
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert_eq!(trial["outcome"], "failed", "{trial}");
+    let verified = data_checks(&trial, "to", "upgrade");
+    let failed: Vec<_> = verified
+        .iter()
+        .filter(|(_, result, _)| result == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{verified:?}");
+    let (name, _, message) = failed[0];
+    assert_eq!(name, "notebook", "{verified:?}");
+    assert!(message.contains("upgrade-seed.ipynb"), "{message}");
+    assert!(message.contains("/home/jovyan"), "{message}");
+    assert!(
+        run.output().contains("upgrade::notebook"),
+        "{}",
+        run.output()
+    );
+
+    // The hub database: on an emptyDir in both platforms; the upgrade's new hub image
+    // replaces the hub pod.
+    let hub_db = dir.path().join("hub-db");
+    let from = crate::support::copy_platform(&hub_db.join("from"));
+    let to = crate::support::copy_platform(&hub_db.join("to"));
+    for platform in [&from, &to] {
+        edit(
+            &platform.join("jupyterhub/manifests/20-deployments.yaml"),
+            |text| {
+                text.replace(
+                    "persistentVolumeClaim: {claimName: hub-data}",
+                    "emptyDir: {}",
+                )
+            },
+        );
+    }
+    edit(
+        &to.join("jupyterhub/manifests/20-deployments.yaml"),
+        |text| {
+            text.replacen(
+                "      labels:",
+                "      annotations: {seatrial.dev/replaced: \"yes\"}\n      labels:",
+                1,
+            )
+        },
+    );
+    let (run, trial) = upgrade_trial(&hub_db, &from, &to);
+    assert_eq!(run.code, 1, "{}", run.output());
+    let verified = data_checks(&trial, "to", "upgrade");
+    let failed: Vec<&str> = verified
+        .iter()
+        .filter(|(_, result, _)| result == "failed")
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["hub_token", "hub_user", "notebook"],
+        "{verified:?}"
+    );
+    let message = |name: &str| {
+        &verified
+            .iter()
+            .find(|(check, _, _)| check == name)
+            .unwrap()
+            .2
+    };
+    assert!(
+        message("hub_token").contains("403") || message("hub_token").contains("401"),
+        "{}",
+        message("hub_token")
+    );
+    assert!(
+        message("hub_user").contains("upgrade-seed"),
+        "{}",
+        message("hub_user")
+    );
+    for phase in ["from", "to"] {
+        assert_eq!(
+            trial[phase]["host_leftovers"],
+            serde_json::json!([]),
+            "{phase}"
+        );
+    }
+    assert_eq!(trial["to"]["sweep"]["leftovers"], serde_json::json!([]));
+}
+
+/// Rewrites the file at `path` with `change`, which must change it.
+fn edit(path: &Path, change: impl FnOnce(&str) -> String) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let changed = change(&text);
+    assert_ne!(changed, text, "{} was not changed", path.display());
+    std::fs::write(path, changed).unwrap();
+}
+
+/// `cargo xtask upgrade --provider local --from <from> --to <to>` with its state, ledger and
+/// reports under `dir`: the run and the trial record (`upgrade.json`). Asserts that the
+/// cluster the trial started was stopped, leaving nothing on the host.
+fn upgrade_trial(dir: &Path, from: &Path, to: &Path) -> (Run, serde_json::Value) {
+    let state = dir.join("local");
+    let paths = LocalPaths {
+        state_dir: state.clone(),
+    };
+    let _down = DownOnDrop(&state);
+    let reports = dir.join("reports");
     let run = xtask_with(
         &[
             "upgrade",
@@ -339,55 +532,35 @@ fn an_upgrade_trial_on_local_keeps_the_users_logging_in_and_prunes_what_was_drop
         ],
         &[
             ("SEATRIAL_LOCAL_STATE", &state),
-            ("SEATRIAL_STATE_DIR", &dir.path().join("ledger")),
+            ("SEATRIAL_STATE_DIR", &dir.join("ledger")),
         ],
     );
-    assert_eq!(run.code, 0, "{}", run.output());
-    let trial: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(reports.join("upgrade.json")).unwrap())
-            .unwrap();
-    assert_eq!(trial["outcome"], "passed", "{trial}");
-    for phase in ["from", "to"] {
-        let record = &trial[phase];
-        assert_eq!(record["provider"], "local", "{record}");
-        let scenarios = record["scenarios"].as_array().unwrap();
-        assert_eq!(scenarios.len(), 5, "{phase}: {record}");
-        for scenario in scenarios {
-            assert_eq!(scenario["outcome"], "passed", "{phase}: {scenario}");
-        }
-    }
-    let data: Vec<(String, String)> = trial["to"]["stages"]
+    let trial = match std::fs::read_to_string(reports.join("upgrade.json")) {
+        Ok(text) => serde_json::from_str(&text).unwrap(),
+        Err(error) => panic!("no upgrade.json ({error}): {}", run.output()),
+    };
+    let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
+    assert_nothing_left(&paths, &found);
+    (run, trial)
+}
+
+/// The checks of stage `stage` in the trial's `phase` run: name, result and message.
+fn data_checks(
+    trial: &serde_json::Value,
+    phase: &str,
+    stage: &str,
+) -> Vec<(String, String, String)> {
+    trial[phase]["stages"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|stage| stage["name"] == "upgrade")
-        .flat_map(|stage| stage["checks"].as_array().unwrap().clone())
+        .filter(|record| record["name"] == stage)
+        .flat_map(|record| record["checks"].as_array().unwrap().clone())
         .map(|check| {
-            (
-                check["name"].as_str().unwrap().to_owned(),
-                check["result"].as_str().unwrap().to_owned(),
-            )
+            let text = |key: &str| check[key].as_str().unwrap_or_default().to_owned();
+            (text("name"), text("result"), text("message"))
         })
-        .collect();
-    assert_eq!(
-        data,
-        [
-            ("userprofile".to_owned(), "passed".to_owned()),
-            ("generated_secrets".to_owned(), "passed".to_owned())
-        ],
-        "{trial}"
-    );
-    let pruned = &trial["to"]["upgrade"]["pruned"];
-    assert_eq!(
-        pruned[0]["object"]["name"], "retired-hub-settings",
-        "{pruned}"
-    );
-    assert_eq!(trial["to"]["sweep"]["leftovers"], serde_json::json!([]));
-    assert_eq!(trial["to"]["host_leftovers"], serde_json::json!([]));
-    // The first deployment started the cluster; the upgrade stopped it.
-    assert_eq!(trial["from"]["provider_reused"], false);
-    let found = binaries::ensure(&default_pins_file(), &LOCAL_RECIPES, &mut |_| {}).unwrap();
-    assert_nothing_left(&paths, &found);
+        .collect()
 }
 
 /// Asserts that no file under `dir`, and not `output`, holds a private key (the platform

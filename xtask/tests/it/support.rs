@@ -89,12 +89,27 @@ pub fn write_config(dir: &Path, project: &str, extra: &str) -> PathBuf {
 
 /// Copies the repository's platform into `dir/platform`, pointing it at the repository's pins.
 pub fn copy_platform(dir: &Path) -> PathBuf {
+    copy_platform_on(dir, &repo_root().join("pins/pins.toml"))
+}
+
+/// [`copy_platform`] on a copy of the pin set (at `dir/pins.toml`) that `edit` changed; the
+/// edit must change the text (a pin the repository no longer has is a test's mistake).
+pub fn copy_platform_with_pins(dir: &Path, edit: impl FnOnce(&str) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("pins/pins.toml")).unwrap();
+    let edited = edit(&text);
+    assert_ne!(edited, text, "the pin set edit changed nothing");
+    let pins = dir.join("pins.toml");
+    std::fs::write(&pins, edited).unwrap();
+    copy_platform_on(dir, &pins)
+}
+
+/// The repository's platform copied to `dir/platform`, its `platform.yaml` naming `pins`.
+fn copy_platform_on(dir: &Path, pins: &Path) -> PathBuf {
     let source = repo_root().join("deployer/stages");
     let target = dir.join("platform");
     copy_dir(&source, &target);
     let platform_yaml = target.join("platform.yaml");
     let text = std::fs::read_to_string(&platform_yaml).unwrap();
-    let pins = repo_root().join("pins/pins.toml");
     let text = text.replace(
         "pins: ../../pins/pins.toml",
         &format!("pins: {}", pins.display()),

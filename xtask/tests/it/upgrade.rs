@@ -1,8 +1,10 @@
 //! `cargo xtask upgrade` on the hollow cluster: the first deployment is seeded and kept, the
 //! second upgrades it in place, prunes what the new platform dropped and verifies the seeded
-//! UserProfile; a CRD version change without a storage migration fails `upgrade::userprofile`
-//! naming the profile and the version it can no longer be read at. Each test has its own state
-//! dir, and ends with nothing of its deployment left.
+//! UserProfile and the jupyterhub stage's declared steps (a user's ConfigMap); a CRD version
+//! change without a storage migration fails `upgrade::userprofile` naming the profile and the
+//! version it can no longer be read at, and a release that overwrites the user's ConfigMap
+//! fails `upgrade::jupyterhub::analyst_notes_kept`. Each test has its own state dir, and ends
+//! with nothing of its deployment left.
 
 use std::path::{Path, PathBuf};
 
@@ -101,6 +103,26 @@ async fn an_upgrade_keeps_the_seeded_profile_and_prunes_what_the_new_platform_dr
         message.contains(&format!("UserProfile {project}/upgrade-seed unchanged")),
         "{message}"
     );
+    // The jupyterhub stage's declared steps (its checks.yaml's `upgrade:`): a user's object
+    // applied before, still as written after.
+    let declared = check(&trial["from"], "seed", "jupyterhub::analyst_notes");
+    assert_eq!(declared["result"], "passed", "{declared}");
+    assert_eq!(declared["kind"], "apply", "{declared}");
+    let kept = check(second, "upgrade", "jupyterhub::analyst_notes_kept");
+    assert_eq!(kept["result"], "passed", "{kept}");
+    assert_eq!(kept["kind"], "match", "{kept}");
+    // One timeline of both deployments: the first one's stages, then the upgrade's.
+    let timeline = std::fs::read_to_string(dir.path().join("reports/timeline.svg")).unwrap();
+    let first = timeline
+        .find("from: seed")
+        .expect("the first deployment's seed row");
+    let upgrade = timeline
+        .find("to: upgrade")
+        .expect("the upgrade's verify row");
+    assert!(
+        first < upgrade && timeline.contains("to: ingress"),
+        "{timeline}"
+    );
     let pruned: Vec<String> = second["upgrade"]["pruned"]
         .as_array()
         .unwrap()
@@ -166,6 +188,12 @@ async fn a_crd_version_change_without_a_storage_migration_fails_the_profile_chec
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.replace("hub-secret", "hub-credentials")).unwrap();
     }
+    // And the new release ships an object of the name a user's has, overwriting it.
+    std::fs::write(
+        to.join("jupyterhub/manifests/95-notes.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: analyst-notes\ndata:\n  note: the platform's default\n",
+    )
+    .unwrap();
     let checks = to.join("kubernetes-initialize/checks.yaml");
     let text = std::fs::read_to_string(&checks).unwrap();
     std::fs::write(
@@ -189,6 +217,11 @@ async fn a_crd_version_change_without_a_storage_migration_fails_the_profile_chec
         "{}",
         run.output()
     );
+    let overwritten = check(&trial["to"], "upgrade", "jupyterhub::analyst_notes_kept");
+    assert_eq!(overwritten["result"], "failed", "{overwritten}");
+    let message = overwritten["message"].as_str().unwrap();
+    assert!(message.contains("data.note"), "{message}");
+    assert!(message.contains("the platform's default"), "{message}");
     assert_cleared(dir.path(), project).await;
 }
 
