@@ -18,6 +18,10 @@ for pin in json.load(open(sys.argv[1])):
     version = tag[1:] if tag.startswith("v") else tag
     fill = lambda t: t.replace("{tag}", tag).replace("{version}", version)
     name = pin["pin"].split(".", 1)[1]
+    if pin.get("go_module"):
+        # Built from the Go module proxy: `go install <module>@<tag>`.
+        print(name, tag, "go:" + pin["go_module"], "-")
+        continue
     repo = pin["source"].removeprefix("github.com/")
     url = fill(pin["url"]) if pin.get("url") else \
         f"https://github.com/{repo}/releases/download/{tag}/{fill(pin['asset'])}"
@@ -29,6 +33,10 @@ if [ -n "${DRY_RUN:-}" ]; then
 fi
 while read -r name tag url digest; do
   echo "installing $name $tag from $url"
+  if [ "${url#go:}" != "$url" ]; then
+    GOBIN="$bin_dir" CGO_ENABLED=0 go install "${url#go:}@$tag"
+    continue
+  fi
   curl --fail --silent --show-error --location --retry 3 --output "$work/$name.download" "$url"
   if [ "$digest" != "-" ]; then
     echo "$digest  $work/$name.download" | sha256sum --check --strict -

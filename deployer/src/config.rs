@@ -38,12 +38,38 @@ impl ProviderKind {
     pub fn runs_workloads(self) -> bool {
         self != ProviderKind::Hollow
     }
+}
 
-    /// Whether the provider runs only images built on this machine (`cargo xtask images
-    /// build`), because no registry can be reached from it: `local`.
-    pub fn uses_built_images(self) -> bool {
-        self == ProviderKind::Local
+/// The container engine kind runs its nodes in (kind's own choice, `docker` or `podman`;
+/// kind reads `KIND_EXPERIMENTAL_PROVIDER=podman` to pick podman).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KindEngine {
+    /// A Docker engine (the `docker` command).
+    Docker,
+    /// Rootful podman, with a configuration of seatrial's own (see `providers::kind::podman`).
+    Podman,
+}
+
+impl std::fmt::Display for KindEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KindEngine::Docker => "docker",
+            KindEngine::Podman => "podman",
+        })
     }
+}
+
+/// Where kind's node image and the platform's images come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeImageSource {
+    /// The pin set's `images.kind_node` (kindest/node by digest) and the platform's upstream
+    /// images, pulled from their registries.
+    Pinned,
+    /// The node image assembled here (`cargo xtask images build --only kind-node`) and the
+    /// platform's images built here, loaded with `kind load image-archive`: no registry.
+    Built,
 }
 
 impl std::fmt::Display for ProviderKind {
@@ -84,6 +110,11 @@ pub struct KindSettings {
     pub load_images: Vec<String>,
     /// Reuse a running cluster of the same name (and leave it running at teardown).
     pub reuse: bool,
+    /// The container engine; when absent, Docker if its engine answers, else podman if it is
+    /// installed (or podman when `KIND_EXPERIMENTAL_PROVIDER=podman`).
+    pub engine: Option<KindEngine>,
+    /// The node image; when absent, `built` on podman and `pinned` on Docker.
+    pub node_image: Option<NodeImageSource>,
 }
 
 impl Default for KindSettings {
@@ -94,6 +125,8 @@ impl Default for KindSettings {
             node_groups: vec!["general".into(), "user".into(), "worker".into()],
             load_images: Vec::new(),
             reuse: false,
+            engine: None,
+            node_image: None,
         }
     }
 }
@@ -290,6 +323,17 @@ impl Config {
             self.check_dns_label("node_groups", group, 40)?;
         }
         Ok(())
+    }
+
+    /// Whether `provider` runs only images built on this machine (`cargo xtask images build`),
+    /// because no registry can be reached from it: `local`, and `kind` with the built node
+    /// image.
+    pub fn uses_built_images(&self, provider: ProviderKind) -> bool {
+        match provider {
+            ProviderKind::Local => true,
+            ProviderKind::Kind => self.kind.node_image == Some(NodeImageSource::Built),
+            _ => false,
+        }
     }
 
     /// The kind cluster's name: `kind.cluster_name`, else `project_name`.

@@ -66,3 +66,22 @@ pub fn ensure_images(
     }
     Ok(built)
 }
+
+/// The kind node image of the pin set at `pins_file` ([`deployer::images::kind_node`]),
+/// built (or found cached), its binaries' builds and its own reported.
+///
+/// Errors: those of [`deployer::images::kind_node::ensure`].
+pub fn ensure_node_image(
+    pins_file: &std::path::Path,
+    reporter: &dyn Reporter,
+) -> Result<deployer::images::kind_node::NodeImage> {
+    with_events(reporter, |on_event| {
+        let node = deployer::images::kind_node::ensure(pins_file, on_event)?;
+        reporter.report(Event::BuildFinished {
+            what: format!("kind node image {}", node.image.reference),
+            built: node.image.built,
+            seconds: node.seconds,
+        });
+        Ok(node)
+    })
+}

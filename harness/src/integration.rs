@@ -248,13 +248,37 @@ async fn provider_up(
     reporter: &SharedReporter,
 ) -> Result<(Connection, ProviderHandle)> {
     let kind = options.provider;
+    let built_images = options.config.uses_built_images(kind);
     let mut prebuilt = Prebuilt::default();
-    if let Some(recipes) = lifecycle::binaries_needed(kind) {
-        let pins_file = options.platform.pins_file.clone();
+    let pins_file = options.platform.pins_file.clone();
+    let panicked = |source| Error::Panicked {
+        step: "building the provider's binaries and images",
+        source,
+    };
+    if kind == ProviderKind::Kind && built_images {
+        // kind on podman: kind itself, the node image and the platform's images, built here.
+        let reporter = reporter.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let binaries = crate::cluster_build::with_events(&*reporter, |on_event| {
+                deployer::providers::binaries::ensure(&pins_file, &["kind"], on_event)
+            })?;
+            let node = crate::cluster_build::ensure_node_image(&pins_file, &*reporter)?;
+            let images = crate::cluster_build::ensure_images(&pins_file, &*reporter)?;
+            Ok::<_, DeployError>(Prebuilt {
+                binaries: Some(binaries),
+                images,
+                node_image: Some(node),
+                ..Prebuilt::default()
+            })
+        })
+        .await
+        .map_err(panicked)?;
+        prebuilt = built?;
+    } else if let Some(recipes) = lifecycle::binaries_needed(kind) {
         let reporter = reporter.clone();
         let built = tokio::task::spawn_blocking(move || {
             let binaries = crate::cluster_build::ensure(recipes, &*reporter)?;
-            if !kind.uses_built_images() {
+            if !built_images {
                 return Ok::<_, DeployError>(Prebuilt {
                     binaries: Some(binaries),
                     ..Prebuilt::default()
@@ -267,13 +291,11 @@ async fn provider_up(
                 binaries: Some(binaries),
                 pause: Some(pause),
                 images,
+                node_image: None,
             })
         })
         .await
-        .map_err(|source| Error::Panicked {
-            step: "building the provider's binaries and images",
-            source,
-        })?;
+        .map_err(panicked)?;
         prebuilt = built?;
     }
     let request = ProviderRequest {
@@ -390,7 +412,7 @@ pub async fn run_with(
         &options.config,
         options.stop_at.as_deref(),
         probes,
-        options.provider.uses_built_images(),
+        options.config.uses_built_images(options.provider),
         &tls,
     )?;
     // Chart stages: Helm built or found, every pinned tarball fetched and its digest checked,
@@ -937,7 +959,8 @@ async fn deploy(
         namespace: &options.config.namespace,
     };
     for (stage, record) in prepared.iter().zip(stage_records.iter_mut()) {
-        if let Some(reason) = skip_reason(options.provider, stage) {
+        if let Some(reason) = skip_reason(options.config.uses_built_images(options.provider), stage)
+        {
             record.status = StageStatus::Skipped;
             record.error = Some(reason);
         }
@@ -1318,8 +1341,8 @@ async fn tear_down(
 /// Why `stage` is not deployed on `provider`, if it is not: on `local`, a stage whose pods
 /// run images that are not built on this machine (no registry can be reached here, so a
 /// pod of an upstream image could never start; the pin set's recipes say which are built).
-pub fn skip_reason(provider: ProviderKind, stage: &PreparedStage) -> Option<String> {
-    if !provider.uses_built_images() {
+pub fn skip_reason(built_images: bool, stage: &PreparedStage) -> Option<String> {
+    if !built_images {
         return None;
     }
     let mut images: Vec<String> = stage
@@ -1331,7 +1354,7 @@ pub fn skip_reason(provider: ProviderKind, stage: &PreparedStage) -> Option<Stri
     images.dedup();
     (!images.is_empty()).then(|| {
         format!(
-            "its images are not built on this machine yet ({}); `--provider local` runs only images built here",
+            "its images are not built on this machine yet ({}); `--provider local` and kind's built node image run only images built here",
             images.join(", ")
         )
     })

@@ -18,6 +18,11 @@ pub enum Images {
         /// The pin set [default: pins/pins.toml].
         #[arg(long, value_name = "FILE")]
         pins: Option<std::path::PathBuf>,
+        /// Build only the platform's images, or only the kind node image (Debian with
+        /// systemd, containerd, runc, CNI plugins, kubeadm, kubelet, kubectl and the
+        /// control plane's images preloaded) [default: both].
+        #[arg(long, value_enum)]
+        only: Option<Only>,
     },
     /// List the recipes: the image each stands for, its reference and whether it is built.
     List {
@@ -29,7 +34,7 @@ pub enum Images {
 
 impl Images {
     pub async fn run(self) -> u8 {
-        let (Images::Build { pins } | Images::List { pins }) = &self;
+        let (Images::Build { pins, .. } | Images::List { pins }) = &self;
         let pins_file = pins.clone().unwrap_or_else(default_pins_file);
         let recipes = match recipe::load(&pins_file) {
             Ok(recipes) => recipes,
@@ -53,41 +58,88 @@ impl Images {
                 }
                 exit::SUCCESS
             }
-            Images::Build { .. } => {
-                if let Err(code) = crate::pins::check_packages(&pins_file).await {
-                    return code;
-                }
-                let built = tokio::task::spawn_blocking(move || {
-                    harness::cluster_build::ensure_images(
-                        &pins_file,
-                        &crate::terminal::Terminal::new(),
-                    )
-                })
-                .await;
-                match built {
-                    Ok(Ok(images)) => {
-                        for image in images {
-                            let size = std::fs::metadata(&image.archive)
-                                .map(|metadata| metadata.len())
-                                .unwrap_or(0);
-                            println!(
-                                "{}  {} ({} MiB){}",
-                                image.reference,
-                                image.archive.display(),
-                                size / (1 << 20),
-                                if image.built { "" } else { ", cached" }
-                            );
-                        }
-                        println!("on kind: kind load image-archive <archive> --name <cluster>; --provider local imports them itself");
-                        exit::SUCCESS
+            Images::Build { only, .. } => {
+                if only != Some(Only::KindNode) {
+                    if let Err(code) = crate::pins::check_packages(&pins_file).await {
+                        return code;
                     }
-                    Ok(Err(error)) => exit::report(&error),
-                    Err(error) => {
-                        eprintln!("error: the image build panicked: {error}");
-                        exit::ENVIRONMENT_MISSING
+                    let code = build_platform_images(pins_file.clone()).await;
+                    if code != exit::SUCCESS {
+                        return code;
                     }
                 }
+                if only == Some(Only::Platform) {
+                    return exit::SUCCESS;
+                }
+                build_node_image(pins_file).await
             }
+        }
+    }
+}
+
+/// What `images build --only` builds.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The platform's images (`[recipes.*]` of the pin set).
+    Platform,
+    /// The kind node image.
+    KindNode,
+}
+
+async fn build_platform_images(pins_file: std::path::PathBuf) -> u8 {
+    let built = tokio::task::spawn_blocking(move || {
+        harness::cluster_build::ensure_images(&pins_file, &crate::terminal::Terminal::new())
+    })
+    .await;
+    match built {
+        Ok(Ok(images)) => {
+            for image in images {
+                let size = std::fs::metadata(&image.archive)
+                    .map(|metadata| metadata.len())
+                    .unwrap_or(0);
+                println!(
+                    "{}  {} ({} MiB){}",
+                    image.reference,
+                    image.archive.display(),
+                    size / (1 << 20),
+                    if image.built { "" } else { ", cached" }
+                );
+            }
+            println!("on kind: kind load image-archive <archive> --name <cluster>; --provider local imports them itself");
+            exit::SUCCESS
+        }
+        Ok(Err(error)) => exit::report(&error),
+        Err(error) => {
+            eprintln!("error: the image build panicked: {error}");
+            exit::ENVIRONMENT_MISSING
+        }
+    }
+}
+
+async fn build_node_image(pins_file: std::path::PathBuf) -> u8 {
+    let built = tokio::task::spawn_blocking(move || {
+        harness::cluster_build::ensure_node_image(&pins_file, &crate::terminal::Terminal::new())
+    })
+    .await;
+    match built {
+        Ok(Ok(node)) => {
+            let size = std::fs::metadata(&node.image.archive)
+                .map(|metadata| metadata.len())
+                .unwrap_or(0);
+            println!(
+                "{}  {} ({} MiB; the kind node image, Kubernetes {}){}",
+                node.image.reference,
+                node.image.archive.display(),
+                size / (1 << 20),
+                node.kubernetes_version,
+                if node.image.built { "" } else { ", cached" }
+            );
+            exit::SUCCESS
+        }
+        Ok(Err(error)) => exit::report(&error),
+        Err(error) => {
+            eprintln!("error: the kind node image build panicked: {error}");
+            exit::ENVIRONMENT_MISSING
         }
     }
 }

@@ -103,6 +103,11 @@ pub struct Integration {
     /// running afterwards (the config's `kind.reuse`).
     #[arg(long)]
     reuse: bool,
+    /// With --provider kind: the container engine kind runs its nodes in (the config's
+    /// `kind.engine`) [default: Docker if its engine answers, else podman]. On podman the
+    /// node image and the platform's images are built here (`images build`), no registry.
+    #[arg(long, value_name = "docker|podman", value_parser = ["docker", "podman"])]
+    kind_engine: Option<String>,
     /// Hollow nodes, when this run starts the hollow cluster.
     #[arg(long, default_value_t = DEFAULT_NODES)]
     nodes: usize,
@@ -157,6 +162,19 @@ impl Integration {
             }
             config.kind.reuse = true;
         }
+        if let Some(engine) = &self.kind_engine {
+            if provider != ProviderKind::Kind {
+                eprintln!(
+                    "error: --kind-engine applies to --provider kind only (the provider is {provider})"
+                );
+                return exit::BAD_INPUT;
+            }
+            config.kind.engine = Some(if engine == "podman" {
+                deployer::config::KindEngine::Podman
+            } else {
+                deployer::config::KindEngine::Docker
+            });
+        }
         if provider == ProviderKind::K3s && (self.keep || self.keep_on_failure) {
             eprintln!("error: --keep and --keep-on-failure need a cluster that outlives the run; the k3s container is removed when the run ends (use --provider kind --keep)");
             return exit::BAD_INPUT;
@@ -172,7 +190,7 @@ impl Integration {
             Err(error) => return exit::report(&error),
         };
         deployer::providers::lifecycle::apply_defaults(&mut config, provider, &platform);
-        if provider.uses_built_images() {
+        if config.uses_built_images(provider) {
             // A package version its registry does not list stops the run before any build.
             if let Err(code) = crate::pins::check_packages(&platform.pins_file).await {
                 return code;

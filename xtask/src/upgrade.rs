@@ -115,7 +115,7 @@ pub async fn run_trial(request: &TrialRequest) -> (u8, Option<TrialRecord>) {
         (Ok(from), Ok(to)) => (from, to),
         (Err(error), _) | (_, Err(error)) => return (exit::report(&error), None),
     };
-    if provider.uses_built_images() {
+    if from.config.uses_built_images(provider) {
         for side in [&from, &to] {
             if let Err(code) = crate::pins::check_packages(&side.platform.pins_file).await {
                 return (code, None);

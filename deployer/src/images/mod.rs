@@ -8,6 +8,7 @@
 //!   with mmdebstrap from a pinned Debian suite plus pinned PyPI and npm packages.
 
 pub mod build;
+pub mod kind_node;
 pub mod oci;
 pub mod pause;
 pub mod recipe;

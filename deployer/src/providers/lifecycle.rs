@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, KindEngine, NodeImageSource, ProviderKind};
 use crate::error::{Error, Result};
 use crate::images::BuiltImage;
 use crate::platform::Platform;
@@ -40,8 +40,10 @@ pub struct Prebuilt {
     pub binaries: Option<ClusterBinaries>,
     /// The sandbox image.
     pub pause: Option<BuiltImage>,
-    /// The platform's images, imported into the node.
+    /// The platform's images, imported into the node (local) or loaded into kind's nodes.
     pub images: Vec<BuiltImage>,
+    /// kind's node image built here (kind with `node_image: built`).
+    pub node_image: Option<crate::images::kind_node::NodeImage>,
 }
 
 /// The cluster a run uses, and what tearing it down means.
@@ -189,6 +191,8 @@ pub fn binaries_needed(kind: ProviderKind) -> Option<&'static [&'static str]> {
 /// Provider defaults a configuration gets before it is prepared, for settings the config
 /// leaves unset and the platform's stages have:
 ///
+/// - `kind`: the engine, when unset, is the one [`kind::detect_engine`] finds, and the node
+///   image `built` on podman (no registry gives `kindest/node` there), `pinned` on Docker.
 /// - `kind`, `k3s`: the ingress Service is a NodePort (its ports are mapped to the host), and
 ///   endpoint checks resolve the platform domain to `host_ingress.address` unless
 ///   `endpoint_address` is set, so neither MetalLB nor public DNS is needed.
@@ -198,6 +202,13 @@ pub fn binaries_needed(kind: ProviderKind) -> Option<&'static [&'static str]> {
 ///   `endpoint_address` is set) on those ports: `host_ingress`'s ports become the ingress's
 ///   NodePorts unless the config changed them from 80/443.
 pub fn apply_defaults(config: &mut Config, kind: ProviderKind, platform: &Platform) {
+    if kind == ProviderKind::Kind {
+        let engine = *config.kind.engine.get_or_insert_with(kind::detect_engine);
+        config.kind.node_image.get_or_insert(match engine {
+            KindEngine::Docker => NodeImageSource::Pinned,
+            KindEngine::Podman => NodeImageSource::Built,
+        });
+    }
     let mut default = |stage: &str, key: &str, value: serde_json::Value| {
         let Some(stage_default) = platform
             .stages
@@ -311,7 +322,7 @@ pub async fn up(
                 },
             ))
         }
-        ProviderKind::Kind => kind_up(request, platform).await,
+        ProviderKind::Kind => kind_up(request, platform, prebuilt).await,
         ProviderKind::K3s => {
             let ports = ingress_node_ports(platform, &request.config);
             let cluster = k3s::up(&request.config, &platform.images, ports).await?;
@@ -343,12 +354,67 @@ pub async fn up(
     }
 }
 
+/// What the kind provider runs with: `kind` (the one built here when there is one, else from
+/// PATH), the configured engine, and on podman seatrial's podman configuration, written now.
+///
+/// Errors: the podman configuration cannot be written.
+pub fn kind_tools(
+    config: &Config,
+    binaries: Option<&ClusterBinaries>,
+) -> Result<kind::commands::Tools> {
+    let engine = config.kind.engine.unwrap_or(KindEngine::Docker);
+    let kind_program = binaries
+        .filter(|binaries| binaries.versions.contains_key("kind"))
+        .map_or_else(
+            || "kind".to_owned(),
+            |binaries| binaries.path("kind").display().to_string(),
+        );
+    let env = match engine {
+        KindEngine::Docker => Vec::new(),
+        KindEngine::Podman => {
+            let podman = kind::podman::PodmanConfig::new(kind::podman::state_dir());
+            podman.write()?;
+            podman.env()
+        }
+    };
+    Ok(kind::commands::Tools {
+        kind: kind_program,
+        engine,
+        env,
+    })
+}
+
 async fn kind_up(
     request: &ProviderRequest,
     platform: &Platform,
+    prebuilt: Prebuilt,
 ) -> Result<(Connection, ProviderHandle)> {
     let pinned_kind = crate::pins::load_tool_tag(&platform.pins_file, "kind")?;
     let ports = ingress_node_ports(platform, &request.config);
+    let tools = kind_tools(&request.config, prebuilt.binaries.as_ref())?;
+    let node_image = match (&request.config.kind.node_image, prebuilt.node_image) {
+        (Some(NodeImageSource::Built), Some(node)) => kind::NodeImage::Built {
+            kubeadm: kind::BuiltNode {
+                repository: crate::images::kind_node::components::REPOSITORY.to_owned(),
+                etcd_tag: node.etcd_tag().to_owned(),
+                coredns_tag: node.coredns_tag().to_owned(),
+            },
+            image: node.image,
+        },
+        (Some(NodeImageSource::Built), None) => {
+            return Err(Error::Build {
+                message:
+                    "the kind provider needs its node image built first (report this as a bug)"
+                        .into(),
+            })
+        }
+        _ => kind::NodeImage::Pinned,
+    };
+    let inputs = kind::KindInputs {
+        tools,
+        node_image,
+        archives: prebuilt.images,
+    };
     let (config, images, report_dir) = (
         request.config.clone(),
         platform.images.clone(),
@@ -359,7 +425,7 @@ async fn kind_up(
         hint: "report this as a bug".into(),
     };
     let mut creating = tokio::task::spawn_blocking(move || {
-        kind::up(&config, &images, &pinned_kind, ports, &report_dir)
+        kind::up(&config, &images, &inputs, &pinned_kind, ports, &report_dir)
     });
     let cluster = tokio::select! {
         created = &mut creating => created.map_err(panicked)??,

@@ -142,7 +142,7 @@ fn validate(options: &IntegrationOptions) -> Result<()> {
         &options.config,
         options.stop_at.as_deref(),
         options.provider.runs_workloads(),
-        options.provider.uses_built_images(),
+        options.config.uses_built_images(options.provider),
         &tls,
     )?;
     Ok(())

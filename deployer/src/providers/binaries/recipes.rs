@@ -40,7 +40,14 @@ pub const LOCAL: [&str; 7] = [
 /// Errors: [`Error::Invalid`] when `[tools.<name>]` lacks `go_module` or `tag`;
 /// [`Error::Build`] for a name this module has no recipe for.
 pub fn recipe(pins_file: &Path, name: &str) -> Result<Recipe> {
-    let pin = load_go_module(pins_file, name)?;
+    // kubeadm is built from the same Kubernetes release as the other components, as a recipe
+    // of its own so that the clusters that need no kubeadm (hollow, local) do not build it.
+    let pin_name = if name == "kubeadm" {
+        "kubernetes"
+    } else {
+        name
+    };
+    let pin = load_go_module(pins_file, pin_name)?;
     let mut recipe = Recipe {
         name: "",
         module: pin.module,
@@ -123,6 +130,19 @@ pub fn recipe(pins_file: &Path, name: &str) -> Result<Recipe> {
                     to: "baseDir = os.TempDir() // seatrial: honour TMPDIR",
                 },
             ];
+        }
+        // What the kind node image (`crate::images::kind_node`) runs `kubeadm init` with;
+        // stamped like the other Kubernetes programs, so `kubeadm version` names the release.
+        "kubeadm" => {
+            recipe.name = "kubeadm";
+            recipe.programs = vec![program("cmd/kubeadm", "kubeadm")];
+            recipe.version_stamps = kubernetes_stamps;
+            recipe.sibling_version = |version| version.replacen("v1.", "v0.", 1);
+        }
+        // The kind provider's `kind` on podman (its version is in its source, no stamps).
+        "kind" => {
+            recipe.name = "kind";
+            recipe.programs = vec![program("", "kind")];
         }
         "etcd" => {
             recipe.name = "etcd";

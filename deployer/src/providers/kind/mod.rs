@@ -1,30 +1,36 @@
-//! The `kind` provider: a kind cluster driven through the `kind` CLI and the Docker engine.
+//! The `kind` provider: a kind cluster driven through the `kind` CLI and a container engine,
+//! Docker or podman ([`podman`]: rootful, with a configuration of seatrial's own).
 //!
-//! `up` checks the environment (the `kind` and `docker` commands, an engine that answers),
-//! writes the generated cluster config ([`cluster_config`]) beside the run's report, creates
-//! the cluster with the pinned node image (by digest, `images.kind_node` in the pin set) — or
-//! reuses a running one of the same name when asked — and loads the config's local images.
-//! `down` deletes a cluster it created and lists every Docker container, volume and network
-//! still carrying kind's label for it: those are reported as leftovers.
+//! `up` checks the environment (the `kind` command, the engine's command, an engine that
+//! answers), writes the generated cluster config ([`cluster_config`]) beside the run's report,
+//! creates the cluster — with the pinned node image (by digest, `images.kind_node` in the pin
+//! set), or with the node image built here ([`crate::images::kind_node`], loaded into the
+//! engine first) — or reuses a running one of the same name when asked, and loads the
+//! config's local images and the platform's built image archives into the nodes. `down`
+//! deletes a cluster it created and lists every container, volume and network still carrying
+//! kind's label for it: those are reported as leftovers; on podman it also removes kind's
+//! network and the empty `/lib/modules` when `up` made them.
 //!
 //! The kubeconfig (it holds credentials) goes to `~/.local/state/seatrial/kind/<name>/`, mode
 //! 0600, never to the report directory.
 
 pub mod cluster_config;
 pub mod commands;
+pub mod podman;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, KindEngine};
 use crate::error::{Error, Result};
+use crate::images::BuiltImage;
 use crate::pins::ImagePins;
 use crate::providers::DOCKER_HINT;
-use commands::CommandLine;
+use commands::{CommandLine, Tools};
 use host::path::on_path;
 
-pub use cluster_config::{cluster_config, NodePorts};
+pub use cluster_config::{cluster_config, BuiltNode, NodePorts};
 
 /// The pin naming the kind node image.
 pub const NODE_IMAGE_PIN: &str = "kind_node";
@@ -38,11 +44,51 @@ pub struct KindCluster {
     pub kubeconfig: PathBuf,
     /// Whether it was already running (then teardown leaves it running).
     pub reused: bool,
-    /// The log of the kind and docker commands.
+    /// The log of the kind and engine commands.
     pub log: PathBuf,
+    /// The programs and environment it was made with.
+    pub tools: Tools,
+    /// Host changes `up` made for podman, undone by `down`.
+    pub made: HostChanges,
 }
 
-/// A Docker object left behind after `kind delete cluster`.
+/// What `up` changed outside the engine's own state, for `down` to undo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostChanges {
+    /// `/lib/modules` did not exist (kind's podman provider bind-mounts it read-only into
+    /// every node, and podman refuses a missing source): `up` made it, empty.
+    pub lib_modules: bool,
+    /// kind's network did not exist before this cluster: `down` removes it.
+    pub network: bool,
+}
+
+/// The node image a cluster is created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeImage {
+    /// The pin set's `images.kind_node`, pulled by the engine.
+    Pinned,
+    /// The node image built here: its archive (loaded into the engine when missing) and what
+    /// kubeadm must be told about its preloaded images.
+    Built {
+        /// The image and its archive.
+        image: BuiltImage,
+        /// The kubeadm patches' facts.
+        kubeadm: BuiltNode,
+    },
+}
+
+/// What `up` needs besides the config.
+#[derive(Debug, Clone)]
+pub struct KindInputs {
+    /// The programs and environment.
+    pub tools: Tools,
+    /// The node image.
+    pub node_image: NodeImage,
+    /// Image archives built here to load into the nodes (`kind load image-archive`).
+    pub archives: Vec<BuiltImage>,
+}
+
+/// A container-engine object left behind after `kind delete cluster`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DockerLeftover {
     /// `container`, `volume` or `network`.
@@ -51,50 +97,101 @@ pub struct DockerLeftover {
     pub name: String,
 }
 
-/// Checks that `kind` and `docker` are on PATH and that the Docker engine answers; returns
-/// the installed kind version line.
+/// The engine kind uses when the config names none: podman when
+/// `KIND_EXPERIMENTAL_PROVIDER=podman` (kind's own switch), else Docker when `docker info`
+/// answers, else podman when `podman` is installed or can be (root on Debian), else Docker
+/// (whose absence the run then reports).
+pub fn detect_engine() -> KindEngine {
+    if std::env::var("KIND_EXPERIMENTAL_PROVIDER").is_ok_and(|value| value == "podman") {
+        return KindEngine::Podman;
+    }
+    let docker_answers = on_path("docker").is_some()
+        && commands::engine_info(&Tools::docker())
+            .command()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+    if docker_answers {
+        KindEngine::Docker
+    } else if on_path("podman").is_some()
+        || (rustix::process::getuid().is_root() && on_path("apt-get").is_some())
+    {
+        KindEngine::Podman
+    } else {
+        KindEngine::Docker
+    }
+}
+
+/// The hint for a missing or silent podman.
+pub const PODMAN_HINT: &str =
+    "install podman and runc (as root: apt-get install podman runc); seatrial configures podman itself";
+
+fn engine_hint(engine: KindEngine) -> String {
+    match engine {
+        KindEngine::Docker => DOCKER_HINT.into(),
+        KindEngine::Podman => PODMAN_HINT.into(),
+    }
+}
+
+/// Checks that `kind` and the engine's command are there (on podman, as root, installs
+/// Debian's podman and runc when missing) and that the engine answers; returns the installed
+/// kind version line.
 ///
 /// Errors: [`Error::EnvironmentMissing`] with one line saying what to install.
-pub fn check_environment(pinned_kind: &str) -> Result<String> {
-    if on_path("docker").is_none() {
-        return Err(Error::EnvironmentMissing {
-            what: "the kind provider needs Docker: the `docker` command is not on PATH".into(),
-            hint: DOCKER_HINT.into(),
-        });
+pub fn check_environment(tools: &Tools, pinned_kind: &str) -> Result<String> {
+    let engine = tools.engine.to_string();
+    if on_path(&engine).is_none() {
+        if tools.engine == KindEngine::Podman && rustix::process::getuid().is_root() {
+            host::packages::ensure_debian_packages(&podman::PACKAGES, &["podman".to_owned()])?;
+        } else {
+            return Err(Error::EnvironmentMissing {
+                what: format!(
+                    "the kind provider needs {engine}: the `{engine}` command is not on PATH"
+                ),
+                hint: engine_hint(tools.engine),
+            });
+        }
     }
-    if on_path("kind").is_none() {
+    if tools.engine == KindEngine::Podman
+        && on_path("runc").is_none()
+        && rustix::process::getuid().is_root()
+    {
+        host::packages::ensure_debian_packages(&podman::PACKAGES, &["runc".to_owned()])?;
+    }
+    if on_path(&tools.kind).is_none() && !Path::new(&tools.kind).is_file() {
         return Err(Error::EnvironmentMissing {
             what: "the kind provider needs the `kind` command: it is not on PATH".into(),
             hint: format!(
-                "install kind {pinned_kind} (the pinned release, tools.kind in pins/pins.toml): https://github.com/kubernetes-sigs/kind/releases/tag/{pinned_kind}"
+                "install kind {pinned_kind} (the pinned release, tools.kind in pins/pins.toml): ci/install-tools.sh kind"
             ),
         });
     }
-    let info = commands::docker_info().command().output();
+    let info = commands::engine_info(tools).command().output();
     match info {
         Ok(output) if output.status.success() => {}
         Ok(output) => {
             let stderr = String::from_utf8_lossy(&output.stderr);
             return Err(Error::EnvironmentMissing {
                 what: format!(
-                    "the Docker engine does not answer (`docker info`: {})",
+                    "the {engine} engine does not answer (`{engine} info`: {})",
                     stderr
                         .lines()
                         .find(|l| !l.trim().is_empty())
                         .unwrap_or("no output")
                         .trim()
                 ),
-                hint: DOCKER_HINT.into(),
+                hint: engine_hint(tools.engine),
             });
         }
         Err(error) => {
             return Err(Error::EnvironmentMissing {
-                what: format!("failed to run `docker info`: {error}"),
-                hint: DOCKER_HINT.into(),
+                what: format!("failed to run `{engine} info`: {error}"),
+                hint: engine_hint(tools.engine),
             })
         }
     }
-    let version = run(&commands::version(), None)?;
+    let version = run(&commands::version(tools), None)?;
     if !version.contains(pinned_kind) {
         tracing::warn!(installed = %version.trim(), pinned = pinned_kind, "kind differs from the pinned release");
     }
@@ -156,23 +253,44 @@ pub fn state_dir(name: &str) -> PathBuf {
 /// cluster config to `report_dir/kind-config.yaml`.
 ///
 /// Errors: [`Error::EnvironmentMissing`] for a missing environment or a failed kind command;
-/// [`Error::Invalid`]-like messages for a missing `images.kind_node` pin or an existing
-/// cluster without `reuse`.
+/// [`Error::Invalid`]-like messages for a missing `images.kind_node` pin, workers with the
+/// built node image, or an existing cluster without `reuse`.
 pub fn up(
     config: &Config,
     images: &ImagePins,
+    inputs: &KindInputs,
     pinned_kind: &str,
     ports: NodePorts,
     report_dir: &Path,
 ) -> Result<KindCluster> {
-    check_environment(pinned_kind)?;
+    let tools = &inputs.tools;
+    check_environment(tools, pinned_kind)?;
     let name = config.kind_cluster_name().to_owned();
-    let node_image = images
-        .get(NODE_IMAGE_PIN)
-        .ok_or_else(|| Error::EnvironmentMissing {
-            what: format!("the pin set has no `images.{NODE_IMAGE_PIN}` (the kind node image)"),
-            hint: "pin kindest/node with its digest in pins/pins.toml".into(),
-        })?;
+    let (node_reference, built) = match &inputs.node_image {
+        NodeImage::Pinned => {
+            let pin = images
+                .get(NODE_IMAGE_PIN)
+                .ok_or_else(|| Error::EnvironmentMissing {
+                    what: format!(
+                        "the pin set has no `images.{NODE_IMAGE_PIN}` (the kind node image)"
+                    ),
+                    hint: "pin kindest/node with its digest in pins/pins.toml".into(),
+                })?;
+            (pin.reference(), None)
+        }
+        NodeImage::Built { image, kubeadm } => {
+            if config.kind.workers > 0 {
+                return Err(Error::EnvironmentMissing {
+                    what: format!(
+                        "kind.workers is {}, but the node image built here has a one-node pod network (a bridge on every node handing out the same addresses)",
+                        config.kind.workers
+                    ),
+                    hint: "set kind.workers to 0, or use the pinned node image on Docker (kind.node_image: pinned)".into(),
+                });
+            }
+            (image.reference.clone(), Some(kubeadm))
+        }
+    };
     let state = state_dir(&name);
     std::fs::create_dir_all(&state).map_err(|source| Error::Read {
         path: state.clone(),
@@ -180,11 +298,25 @@ pub fn up(
     })?;
     let kubeconfig = state.join("kubeconfig");
     let log = report_dir.join("kind.log");
-    let existing = run(&commands::get_clusters(), Some(&log))?;
+    let mut made = HostChanges::default();
+    if let NodeImage::Built { image, .. } = &inputs.node_image {
+        if run(
+            &commands::image_present(tools, &image.reference),
+            Some(&log),
+        )
+        .is_err()
+        {
+            run(&commands::engine_load(tools, &image.archive), Some(&log))?;
+        }
+    }
+    let existing = run(&commands::get_clusters(tools), Some(&log))?;
     let running = existing.lines().any(|line| line.trim() == name);
     let reused = match (running, config.kind.reuse) {
         (true, true) => {
-            run(&commands::export_kubeconfig(&name, &kubeconfig), Some(&log))?;
+            run(
+                &commands::export_kubeconfig(tools, &name, &kubeconfig),
+                Some(&log),
+            )?;
             true
         }
         (true, false) => {
@@ -197,28 +329,95 @@ pub fn up(
         }
         (false, _) => {
             let config_path = report_dir.join("kind-config.yaml");
-            let text = cluster_config(&name, &config.kind, &config.host_ingress, ports);
+            let text = cluster_config(&name, &config.kind, &config.host_ingress, ports, built);
             std::fs::write(&config_path, text).map_err(|source| Error::Read {
                 path: config_path.clone(),
                 source,
             })?;
-            run(
-                &commands::create(&name, &config_path, &node_image.reference(), &kubeconfig),
+            if tools.engine == KindEngine::Podman {
+                made.network = run(&commands::kind_network(tools), Some(&log))?
+                    .trim()
+                    .is_empty();
+                let modules = Path::new(LIB_MODULES);
+                if !modules.exists() {
+                    std::fs::create_dir_all(modules).map_err(|source| Error::Read {
+                        path: modules.to_owned(),
+                        source,
+                    })?;
+                    made.lib_modules = true;
+                }
+            }
+            let created = run(
+                &commands::create(tools, &name, &config_path, &node_reference, &kubeconfig),
                 Some(&log),
-            )?;
+            );
+            if let Err(error) = created {
+                // kind removes the nodes of a failed create itself; undo what we made.
+                undo(tools, &made, &log);
+                return Err(error);
+            }
             false
         }
     };
     restrict(&kubeconfig);
-    for image in &config.kind.load_images {
-        run(&commands::load_image(&name, image), Some(&log))?;
-    }
-    Ok(KindCluster {
+    let cluster = KindCluster {
         name,
         kubeconfig,
         reused,
         log,
-    })
+        tools: tools.clone(),
+        made,
+    };
+    let loads = config
+        .kind
+        .load_images
+        .iter()
+        .map(|image| commands::load_image(tools, &cluster.name, image))
+        .chain(
+            inputs
+                .archives
+                .iter()
+                .map(|image| commands::load_image_archive(tools, &cluster.name, &image.archive)),
+        );
+    for load in loads {
+        if let Err(error) = run(&load, Some(&cluster.log)) {
+            if !cluster.reused {
+                let _ = down(&cluster);
+            }
+            return Err(error);
+        }
+    }
+    Ok(cluster)
+}
+
+/// The prefix of the iptables chains podman's CNI plugins make on the host.
+const CNI_CHAIN_PREFIX: &str = "CNI-";
+
+/// The directory kind's podman provider bind-mounts into every node.
+const LIB_MODULES: &str = "/lib/modules";
+
+/// Removes kind's network and `/lib/modules` when `made` says `up` made them (the network
+/// only once no container uses it: `podman network rm` refuses one in use).
+fn undo(tools: &Tools, made: &HostChanges, log: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    if made.network {
+        // `podman network rm` removes the network's bridge; the CNI plugins podman ran (its
+        // firewall and portmap) leave their base chains (CNI-FORWARD, CNI-ADMIN,
+        // CNI-HOSTPORT-*) on the host, which nothing else here makes while no local cluster
+        // runs: removed too.
+        match run(&commands::remove_kind_network(tools), Some(log)) {
+            Ok(_) => problems.extend(crate::providers::local::host::remove_chains_named(&[
+                CNI_CHAIN_PREFIX,
+            ])),
+            Err(error) => problems.push(host::error_chain(&error)),
+        }
+    }
+    if made.lib_modules {
+        if let Err(error) = std::fs::remove_dir(LIB_MODULES) {
+            problems.push(format!("{LIB_MODULES}: {error}"));
+        }
+    }
+    problems
 }
 
 fn restrict(path: &Path) {
@@ -226,19 +425,22 @@ fn restrict(path: &Path) {
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
 }
 
-/// Deletes the cluster unless it was reused, then lists Docker objects still labelled for it.
+/// Deletes the cluster unless it was reused, undoes the host changes `up` made, then lists
+/// the engine's objects still labelled for it (and kind's network, when `up` made it).
 ///
-/// Errors: a failed `kind delete cluster` or Docker listing ([`Error::EnvironmentMissing`]).
+/// Errors: a failed `kind delete cluster` or engine listing ([`Error::EnvironmentMissing`]).
 pub fn down(cluster: &KindCluster) -> Result<Vec<DockerLeftover>> {
     if cluster.reused {
         return Ok(Vec::new());
     }
+    let tools = &cluster.tools;
     run(
-        &commands::delete(&cluster.name, &cluster.kubeconfig),
+        &commands::delete(tools, &cluster.name, &cluster.kubeconfig),
         Some(&cluster.log),
     )?;
+    let problems = undo(tools, &cluster.made, &cluster.log);
     let mut leftovers = Vec::new();
-    for (kind, listing) in commands::leftover_listings(&cluster.name) {
+    for (kind, listing) in commands::leftover_listings(tools, &cluster.name) {
         for name in run(&listing, Some(&cluster.log))?
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -248,6 +450,45 @@ pub fn down(cluster: &KindCluster) -> Result<Vec<DockerLeftover>> {
                 name: name.trim().to_owned(),
             });
         }
+    }
+    if cluster.made.network {
+        for name in run(&commands::kind_network(tools), Some(&cluster.log))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            leftovers.push(DockerLeftover {
+                kind: "network".into(),
+                name: format!("{} ({})", name.trim(), problems.join("; ")),
+            });
+        }
+    }
+    if cluster.made.network {
+        for save in ["iptables-save", "ip6tables-save"] {
+            let Ok(output) = std::process::Command::new(save).output() else {
+                continue;
+            };
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                if let Some(chain) = line
+                    .strip_prefix(':')
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .filter(|chain| chain.starts_with(CNI_CHAIN_PREFIX))
+                {
+                    leftovers.push(DockerLeftover {
+                        kind: "iptables chain".into(),
+                        name: format!("{save}: {chain}"),
+                    });
+                }
+            }
+        }
+    }
+    if cluster.made.lib_modules && Path::new(LIB_MODULES).exists() {
+        leftovers.push(DockerLeftover {
+            kind: "directory".into(),
+            name: format!(
+                "{LIB_MODULES} (made for podman's bind mount; {})",
+                problems.join("; ")
+            ),
+        });
     }
     Ok(leftovers)
 }

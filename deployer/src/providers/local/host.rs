@@ -254,7 +254,13 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 /// `iptables-save` (and `ip6tables-save`) with every chain named by [`CHAIN_PREFIXES`] and
 /// every rule jumping to one removed; `None` when there is nothing to remove.
 pub fn without_cluster_chains(saved: &str) -> Option<String> {
-    let ours = |name: &str| CHAIN_PREFIXES.iter().any(|prefix| name.starts_with(prefix));
+    without_chains(saved, &CHAIN_PREFIXES)
+}
+
+/// `saved` (`iptables-save` output) with every chain whose name starts with one of
+/// `prefixes` and every rule jumping to one removed; `None` when there is nothing to remove.
+pub fn without_chains(saved: &str, prefixes: &[&str]) -> Option<String> {
+    let ours = |name: &str| prefixes.iter().any(|prefix| name.starts_with(prefix));
     let mut changed = false;
     let mut out = String::with_capacity(saved.len());
     for line in saved.lines() {
@@ -284,6 +290,12 @@ pub fn without_cluster_chains(saved: &str) -> Option<String> {
 
 /// Removes the cluster's iptables chains (IPv4 and IPv6) atomically with `iptables-restore`.
 fn remove_chains() -> Vec<String> {
+    remove_chains_named(&CHAIN_PREFIXES)
+}
+
+/// Removes the iptables chains (IPv4 and IPv6) whose names start with one of `prefixes`, and
+/// the rules jumping to them, atomically with `iptables-restore`; returns what failed.
+pub fn remove_chains_named(prefixes: &[&str]) -> Vec<String> {
     let mut failed = Vec::new();
     for (save, restore) in [
         ("iptables-save", "iptables-restore"),
@@ -292,7 +304,7 @@ fn remove_chains() -> Vec<String> {
         let Ok(saved) = run(save, &[]) else {
             continue;
         };
-        let Some(cleaned) = without_cluster_chains(&saved) else {
+        let Some(cleaned) = without_chains(&saved, prefixes) else {
             continue;
         };
         let mut child = match Command::new(restore)
