@@ -11,8 +11,8 @@ use crate::exit;
 #[derive(Subcommand)]
 pub enum Images {
     /// Build every image recipe of the pin set (a pinned Debian suite plus pinned PyPI, npm
-    /// and Maven packages and Go tools) as an OCI archive; a recipe already built is found in
-    /// the cache at once.
+    /// and Maven packages and Go tools), then kind's node image, as OCI archives; an image
+    /// already built is found in the cache at once.
     /// Checks first that every package version exists in its registry. Needs root.
     Build {
         /// The pin set [default: pins/pins.toml].

@@ -21,8 +21,9 @@ pub enum ProviderArg {
     Hollow,
     /// A running cluster reached through --kubeconfig / --context (or the config's `existing`).
     Existing,
-    /// A kind cluster: created with the pinned node image (or reused with --reuse), deleted at
-    /// teardown; needs the `kind` command and a Docker engine.
+    /// A kind cluster: created (or reused with --reuse), deleted at teardown; on Docker with
+    /// the pinned node image and `kind` from PATH, on podman (root) with kind and the node
+    /// image built here (see --kind-engine).
     Kind,
     /// A k3s container started with testcontainers, removed at teardown; needs a Docker engine.
     K3s,

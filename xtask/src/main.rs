@@ -80,7 +80,9 @@ enum Command {
     /// packages; mmdebstrap makes the root, pip and npm install the packages, and the result
     /// is an OCI archive in ~/.cache/seatrial/images, cached by a hash of the recipe.
     /// `--provider local` imports them and uses them in place of the upstream images; on kind,
-    /// `kind load image-archive` takes them. Needs root. Exit codes: 0 built, 2 a package
+    /// `kind load image-archive` takes them. `build` also assembles kind's node image (Debian
+    /// with systemd, containerd, runc, kubeadm, kubelet and the control plane's images
+    /// preloaded), which kind on podman runs. Needs root. Exit codes: 0 built, 2 a package
     /// version the registry does not list (nothing is built), 4 a registry or Debian mirror
     /// unreachable, mmdebstrap or a package install failed.
     #[command(subcommand)]

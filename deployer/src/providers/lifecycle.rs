@@ -464,6 +464,26 @@ mod tests {
         apply_defaults(&mut config, ProviderKind::Kind, &platform);
         assert_eq!(config.stages["ingress"]["service_type"], "NodePort");
         assert_eq!(config.endpoint_address, Some(config.host_ingress.address));
+        // The node image follows the engine: built on podman (no registry), pinned on Docker,
+        // unless the config chose.
+        for (engine, image) in [
+            (KindEngine::Podman, NodeImageSource::Built),
+            (KindEngine::Docker, NodeImageSource::Pinned),
+        ] {
+            let mut config = Config::embedded_default();
+            config.kind.engine = Some(engine);
+            apply_defaults(&mut config, ProviderKind::Kind, &platform);
+            assert_eq!(config.kind.node_image, Some(image));
+            assert_eq!(
+                config.uses_built_images(ProviderKind::Kind),
+                image == NodeImageSource::Built
+            );
+        }
+        let mut config = Config::embedded_default();
+        config.kind.engine = Some(KindEngine::Podman);
+        config.kind.node_image = Some(NodeImageSource::Pinned);
+        apply_defaults(&mut config, ProviderKind::Kind, &platform);
+        assert_eq!(config.kind.node_image, Some(NodeImageSource::Pinned));
         let ports = ingress_node_ports(&platform, &config);
         assert_eq!((ports.http, ports.https), (30080, 30443));
 
