@@ -336,8 +336,18 @@ mod tests {
             );
             assert!(!recipe.programs.is_empty());
         }
-        let error = recipe(&pins, "kind").unwrap_err().to_string();
-        assert!(error.contains("tools.kind.go_module"), "{error}");
+        // kind's node image adds kubeadm, of the same Kubernetes release; kind itself is a
+        // Go module too.
+        let kubeadm = recipe(&pins, "kubeadm").unwrap();
+        assert_eq!(
+            kubeadm.version,
+            recipe(&pins, "kubernetes").unwrap().version
+        );
+        assert_eq!(kubeadm.binaries().collect::<Vec<_>>(), ["kubeadm"]);
+        assert_eq!(recipe(&pins, "kind").unwrap().module, "sigs.k8s.io/kind");
+        // A tool released on GitHub has no Go recipe.
+        let error = recipe(&pins, "kubectl").unwrap_err().to_string();
+        assert!(error.contains("tools.kubectl.go_module"), "{error}");
     }
 
     #[test]
