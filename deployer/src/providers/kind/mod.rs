@@ -145,9 +145,13 @@ pub fn check_environment(tools: &Tools, pinned_kind: &str) -> Result<String> {
         if tools.engine == KindEngine::Podman && rustix::process::getuid().is_root() {
             host::packages::ensure_debian_packages(&podman::PACKAGES, &["podman".to_owned()])?;
         } else {
+            let name = match tools.engine {
+                KindEngine::Docker => "Docker",
+                KindEngine::Podman => "podman",
+            };
             return Err(Error::EnvironmentMissing {
                 what: format!(
-                    "the kind provider needs {engine}: the `{engine}` command is not on PATH"
+                    "the kind provider needs {name}: the `{engine}` command is not on PATH"
                 ),
                 hint: engine_hint(tools.engine),
             });
