@@ -467,22 +467,11 @@ pub fn down(cluster: &KindCluster) -> Result<Vec<DockerLeftover>> {
         }
     }
     if cluster.made.network {
-        for save in ["iptables-save", "ip6tables-save"] {
-            let Ok(output) = std::process::Command::new(save).output() else {
-                continue;
-            };
-            for line in String::from_utf8_lossy(&output.stdout).lines() {
-                if let Some(chain) = line
-                    .strip_prefix(':')
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .filter(|chain| chain.starts_with(CNI_CHAIN_PREFIX))
-                {
-                    leftovers.push(DockerLeftover {
-                        kind: "iptables chain".into(),
-                        name: format!("{save}: {chain}"),
-                    });
-                }
-            }
+        for (save, chain) in crate::providers::local::host::chains_named(&[CNI_CHAIN_PREFIX]) {
+            leftovers.push(DockerLeftover {
+                kind: "iptables chain".into(),
+                name: format!("{save}: {chain}"),
+            });
         }
     }
     if cluster.made.lib_modules && Path::new(LIB_MODULES).exists() {

@@ -288,6 +288,24 @@ pub fn without_chains(saved: &str, prefixes: &[&str]) -> Option<String> {
     changed.then_some(out)
 }
 
+/// The iptables chains (IPv4 and IPv6) whose names start with one of `prefixes`, as
+/// (`iptables-save` or `ip6tables-save`, chain name) pairs; a table that cannot be read is
+/// skipped.
+pub fn chains_named(prefixes: &[&str]) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    for save in ["iptables-save", "ip6tables-save"] {
+        if let Ok(saved) = run(save, &[]) {
+            for line in saved.lines().filter(|line| line.starts_with(':')) {
+                let chain = line[1..].split_whitespace().next().unwrap_or("");
+                if prefixes.iter().any(|prefix| chain.starts_with(prefix)) {
+                    found.push((save, chain.to_owned()));
+                }
+            }
+        }
+    }
+    found
+}
+
 /// Removes the cluster's iptables chains (IPv4 and IPv6) atomically with `iptables-restore`.
 fn remove_chains() -> Vec<String> {
     remove_chains_named(&CHAIN_PREFIXES)
@@ -437,18 +455,8 @@ pub fn remains(state_dir: &Path, node_binaries: &[PathBuf]) -> Vec<String> {
     for link in cluster_links() {
         found.push(format!("link {link}"));
     }
-    for save in ["iptables-save", "ip6tables-save"] {
-        if let Ok(saved) = run(save, &[]) {
-            for line in saved.lines().filter(|line| line.starts_with(':')) {
-                let chain = line[1..].split_whitespace().next().unwrap_or("");
-                if CHAIN_PREFIXES
-                    .iter()
-                    .any(|prefix| chain.starts_with(prefix))
-                {
-                    found.push(format!("{save}: chain {chain}"));
-                }
-            }
-        }
+    for (save, chain) in chains_named(&CHAIN_PREFIXES) {
+        found.push(format!("{save}: chain {chain}"));
     }
     for hierarchy in cgroup_hierarchies() {
         let dir = hierarchy.join(CGROUP_ROOT.trim_start_matches('/'));
