@@ -85,3 +85,15 @@ pub fn ensure_node_image(
         Ok(node)
     })
 }
+
+/// What kind on podman runs that is built here: kind itself (the `kind` recipe) and the
+/// node image, each build reported. Errors: those of the two builds.
+pub fn ensure_kind_and_node_image(
+    pins_file: &std::path::Path,
+    reporter: &dyn Reporter,
+) -> Result<(ClusterBinaries, deployer::images::kind_node::NodeImage)> {
+    let kind = with_events(reporter, |on_event| {
+        binaries::ensure(pins_file, &["kind"], on_event)
+    })?;
+    Ok((kind, ensure_node_image(pins_file, reporter)?))
+}

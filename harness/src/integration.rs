@@ -259,10 +259,8 @@ async fn provider_up(
         // kind on podman: kind itself, the node image and the platform's images, built here.
         let reporter = reporter.clone();
         let built = tokio::task::spawn_blocking(move || {
-            let binaries = crate::cluster_build::with_events(&*reporter, |on_event| {
-                deployer::providers::binaries::ensure(&pins_file, &["kind"], on_event)
-            })?;
-            let node = crate::cluster_build::ensure_node_image(&pins_file, &*reporter)?;
+            let (binaries, node) =
+                crate::cluster_build::ensure_kind_and_node_image(&pins_file, &*reporter)?;
             let images = crate::cluster_build::ensure_images(&pins_file, &*reporter)?;
             Ok::<_, DeployError>(Prebuilt {
                 binaries: Some(binaries),

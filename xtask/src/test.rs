@@ -212,11 +212,8 @@ fn engine_filter(args: &[String], engines: Engines) -> Vec<String> {
 async fn ensure_kind_on_podman() -> Result<(), u8> {
     let built = tokio::task::spawn_blocking(|| {
         let pins = deployer::pins::default_pins_file();
-        let terminal = crate::terminal::Terminal::new();
-        harness::cluster_build::with_events(&terminal, |on_event| {
-            deployer::providers::binaries::ensure(&pins, &["kind"], on_event)
-        })?;
-        harness::cluster_build::ensure_node_image(&pins, &terminal).map(|_| ())
+        harness::cluster_build::ensure_kind_and_node_image(&pins, &crate::terminal::Terminal::new())
+            .map(|_| ())
     })
     .await;
     match built {
