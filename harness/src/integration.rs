@@ -242,10 +242,12 @@ pub fn resolver(config: &Config) -> Resolver {
 }
 
 /// Builds what the provider needs (cluster binaries, the pause image and the platform's
-/// images, each reported while it builds), then brings it up ([`lifecycle::up`]).
+/// images, each reported while it builds), then brings it up ([`lifecycle::up`]) with the
+/// built images the `prepared` stages use ([`crate::image_use`]).
 async fn provider_up(
     options: &IntegrationOptions,
     reporter: &SharedReporter,
+    prepared: &[PreparedStage],
 ) -> Result<(Connection, ProviderHandle)> {
     let kind = options.provider;
     let built_images = options.config.uses_built_images(kind);
@@ -296,6 +298,13 @@ async fn provider_up(
         .map_err(panicked)?;
         prebuilt = built?;
     }
+    let built = prebuilt.images.len();
+    prebuilt.images = crate::image_use::used_images(prepared, prebuilt.images);
+    tracing::info!(
+        used = prebuilt.images.len(),
+        built,
+        "images built here that the run's stages use"
+    );
     let request = ProviderRequest {
         kind,
         config: options.config.clone(),
@@ -803,7 +812,7 @@ async fn bring_up(
     reporter.report(Event::ProviderStarting {
         provider: options.provider.to_string(),
     });
-    let (connection, handle) = provider_up(options, reporter).await?;
+    let (connection, handle) = provider_up(options, reporter, prepared).await?;
     let provider_seconds = provider_started.elapsed().as_secs_f64();
     reporter.report(Event::ProviderReady {
         provider: options.provider.to_string(),

@@ -9,6 +9,7 @@
 //! - [`report`]: the JSON run record, JUnit XML and the printed per-stage table.
 //! - [`trials`]: checks as `<stage>::<check>` trials for `cargo test` / `cargo nextest run`.
 //! - [`target`]: the description of a kept deployment that trials and teardown use.
+//! - [`image_use`]: which of the images built here a run's stages use (only those are loaded).
 
 pub mod chart_stages;
 pub mod checks;
@@ -17,6 +18,7 @@ pub mod diagnostics;
 pub mod earlier_runs;
 pub mod error;
 pub mod events;
+pub mod image_use;
 pub mod integration;
 mod outage;
 pub mod report;

@@ -9,6 +9,7 @@ mod helm;
 mod hollow;
 mod images;
 mod integration;
+mod kind;
 mod lint_tools;
 mod local;
 mod pins;
@@ -74,6 +75,13 @@ enum Command {
     /// SEATRIAL_LOCAL_STATE). `down` leaves nothing on the host. See docs/local-cluster.md.
     #[command(subcommand)]
     Local(local::Local),
+    /// Manage kind clusters a run left running (`integration --provider kind --keep`).
+    ///
+    /// `down` deletes one and undoes what its creating run changed on the host (on podman:
+    /// kind's network, podman's CNI chains, an empty /lib/modules), then lists what of it
+    /// remains. See docs/providers.md.
+    #[command(subcommand)]
+    Kind(kind::Kind),
     /// Build the platform's images from the pin set's recipes (docs/images.md).
     ///
     /// Each `[recipes.*]` names a pinned Debian suite, Debian packages and pinned PyPI or npm
@@ -158,6 +166,7 @@ fn main() -> std::process::ExitCode {
             Command::Upgrade(command) => command.run().await,
             Command::Hollow(command) => command.run().await,
             Command::Local(command) => command.run().await,
+            Command::Kind(command) => command.run().await,
             Command::Images(command) => command.run().await,
             Command::Teardown(command) => command.run().await,
             Command::Test(command) => command.run().await,

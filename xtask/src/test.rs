@@ -6,7 +6,8 @@
 //! stage-check trials have something to check, runs `cargo nextest run --workspace
 //! --run-ignored all` with `SEATRIAL_KUBECONFIG` and `SEATRIAL_TARGET` set, then sweeps that
 //! deployment and stops the cluster if it started it — whatever the tests did. Without a
-//! Docker engine the `needs docker` tests are filtered out, with a line saying so.
+//! Docker engine the kind tests run on podman (kind and its node image built first) and the
+//! `needs docker` test (k3s) is filtered out; without either engine, both; a line says so.
 
 use std::process::Stdio;
 
@@ -118,17 +119,16 @@ async fn install_nextest() -> Result<(), u8> {
 /// The container-engine tests: `#[ignore = "needs a container engine"]` (kind, on Docker or
 /// podman) and `#[ignore = "needs docker"]` (k3s through testcontainers), in one binary.
 const ENGINE_TESTS: &str = "binary_id(xtask::docker)";
-/// Those of them that need Docker itself: k3s (testcontainers talks to Docker's API) and
-/// kind's `--reuse` (it ends with a bare `kind delete cluster`, which on podman leaves the
-/// network and host changes the provider's own teardown would undo).
-const DOCKER_ONLY_TESTS: &str = "(binary_id(xtask::docker) and (test(/k3s/) | test(/reuse/)))";
+/// Those of them that need Docker itself: k3s (testcontainers talks to Docker's API).
+const DOCKER_ONLY_TESTS: &str = "(binary_id(xtask::docker) and test(/k3s/))";
 
 /// Which container engine the engine tests get here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Engines {
     /// None: every engine test is left out.
     None,
-    /// Podman (installed by the kind provider, as root, when missing): the kind tests run.
+    /// Podman (installed by the kind provider, as root, when missing): the kind tests run on
+    /// it, with the node image built here.
     Podman,
     /// A Docker engine answers: all of them run.
     Docker,
@@ -157,20 +157,12 @@ fn engines_here() -> Engines {
     if docker_engine_answers() {
         return Engines::Docker;
     }
-    let podman = deployer::providers::kind::detect_engine() == deployer::config::KindEngine::Podman;
-    let wanted = std::env::var_os(KIND_ON_PODMAN_ENV).is_some_and(|value| !value.is_empty());
-    match (podman, wanted) {
-        (true, true) => Engines::Podman,
-        (true, false) => {
-            eprintln!("the kind tests on podman are left out: set {KIND_ON_PODMAN_ENV}=1 to run them (they build the node image, about 7 min cold on 2 cores, and create three kind clusters; with them the README's test command outgrows CI's 90 minutes on a cold machine)");
-            Engines::None
-        }
-        (false, _) => Engines::None,
+    if deployer::providers::kind::detect_engine() == deployer::config::KindEngine::Podman {
+        Engines::Podman
+    } else {
+        Engines::None
     }
 }
-
-/// Set (non-empty) to run the kind tests on podman where no Docker engine answers.
-pub const KIND_ON_PODMAN_ENV: &str = "SEATRIAL_KIND_ON_PODMAN";
 
 /// The nextest arguments: the engine tests this machine cannot run are filtered out (every
 /// `-E` filter gets `and not` them, or one is added), and a line says so.
@@ -486,10 +478,7 @@ mod tests {
         );
         assert_eq!(
             engine_filter(&[], Engines::Podman),
-            [
-                "-E",
-                "not (binary_id(xtask::docker) and (test(/k3s/) | test(/reuse/)))"
-            ]
+            ["-E", "not (binary_id(xtask::docker) and test(/k3s/))"]
         );
     }
 }

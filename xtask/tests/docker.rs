@@ -12,11 +12,18 @@ use std::process::Command;
 use deployer::config::{Config, KindEngine};
 use deployer::providers::kind::{self, commands};
 
+/// `cargo xtask <args> --report-dir <report>`: its exit code and output.
 fn xtask(args: &[&str], report: &Path) -> (i32, String) {
+    let report = report.display().to_string();
+    let mut all = args.to_vec();
+    all.extend(["--report-dir", report.as_str()]);
+    xtask_command(&all)
+}
+
+/// `cargo xtask <args>`: its exit code and its stdout and stderr.
+fn xtask_command(args: &[&str]) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
-        .arg("--report-dir")
-        .arg(report)
         .env("SEATRIAL_LOG", "info")
         .output()
         .expect("the xtask binary runs");
@@ -134,7 +141,9 @@ fn a_failed_kind_run_still_deletes_its_cluster() {
     );
 }
 
-/// `--reuse` deploys into a running cluster and leaves it running.
+/// `--keep` leaves the cluster running after its deployment is torn down; `--reuse` deploys
+/// into it and leaves it running; `kind down` deletes it and what its first run changed on
+/// the host.
 #[test]
 #[ignore = "needs a container engine"]
 fn kind_reuse_leaves_the_cluster_running() {
@@ -156,6 +165,10 @@ fn kind_reuse_leaves_the_cluster_running() {
         &first,
     );
     assert_eq!(code, 0, "{output}");
+    // The kept deployment owns its name until it is torn down; the cluster stays.
+    let (code, output) = xtask_command(&["teardown", "--deployment", "reusekind"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(kind_cluster_exists("reusekind"));
     let second = dir.path().join("second");
     let (code, output) = xtask(
         &[
@@ -171,9 +184,11 @@ fn kind_reuse_leaves_the_cluster_running() {
     assert_eq!(code, 0, "{output}");
     assert_eq!(report(&second)["provider_reused"], true);
     assert!(kind_cluster_exists("reusekind"));
-    let tools = tools();
-    let kubeconfig = kind::state_dir("reusekind").join("kubeconfig");
-    kind::run(&commands::delete(&tools, "reusekind", &kubeconfig), None).unwrap();
+    // The kept cluster goes with `kind down`, which also undoes what the first run changed on
+    // the host (on podman: kind's network and its CNI chains) and exits 3 if anything remains.
+    let (code, output) = xtask_command(&["kind", "down", "--name", "reusekind"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("nothing of it remains"), "{output}");
     assert!(!kind_cluster_exists("reusekind"));
 }
 

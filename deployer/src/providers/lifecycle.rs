@@ -94,8 +94,9 @@ impl ProviderHandle {
     }
 
     /// The same cluster, to be stopped by [`ProviderHandle::down`] even if the run found it
-    /// running: a hollow or local cluster that an earlier run of the same trial started (the
-    /// first deployment of an upgrade trial kept it for the second).
+    /// running: a hollow, local or kind cluster that an earlier run of the same trial started
+    /// (the first deployment of an upgrade trial kept it for the second). A kind cluster is
+    /// then deleted and the host changes its creating run recorded are undone.
     pub fn stopped_at_the_end(self) -> Self {
         match self {
             ProviderHandle::Hollow { .. } => ProviderHandle::Hollow { started: true },
@@ -103,6 +104,10 @@ impl ProviderHandle {
                 started: true,
                 binaries,
             },
+            ProviderHandle::Kind(mut cluster) => {
+                cluster.reused = false;
+                ProviderHandle::Kind(cluster)
+            }
             other => other,
         }
     }

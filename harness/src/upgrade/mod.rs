@@ -101,6 +101,9 @@ pub async fn run(
     }
     let mut to = options.to.clone();
     to.upgrade_of = Some(record.from.run_id.clone());
+    // kind refuses a running cluster of the same name unless told to reuse it: the first
+    // deployment's cluster is the one to upgrade in (other providers reuse theirs anyway).
+    to.config.kind.reuse = true;
     to.stop_found_provider = !record.from.provider_reused;
     to.keep_on_success = false;
     let verifier = seeds::Verifier {

@@ -88,6 +88,32 @@ fn kind_without_docker_on_path_says_to_install_docker() {
     assert_eq!(run.stderr.lines().count(), 2, "{}", run.output());
 }
 
+/// `kind down` checks the same environment before it deletes anything.
+#[test]
+fn kind_down_without_docker_on_path_says_to_install_docker() {
+    let empty = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let run = xtask_env(
+        &[
+            "kind",
+            "down",
+            "--name",
+            "nosuchcluster",
+            "--kind-engine",
+            "docker",
+        ],
+        &[
+            ("PATH", &empty.path().display().to_string()),
+            ("XDG_STATE_HOME", &state.path().display().to_string()),
+        ],
+        &["DOCKER_HOST"],
+    );
+    environment_missing(
+        &run,
+        "error: the kind provider needs Docker: the `docker` command is not on PATH",
+    );
+}
+
 #[test]
 fn k3s_without_a_docker_socket_says_to_install_docker() {
     let run = integration(

@@ -52,14 +52,44 @@ pub struct KindCluster {
     pub made: HostChanges,
 }
 
-/// What `up` changed outside the engine's own state, for `down` to undo.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What `up` changed outside the engine's own state, for `down` to undo. Recorded in the
+/// cluster's state dir ([`HOST_CHANGES_FILE`]) while the cluster exists, so that the run
+/// that deletes a kept cluster (a later `--reuse` run's teardown in an upgrade trial, or
+/// [`delete_kept`]) undoes what the run that created it made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostChanges {
     /// `/lib/modules` did not exist (kind's podman provider bind-mounts it read-only into
     /// every node, and podman refuses a missing source): `up` made it, empty.
     pub lib_modules: bool,
     /// kind's network did not exist before this cluster: `down` removes it.
     pub network: bool,
+}
+
+/// The file in a cluster's [`state_dir`] that records its [`HostChanges`] (JSON).
+pub const HOST_CHANGES_FILE: &str = "host-changes.json";
+
+impl HostChanges {
+    /// What the run that created the cluster whose [`state_dir`] is `state` recorded there;
+    /// none when it recorded nothing (it made no change, or seatrial did not create it).
+    pub fn recorded(state: &Path) -> HostChanges {
+        std::fs::read_to_string(state.join(HOST_CHANGES_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records these changes in the cluster's state dir `state` (nothing is written when
+    /// there are none).
+    ///
+    /// Errors: [`Error::Read`] naming the file that cannot be written.
+    pub fn record(&self, state: &Path) -> Result<()> {
+        if *self == HostChanges::default() {
+            return Ok(());
+        }
+        let path = state.join(HOST_CHANGES_FILE);
+        let text = serde_json::to_string(self).expect("host changes serialize");
+        std::fs::write(&path, text).map_err(|source| Error::Read { path, source })
+    }
 }
 
 /// The node image a cluster is created with.
@@ -202,12 +232,14 @@ pub fn check_environment(tools: &Tools, pinned_kind: &str) -> Result<String> {
     Ok(version.trim().to_owned())
 }
 
-/// Runs `command`, appending its command line and output to `log` when given; returns stdout.
+/// Runs `command`, appending its command line, its wall-clock seconds and its output to `log`
+/// when given; returns stdout.
 ///
 /// Errors: [`Error::EnvironmentMissing`] naming the command, its exit status and the last
 /// lines of its stderr.
 pub fn run(command: &CommandLine, log: Option<&Path>) -> Result<String> {
     tracing::info!(command = %command, "running");
+    let started = std::time::Instant::now();
     let output = command
         .command()
         .output()
@@ -224,7 +256,8 @@ pub fn run(command: &CommandLine, log: Option<&Path>) -> Result<String> {
             .append(true)
             .open(log)
         {
-            let _ = writeln!(file, "$ {command}\n{stdout}{stderr}");
+            let seconds = started.elapsed().as_secs_f64();
+            let _ = writeln!(file, "$ {command}  # {seconds:.1} s\n{stdout}{stderr}");
         }
     }
     if output.status.success() {
@@ -321,6 +354,8 @@ pub fn up(
                 &commands::export_kubeconfig(tools, &name, &kubeconfig),
                 Some(&log),
             )?;
+            // Undone by whichever run deletes the cluster (see `ProviderHandle`).
+            made = HostChanges::recorded(&state);
             true
         }
         (true, false) => {
@@ -359,6 +394,10 @@ pub fn up(
                 // kind removes the nodes of a failed create itself; undo what we made.
                 undo(tools, &made, &log);
                 return Err(error);
+            }
+            if let Err(error) = made.record(&state) {
+                // This run still undoes them; a later `kind down` of a kept cluster cannot.
+                tracing::warn!(error = %host::error_chain(&error), "the kind cluster's host changes are not recorded");
             }
             false
         }
@@ -443,6 +482,9 @@ pub fn down(cluster: &KindCluster) -> Result<Vec<DockerLeftover>> {
         Some(&cluster.log),
     )?;
     let problems = undo(tools, &cluster.made, &cluster.log);
+    if problems.is_empty() {
+        let _ = std::fs::remove_file(state_dir(&cluster.name).join(HOST_CHANGES_FILE));
+    }
     let mut leftovers = Vec::new();
     for (kind, listing) in commands::leftover_listings(tools, &cluster.name) {
         for name in run(&listing, Some(&cluster.log))?
@@ -484,4 +526,57 @@ pub fn down(cluster: &KindCluster) -> Result<Vec<DockerLeftover>> {
         });
     }
     Ok(leftovers)
+}
+
+/// Deletes the kind cluster `name` that a run kept (`--keep`) or left running, as a run's own
+/// teardown would: `kind delete cluster`, then the host changes its creating run recorded
+/// ([`HostChanges::recorded`]) are undone and the engine's objects still labelled for it are
+/// listed (the leftovers; empty when all is gone). A cluster that no longer exists is not an
+/// error: what its run recorded is still undone. The commands and their output go to `log`.
+///
+/// Errors: those of [`check_environment`] (`pinned_kind` is the pin set's `tools.kind`) and
+/// of [`down`].
+pub fn delete_kept(
+    tools: &Tools,
+    name: &str,
+    pinned_kind: &str,
+    log: &Path,
+) -> Result<Vec<DockerLeftover>> {
+    check_environment(tools, pinned_kind)?;
+    let cluster = KindCluster {
+        name: name.to_owned(),
+        kubeconfig: state_dir(name).join("kubeconfig"),
+        reused: false,
+        log: log.to_owned(),
+        tools: tools.clone(),
+        made: HostChanges::recorded(&state_dir(name)),
+    };
+    down(&cluster)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a creating run records is what a later deleting run reads back; no changes, no
+    /// file; a missing or unreadable file reads as no changes.
+    #[test]
+    fn host_changes_outlive_the_run_that_made_them() {
+        let state = tempfile::tempdir().unwrap();
+        HostChanges::default().record(state.path()).unwrap();
+        assert!(!state.path().join(HOST_CHANGES_FILE).exists());
+        let made = HostChanges {
+            lib_modules: false,
+            network: true,
+        };
+        made.record(state.path()).unwrap();
+        assert_eq!(HostChanges::recorded(state.path()), made);
+        std::fs::write(state.path().join(HOST_CHANGES_FILE), "not json").unwrap();
+        assert_eq!(HostChanges::recorded(state.path()), HostChanges::default());
+        let error = made.record(&state.path().join("missing")).unwrap_err();
+        assert!(
+            error.to_string().contains("missing/host-changes.json"),
+            "{error}"
+        );
+    }
 }
