@@ -107,8 +107,8 @@ pub struct Integration {
     /// With --provider kind: the container engine kind runs its nodes in (the config's
     /// `kind.engine`) [default: Docker if its engine answers, else podman]. On podman the
     /// node image and the platform's images are built here (`images build`), no registry.
-    #[arg(long, value_name = "docker|podman", value_parser = ["docker", "podman"])]
-    kind_engine: Option<String>,
+    #[arg(long, value_name = "docker|podman", value_parser = crate::kind::engine_parser())]
+    kind_engine: Option<deployer::config::KindEngine>,
     /// Hollow nodes, when this run starts the hollow cluster.
     #[arg(long, default_value_t = DEFAULT_NODES)]
     nodes: usize,
@@ -163,18 +163,14 @@ impl Integration {
             }
             config.kind.reuse = true;
         }
-        if let Some(engine) = &self.kind_engine {
+        if let Some(engine) = self.kind_engine {
             if provider != ProviderKind::Kind {
                 eprintln!(
                     "error: --kind-engine applies to --provider kind only (the provider is {provider})"
                 );
                 return exit::BAD_INPUT;
             }
-            config.kind.engine = Some(if engine == "podman" {
-                deployer::config::KindEngine::Podman
-            } else {
-                deployer::config::KindEngine::Docker
-            });
+            config.kind.engine = Some(engine);
         }
         if provider == ProviderKind::K3s && (self.keep || self.keep_on_failure) {
             eprintln!("error: --keep and --keep-on-failure need a cluster that outlives the run; the k3s container is removed when the run ends (use --provider kind --keep)");

@@ -1,5 +1,6 @@
 //! `cargo xtask kind down`: delete a kind cluster a run kept, and undo what it changed.
 
+use clap::builder::TypedValueParser;
 use clap::Subcommand;
 use deployer::config::{Config, KindEngine};
 use deployer::providers::kind;
@@ -21,9 +22,21 @@ pub enum Kind {
         name: String,
         /// The container engine the cluster runs on [default: Docker if its engine answers,
         /// else podman].
-        #[arg(long, value_name = "docker|podman", value_parser = ["docker", "podman"])]
-        kind_engine: Option<String>,
+        #[arg(long, value_name = "docker|podman", value_parser = engine_parser())]
+        kind_engine: Option<KindEngine>,
     },
+}
+
+/// The parser of a `--kind-engine` argument (here and in `integration`): `docker` or
+/// `podman`, listed as its possible values.
+pub fn engine_parser() -> impl TypedValueParser<Value = KindEngine> {
+    clap::builder::PossibleValuesParser::new(["docker", "podman"]).map(|engine| {
+        if engine == "podman" {
+            KindEngine::Podman
+        } else {
+            KindEngine::Docker
+        }
+    })
 }
 
 fn default_name() -> String {
@@ -33,11 +46,7 @@ fn default_name() -> String {
 impl Kind {
     pub async fn run(self) -> u8 {
         let Kind::Down { name, kind_engine } = self;
-        let engine = match kind_engine.as_deref() {
-            Some("podman") => KindEngine::Podman,
-            Some(_) => KindEngine::Docker,
-            None => kind::detect_engine(),
-        };
+        let engine = kind_engine.unwrap_or_else(kind::detect_engine);
         let deleted = tokio::task::spawn_blocking(move || delete(&name, engine)).await;
         match deleted {
             Ok(code) => code,
