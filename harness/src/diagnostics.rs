@@ -81,38 +81,7 @@ pub async fn collect(
 
     let pods = involved_pods(client, &objects, &namespaces).await;
     for (namespace, pod) in pods.iter().take(MAX_PODS) {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        let spec = pod.spec.clone().unwrap_or_default();
-        let containers = spec
-            .init_containers
-            .unwrap_or_default()
-            .into_iter()
-            .chain(spec.containers)
-            .map(|container| container.name);
-        for container in containers {
-            for previous in [false, true] {
-                let params = LogParams {
-                    container: Some(container.clone()),
-                    previous,
-                    tail_lines: Some(LOG_TAIL_LINES),
-                    ..LogParams::default()
-                };
-                let text = match api.logs(&name, &params).await {
-                    Ok(text) if text.is_empty() => "(the log is empty)\n".to_owned(),
-                    Ok(text) => text,
-                    Err(error) => format!(
-                        "logs unavailable for pod {namespace}/{name} container {container}{}: {error}\n",
-                        if previous { " (previous)" } else { "" }
-                    ),
-                };
-                let file = format!(
-                    "logs/{name}.{container}{}.log",
-                    if previous { ".previous" } else { "" }
-                );
-                written.push(write(dir, &file, &text)?);
-            }
-        }
+        written.extend(write_pod_logs(client, namespace, pod, dir).await?);
     }
     if pods.is_empty() {
         written.push(write(
@@ -126,7 +95,52 @@ pub async fn collect(
     Ok(written)
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+/// Writes `logs/<pod>.<container>.log` and `….previous.log` (the newest [`LOG_TAIL_LINES`]
+/// lines) for every container of `pod`, init containers first; a log the kubelet cannot
+/// serve gets a file saying why. Errors: a file that cannot be written.
+pub(crate) async fn write_pod_logs(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &Pod,
+    dir: &Path,
+) -> std::io::Result<Vec<PathBuf>> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let spec = pod.spec.clone().unwrap_or_default();
+    let containers = spec
+        .init_containers
+        .unwrap_or_default()
+        .into_iter()
+        .chain(spec.containers)
+        .map(|container| container.name);
+    let mut written = Vec::new();
+    for container in containers {
+        for previous in [false, true] {
+            let params = LogParams {
+                container: Some(container.clone()),
+                previous,
+                tail_lines: Some(LOG_TAIL_LINES),
+                ..LogParams::default()
+            };
+            let text = match api.logs(&name, &params).await {
+                Ok(text) if text.is_empty() => "(the log is empty)\n".to_owned(),
+                Ok(text) => text,
+                Err(error) => format!(
+                    "logs unavailable for pod {namespace}/{name} container {container}{}: {error}\n",
+                    if previous { " (previous)" } else { "" }
+                ),
+            };
+            let file = format!(
+                "logs/{name}.{container}{}.log",
+                if previous { ".previous" } else { "" }
+            );
+            written.push(write(dir, &file, &text)?);
+        }
+    }
+    Ok(written)
+}
+
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
     let path = dir.join(name);
     std::fs::write(&path, text)?;
     Ok(path)
@@ -289,8 +303,39 @@ async fn involved_pods(
         .collect()
 }
 
+/// When an event happened, RFC 3339, for sorting: its `eventTime`, else `lastTimestamp`,
+/// `firstTimestamp` or its creation (events.k8s.io and core events fill different fields).
+pub(crate) fn event_time(event: &Event) -> String {
+    [
+        event.event_time.as_ref().map(|time| time.0.to_string()),
+        event.last_timestamp.as_ref().map(|time| time.0.to_string()),
+        event
+            .first_timestamp
+            .as_ref()
+            .map(|time| time.0.to_string()),
+        event
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|time| time.0.to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .unwrap_or_default()
+}
+
+/// ` (xN)` for an event seen N > 1 times, else nothing.
+pub(crate) fn repeated(event: &Event) -> String {
+    event
+        .count
+        .filter(|count| *count > 1)
+        .map(|count| format!(" (x{count})"))
+        .unwrap_or_default()
+}
+
 /// The namespace's events, oldest first: `time  type  reason  kind/name  message`.
-async fn events_text(client: &kube::Client, namespace: &str) -> String {
+pub(crate) async fn events_text(client: &kube::Client, namespace: &str) -> String {
     let api: Api<Event> = Api::namespaced(client.clone(), namespace);
     let events = match api.list(&ListParams::default()).await {
         Ok(list) => list.items,
@@ -299,35 +344,13 @@ async fn events_text(client: &kube::Client, namespace: &str) -> String {
     let mut lines: Vec<(String, String)> = events
         .into_iter()
         .map(|event| {
-            let time = event
-                .event_time
-                .as_ref()
-                .map(|time| time.0.to_string())
-                .or_else(|| event.last_timestamp.as_ref().map(|time| time.0.to_string()))
-                .or_else(|| {
-                    event
-                        .first_timestamp
-                        .as_ref()
-                        .map(|time| time.0.to_string())
-                })
-                .or_else(|| {
-                    event
-                        .metadata
-                        .creation_timestamp
-                        .as_ref()
-                        .map(|time| time.0.to_string())
-                })
-                .unwrap_or_default();
+            let time = event_time(&event);
+            let count = repeated(&event);
             let object = format!(
                 "{}/{}",
                 event.involved_object.kind.unwrap_or_default(),
                 event.involved_object.name.unwrap_or_default()
             );
-            let count = event
-                .count
-                .filter(|count| *count > 1)
-                .map(|count| format!(" (x{count})"))
-                .unwrap_or_default();
             let line = format!(
                 "{time}  {:<7}  {:<24}  {object}: {}{count}\n",
                 event.type_.unwrap_or_default(),
@@ -347,7 +370,7 @@ async fn events_text(client: &kube::Client, namespace: &str) -> String {
 }
 
 /// Each node's conditions: `node  type=status (reason: message)`.
-async fn nodes_text(client: &kube::Client) -> String {
+pub(crate) async fn nodes_text(client: &kube::Client) -> String {
     let api: Api<Node> = Api::all(client.clone());
     let nodes = match api.list(&ListParams::default()).await {
         Ok(list) => list.items,

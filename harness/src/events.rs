@@ -127,6 +127,17 @@ pub enum Event {
         /// Its record.
         record: scenarios::ScenarioRecord,
     },
+    /// A scenario failed: the platform namespace's pods, warning events and logs were
+    /// collected (`<report dir>/diagnostics/scenarios/`) right after the scenarios.
+    ScenarioDiagnostics {
+        /// The bundle's directory.
+        dir: PathBuf,
+        /// One line per pod: `hub-7c9 Running, ready 1/1, 0 restarts`.
+        pods: Vec<String>,
+        /// The namespace's newest warning events: `Unhealthy pod/hub-7c9: Readiness probe
+        /// failed: … (x4)`.
+        warnings: Vec<String>,
+    },
     /// A stop signal (SIGINT, SIGTERM or SIGHUP): the run stops what it was doing and tears
     /// down.
     Interrupted {

@@ -498,7 +498,7 @@ pub async fn run_with(
         && upgrade
             .as_ref()
             .is_none_or(|upgrade| upgrade.problems.is_empty());
-    let scenario_records =
+    let (scenario_records, scenario_diagnostics) =
         run_scenarios(options, &*reporter, &connection, &stage_records, &stops).await;
     let scenarios_passed = scenario_records
         .iter()
@@ -548,6 +548,7 @@ pub async fn run_with(
             || (options.keep_on_success && deploy_passed),
         watches: watches.started(),
         scenarios: scenario_records,
+        scenario_diagnostics,
         docker_leftovers: Vec::new(),
         host_leftovers: Vec::new(),
         signal: None,
@@ -1032,19 +1033,23 @@ async fn deploy(
 
 /// The browser scenarios, once the hub stage passed (records of skipped scenarios when it was
 /// skipped on this provider, none when it did not pass or a stop signal came); a stop signal
-/// during them stops them.
+/// during them stops them. When one failed (and diagnostics are not off), the platform
+/// namespace's bundle is collected right after them ([`crate::scenario_diagnostics`]).
 async fn run_scenarios(
     options: &IntegrationOptions,
     reporter: &dyn Reporter,
     connection: &Connection,
     stages: &[StageRecord],
     stops: &Stops<'_>,
-) -> Vec<scenarios::ScenarioRecord> {
+) -> (
+    Vec<scenarios::ScenarioRecord>,
+    Option<crate::scenario_diagnostics::ScenarioBundle>,
+) {
     let Some(hub) = stages
         .iter()
         .find(|stage| stage.name == crate::scenarios::HUB_STAGE)
     else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let records = match hub.status {
         StageStatus::Skipped => {
@@ -1078,7 +1083,37 @@ async fn run_scenarios(
         _ => Vec::new(),
     };
     report_scenarios(reporter, &records);
-    records
+    let failed = records
+        .iter()
+        .any(|record| record.outcome == scenarios::ScenarioOutcome::Failed);
+    if !failed || options.diagnostics == DiagnosticsMode::Never {
+        return (records, None);
+    }
+    let namespace = &options.config.namespace;
+    match crate::scenario_diagnostics::collect(&connection.client, namespace, &options.report_dir)
+        .await
+    {
+        Ok(bundle) => {
+            reporter.report(Event::ScenarioDiagnostics {
+                dir: options.report_dir.join(&bundle.dir),
+                pods: bundle.pods.clone(),
+                warnings: bundle.warnings.clone(),
+            });
+            (records, Some(bundle))
+        }
+        Err(error) => {
+            reporter.report(Event::Warning {
+                message: format!(
+                    "failed to write the diagnostics of the failed scenarios to {}: {error}",
+                    options
+                        .report_dir
+                        .join(crate::scenario_diagnostics::DIR)
+                        .display()
+                ),
+            });
+            (records, None)
+        }
+    }
 }
 
 /// Runs the caller's [`DataSteps`] and reports them as the checks of a stage of their own;

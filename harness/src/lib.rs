@@ -22,6 +22,7 @@ pub mod image_use;
 pub mod integration;
 mod outage;
 pub mod report;
+pub mod scenario_diagnostics;
 pub mod scenarios;
 pub mod target;
 pub mod trials;

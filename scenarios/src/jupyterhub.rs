@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::options::ScenarioOptions;
 use crate::step_error::{webdriver, StepError};
-use crate::steps::{click, current_url, element, open, until, visible, Poll};
+use crate::steps::{click, current_url, element, open, page_seen, until, visible, Poll};
 
 /// The hub's own login form.
 const HUB_USERNAME: &str = "#username_input";
@@ -61,7 +61,8 @@ pub async fn open_login(
     let next = format!("{}/hub/home", prefix(options));
     let url = options.url(&format!("/hub/login?next={}", encode(&next)));
     open(client, &url).await?;
-    let clicked = std::cell::Cell::new(false);
+    let started = std::time::Instant::now();
+    let clicked: std::cell::Cell<Option<f64>> = std::cell::Cell::new(None);
     until(page(options), "login form", || async {
         if visible(client, HUB_USERNAME).await.is_some() {
             return Poll::Ready(LoginForm::Hub);
@@ -69,12 +70,18 @@ pub async fn open_login(
         if visible(client, KC_SUBMIT).await.is_some() {
             return Poll::Ready(LoginForm::Keycloak);
         }
-        if !clicked.get() {
+        if clicked.get().is_none() {
             if let Some(button) = visible(client, OAUTH_BUTTON).await {
-                clicked.set(button.click().await.is_ok());
+                if button.click().await.is_ok() {
+                    clicked.set(Some(started.elapsed().as_secs_f64()));
+                }
             }
         }
-        Poll::Pending(current_url(client).await)
+        let seen = page_seen(client).await;
+        Poll::Pending(match clicked.get() {
+            Some(at) => format!("{seen}, the OAuth button clicked at {at:.1} s"),
+            None => format!("{seen}, no OAuth button seen"),
+        })
     })
     .await
 }

@@ -194,3 +194,60 @@ pub async fn current_url(client: &Client) -> String {
         Err(error) => format!("<unknown URL: {error}>"),
     }
 }
+
+/// At most this many characters of a page's text go into a timeout message.
+pub const PAGE_TEXT_CHARS: usize = 160;
+
+/// The browser's URL, the page's title and the start of its visible text:
+/// `https://…/hub/login (title `503 Service Unavailable`; text `…`)`, so that a timeout
+/// says what the page showed instead of what it lacked. Only for pages that show no secrets
+/// (login and error pages), as the text goes into messages and reports.
+pub async fn page_seen(client: &Client) -> String {
+    let url = current_url(client).await;
+    let title = client.title().await.unwrap_or_default();
+    let text = match client.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    format!("{url} ({})", page_summary(&title, &text))
+}
+
+/// `title `T`; text `…``: the title and the first [`PAGE_TEXT_CHARS`] characters of the
+/// text with its whitespace collapsed; `an empty page` when both are empty.
+pub fn page_summary(title: &str, text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut shown: String = text.chars().take(PAGE_TEXT_CHARS).collect();
+    if text.chars().count() > PAGE_TEXT_CHARS {
+        shown.push('…');
+    }
+    match (title.trim(), shown.as_str()) {
+        ("", "") => "an empty page".to_owned(),
+        (title, "") => format!("title `{title}`; no text"),
+        ("", text) => format!("no title; text `{text}`"),
+        (title, text) => format!("title `{title}`; text `{text}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_summary_collapses_whitespace_and_cuts_long_text() {
+        assert_eq!(
+            page_summary(
+                "503 Service Unavailable",
+                "  503 :\n Service   Unavailable \n"
+            ),
+            "title `503 Service Unavailable`; text `503 : Service Unavailable`"
+        );
+        let long = "word ".repeat(100);
+        let summary = page_summary("", &long);
+        assert!(
+            summary.starts_with("no title; text `word word"),
+            "{summary}"
+        );
+        assert!(summary.ends_with("…`"), "{summary}");
+        assert_eq!(page_summary(" ", "\n"), "an empty page");
+    }
+}

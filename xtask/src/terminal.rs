@@ -131,6 +131,11 @@ pub fn line(event: &Event) -> Option<String> {
             ..
         } => format!("{stage}: {objects} objects ready in {ready_seconds:.1} s; checks: {checks}"),
         Event::ScenarioFinished { record } => scenario_line(record),
+        Event::ScenarioDiagnostics {
+            dir,
+            pods,
+            warnings,
+        } => scenario_diagnostics_text(dir, pods, warnings),
         Event::Interrupted { during, signal } => {
             let what = match during.as_str() {
                 "scenarios" => "interrupted during the browser scenarios: tearing down",
@@ -181,7 +186,7 @@ pub fn line(event: &Event) -> Option<String> {
             stages,
         } => kept_text(deployment, run_id, target, *because_failed, stages),
         Event::KindClusterKept { name, kubeconfig } => format!(
-            "kept: kind cluster `{name}` (kubeconfig {}); remove it with: kind delete cluster --name {name}",
+            "kept: kind cluster `{name}` (kubeconfig {}); remove it with: cargo xtask kind down --name {name}",
             kubeconfig.display()
         ),
         Event::KeptOnPurpose { object } => kept_on_purpose(object),
@@ -275,6 +280,26 @@ fn scenario_line(record: &scenarios::ScenarioRecord) -> String {
         line.push_str(&format!(": {message}"));
     }
     line
+}
+
+/// Where the failed scenarios' cluster diagnostics are, each pod's state and the newest
+/// warning events: what a maintainer reads first when a browser step timed out.
+fn scenario_diagnostics_text(
+    dir: &std::path::Path,
+    pods: &[String],
+    warnings: &[String],
+) -> String {
+    let mut text = format!("diagnostics of the failed scenarios: {}", dir.display());
+    for pod in pods {
+        text.push_str(&format!("\n  pod {pod}"));
+    }
+    if warnings.is_empty() {
+        text.push_str("\n  no warning events");
+    }
+    for warning in warnings {
+        text.push_str(&format!("\n  warning event: {warning}"));
+    }
+    text
 }
 
 /// What was kept and how to check and remove it.

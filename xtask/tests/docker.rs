@@ -35,6 +35,33 @@ fn xtask_command(args: &[&str]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
+/// A test's temporary directory that outlives a failed test: on a panic it is kept and its
+/// path printed (the run's report, diagnostics bundles and kind.log are in it).
+struct TestDir(Option<tempfile::TempDir>);
+
+impl TestDir {
+    fn new() -> TestDir {
+        TestDir(Some(tempfile::tempdir().unwrap()))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.as_ref().unwrap().path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.0.take() {
+                eprintln!(
+                    "the test failed: its reports stay in {}",
+                    dir.keep().display()
+                );
+            }
+        }
+    }
+}
+
 fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
 }
@@ -76,7 +103,7 @@ fn write_config(dir: &Path, text: &str) -> String {
 #[test]
 #[ignore = "needs a container engine"]
 fn kind_runs_the_whole_platform_and_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let config = write_config(
         dir.path(),
         "project_name: trialkind\nnamespace: trial\ndomain: trial.seatrial.test\nprovider: kind\n",
@@ -123,7 +150,7 @@ fn kind_runs_the_whole_platform_and_leaves_nothing() {
 #[test]
 #[ignore = "needs a container engine"]
 fn a_failed_kind_run_still_deletes_its_cluster() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let config = write_config(
         dir.path(),
         "project_name: failkind\nnamespace: trial\ndomain: trial.seatrial.test\nprovider: kind\ncheck_timeout_seconds: 5\nstages:\n  ingress:\n    replicas: 0\n",
@@ -147,7 +174,7 @@ fn a_failed_kind_run_still_deletes_its_cluster() {
 #[test]
 #[ignore = "needs a container engine"]
 fn kind_reuse_leaves_the_cluster_running() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let config = write_config(
         dir.path(),
         "project_name: reusekind\nnamespace: trial\ndomain: trial.seatrial.test\nprovider: kind\n",
@@ -184,6 +211,24 @@ fn kind_reuse_leaves_the_cluster_running() {
     assert_eq!(code, 0, "{output}");
     assert_eq!(report(&second)["provider_reused"], true);
     assert!(kind_cluster_exists("reusekind"));
+    let tools = tools();
+    if tools.engine == KindEngine::Podman {
+        // seatrial's node image refuses connections to ClusterIPs kube-proxy has not
+        // translated (they would otherwise reach whatever answers beyond the node).
+        let rules = kind::run(
+            &commands::node_exec(
+                &tools,
+                "reusekind-control-plane",
+                &["iptables", "-S", "FORWARD"],
+            ),
+            None,
+        )
+        .unwrap();
+        assert!(
+            rules.contains("-d 10.96.0.0/16 -m conntrack ! --ctstate DNAT -m comment --comment seatrial-untranslated-service-ip -j REJECT"),
+            "{rules}"
+        );
+    }
     // The kept cluster goes with `kind down`, which also undoes what the first run changed on
     // the host (on podman: kind's network and its CNI chains) and exits 3 if anything remains.
     let (code, output) = xtask_command(&["kind", "down", "--name", "reusekind"]);
@@ -196,7 +241,7 @@ fn kind_reuse_leaves_the_cluster_running() {
 #[test]
 #[ignore = "needs docker"]
 fn k3s_runs_the_platform_and_removes_its_container() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let config = write_config(
         dir.path(),
         "project_name: trialk3s\nnamespace: trial\ndomain: trial.seatrial.test\nprovider: k3s\n",

@@ -70,6 +70,20 @@ pub fn markdown_summary(record: &RunRecord) -> String {
         }
     }
     text.push_str(&scenarios::report::markdown(&record.scenarios));
+    if let Some(bundle) = &record.scenario_diagnostics {
+        text.push_str(&format!(
+            "\nDiagnostics of the failed scenarios: `{}/` (pods.yaml, events.txt, logs/, nodes.txt)\n\n",
+            bundle.dir
+        ));
+        for line in bundle.pods.iter().map(|pod| format!("pod {pod}")).chain(
+            bundle
+                .warnings
+                .iter()
+                .map(|warning| format!("warning event: {warning}")),
+        ) {
+            text.push_str(&format!("- {}\n", line.replace('`', "'")));
+        }
+    }
     if let Some(outage) = &record.api_outage {
         text.push_str(&api_outage_section(outage));
     }

@@ -76,6 +76,24 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_names_the_failed_scenarios_bundle_and_what_it_found() {
+        let mut record = kind_run_with_docker_leftovers();
+        record.scenario_diagnostics = Some(crate::scenario_diagnostics::ScenarioBundle {
+            dir: "diagnostics/scenarios".into(),
+            pods: vec!["hub-7c9 Running, ready 1/1, 0 restarts".into()],
+            warnings: vec!["Unhealthy pod/hub-7c9: Readiness probe failed: `x` (x4)".into()],
+        });
+        let summary = markdown_summary(&record);
+        assert!(
+            summary.contains(
+                "Diagnostics of the failed scenarios: `diagnostics/scenarios/` (pods.yaml, events.txt, logs/, nodes.txt)\n\n- pod hub-7c9 Running, ready 1/1, 0 restarts\n- warning event: Unhealthy pod/hub-7c9: Readiness probe failed: 'x' (x4)\n"
+            ),
+            "{summary}"
+        );
+        assert!(!markdown_summary(&kind_run_with_docker_leftovers()).contains("failed scenarios"));
+    }
+
+    #[test]
     fn every_summary_has_a_sweep_section_saying_what_became_of_it() {
         let done = markdown_summary(&kind_run_with_docker_leftovers());
         assert!(

@@ -122,6 +122,7 @@ impl RunRecord {
             kept: false,
             watches: 0,
             scenarios: Vec::new(),
+            scenario_diagnostics: None,
             host_leftovers: Vec::new(),
             docker_leftovers: Vec::new(),
             signal: None,
@@ -349,6 +350,11 @@ pub struct RunRecord {
     /// provider), in order; empty when that stage was not reached.
     #[serde(default)]
     pub scenarios: Vec<scenarios::ScenarioRecord>,
+    /// The platform namespace's pods, warning events and logs, collected once when a
+    /// scenario failed (see [`crate::scenario_diagnostics`]); `None` when none failed or
+    /// diagnostics are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_diagnostics: Option<crate::scenario_diagnostics::ScenarioBundle>,
     /// Docker objects still labelled for the run's kind cluster after `kind delete cluster`
     /// (kind provider only); any makes the run end with leftovers.
     #[serde(default)]

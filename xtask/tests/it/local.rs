@@ -720,6 +720,39 @@ fn on_local_a_wrong_certificate_a_broken_role_mapping_and_a_refused_realm_fail_n
     if let Ok(keep) = std::env::var("SEATRIAL_KEEP_SCREENSHOT") {
         std::fs::copy(&screenshot, keep).unwrap();
     }
+    // The failed scenario's cluster side: every pod's state and the namespace's logs.
+    let bundle = &record["scenario_diagnostics"];
+    assert_eq!(bundle["dir"], "diagnostics/scenarios", "{record}");
+    let pods: Vec<&str> = bundle["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|pod| pod.as_str())
+        .collect();
+    for name in ["hub-", "keycloak-", "proxy-", "traefik-"] {
+        assert!(
+            pods.iter()
+                .any(|pod| pod.starts_with(name) && pod.contains(" Running, ready 1/1, ")),
+            "no running {name} pod in {pods:?}"
+        );
+    }
+    assert!(
+        run.stderr.contains("diagnostics of the failed scenarios: ")
+            && run.stderr.contains("\n  pod hub-"),
+        "{}",
+        run.output()
+    );
+    let logs = std::fs::read_dir(report.join("diagnostics/scenarios/logs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    let hub_log = logs
+        .iter()
+        .find(|name| name.starts_with("hub-") && name.ends_with(".hub.log"))
+        .unwrap_or_else(|| panic!("no hub log in {logs:?}"));
+    let hub_log =
+        std::fs::read_to_string(report.join("diagnostics/scenarios/logs").join(hub_log)).unwrap();
+    assert!(hub_log.contains("JupyterHub"), "{hub_log}");
     assert_no_secret_in(&report, &run.output());
     assert_eq!(record["sweep"]["leftovers"].as_array().unwrap().len(), 0);
 

@@ -85,6 +85,16 @@ pub fn node_files(facts: &NodeFacts) -> Vec<NodeFile> {
             0o644,
         ),
         NodeFile::new(
+            "usr/local/bin/seatrial-guard-service-subnet",
+            guard_service_subnet_script(),
+            0o755,
+        ),
+        NodeFile::new(
+            "etc/systemd/system/seatrial-guard-service-subnet.service",
+            GUARD_UNIT.to_owned(),
+            0o644,
+        ),
+        NodeFile::new(
             "etc/systemd/system/kubelet.service",
             KUBELET_UNIT.to_owned(),
             0o644,
@@ -113,7 +123,8 @@ pub fn node_files(facts: &NodeFacts) -> Vec<NodeFile> {
 }
 
 /// The units enabled at boot (`multi-user.target.wants`).
-pub const ENABLED_UNITS: [&str; 3] = [
+pub const ENABLED_UNITS: [&str; 4] = [
+    "seatrial-guard-service-subnet.service",
     "containerd.service",
     "seatrial-preload-images.service",
     "kubelet.service",
@@ -237,6 +248,50 @@ Delegate=yes
 KillMode=process
 Restart=always
 RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"#;
+
+/// The Service subnet kind gives a cluster whose config sets none (`networking.serviceSubnet`;
+/// kind's `pkg/apis/config/v1alpha4/default.go`): seatrial's generated config sets none.
+pub const KIND_SERVICE_SUBNET: &str = "10.96.0.0/16";
+
+/// Refuses connections to the Service subnet that kube-proxy has not translated: iptables
+/// `REJECT` (ICMP port unreachable, so a TCP client fails at once with "connection refused",
+/// as for a Service without endpoints) for packets to
+/// [`KIND_SERVICE_SUBNET`] whose connection is not DNAT'ed, forwarded (from pods) or sent by
+/// the node itself.
+///
+/// Without it such a packet leaves by the node's default route. A ClusterIP that kube-proxy
+/// has not programmed yet (a Service created a moment before) then reaches whatever answers
+/// beyond the node; on a machine whose egress proxy answers every connection (404, empty
+/// body), a keep-alive client (configurable-http-proxy's connection to the hub's Service)
+/// keeps that connection, and the hub's pages are 404s for minutes. A ClusterIP kube-proxy
+/// knows is DNAT'ed before routing (kube-proxy's `KUBE-SERVICES` in the `nat` table), so the
+/// rule never touches it.
+pub fn guard_service_subnet_script() -> String {
+    format!(
+        r#"#!/bin/sh
+# seatrial: no untranslated packet to the Service subnet leaves the node (see the unit).
+set -eu
+for chain in FORWARD OUTPUT; do
+  rule="-d {KIND_SERVICE_SUBNET} -m conntrack ! --ctstate DNAT -m comment --comment seatrial-untranslated-service-ip -j REJECT"
+  iptables -w -C "$chain" $rule 2>/dev/null || iptables -w -I "$chain" $rule
+done
+echo "seatrial-node: untranslated connections to {KIND_SERVICE_SUBNET} are refused"
+"#
+    )
+}
+
+const GUARD_UNIT: &str = r#"[Unit]
+Description=Refuse connections to the Service subnet that kube-proxy has not translated
+Before=kubelet.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/bin/seatrial-guard-service-subnet
 
 [Install]
 WantedBy=multi-user.target
@@ -434,6 +489,29 @@ mod tests {
         .unwrap();
         assert_eq!(conflist["plugins"][0]["type"], "bridge");
         assert_eq!(file(&ENTRYPOINT[1..]).mode, 0o755);
+    }
+
+    #[test]
+    fn untranslated_service_traffic_is_refused_before_the_kubelet_starts() {
+        let script = guard_service_subnet_script();
+        for chain in ["FORWARD", "OUTPUT"] {
+            assert!(script.contains(chain), "{script}");
+        }
+        assert!(
+            script.contains("-d 10.96.0.0/16 -m conntrack ! --ctstate DNAT"),
+            "{script}"
+        );
+        assert!(script.contains("-j REJECT"), "{script}");
+        // Inserted once, however often the unit runs.
+        assert!(script.contains("iptables -w -C"), "{script}");
+        assert!(GUARD_UNIT.contains("Before=kubelet.service"));
+        assert!(ENABLED_UNITS.contains(&"seatrial-guard-service-subnet.service"));
+        let files = node_files(&facts());
+        let guard = files
+            .iter()
+            .find(|file| file.path == "usr/local/bin/seatrial-guard-service-subnet")
+            .unwrap();
+        assert_eq!(guard.mode, 0o755);
     }
 
     #[test]

@@ -135,6 +135,14 @@ pub fn kind_network(tools: &Tools) -> CommandLine {
     ])
 }
 
+/// `<engine> exec <container> <command…>`: a command in a node's container (kind names a
+/// cluster's one node `<cluster>-control-plane`).
+pub fn node_exec(tools: &Tools, container: &str, command: &[&str]) -> CommandLine {
+    let mut args = vec!["exec", container];
+    args.extend_from_slice(command);
+    tools.engine(&args)
+}
+
 /// `<engine> network rm kind`.
 pub fn remove_kind_network(tools: &Tools) -> CommandLine {
     tools.engine(&["network", "rm", KIND_NETWORK])
@@ -294,6 +302,12 @@ mod tests {
             load.env, podman.env,
             "podman runs with the provider's configuration"
         );
+        let exec = node_exec(&podman, "seatrial-control-plane", &["iptables", "-S"]);
+        assert_eq!(
+            exec.to_string(),
+            "podman exec seatrial-control-plane iptables -S"
+        );
+        assert_eq!(exec.env, podman.env);
     }
 
     #[test]

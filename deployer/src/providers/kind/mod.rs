@@ -362,7 +362,7 @@ pub fn up(
             return Err(Error::EnvironmentMissing {
                 what: format!("a kind cluster named `{name}` already runs"),
                 hint: format!(
-                "pass --reuse to deploy into it, or delete it: kind delete cluster --name {name}"
+                "pass --reuse to deploy into it, or delete it: cargo xtask kind down --name {name}"
             ),
             })
         }
