@@ -335,27 +335,44 @@ pub(crate) fn repeated(event: &Event) -> String {
 }
 
 /// The namespace's events, oldest first: `time  type  reason  kind/name  message`.
-pub(crate) async fn events_text(client: &kube::Client, namespace: &str) -> String {
+async fn events_text(client: &kube::Client, namespace: &str) -> String {
+    events_listing(namespace, &list_events(client, namespace).await)
+}
+
+/// The events of `namespace`, or why they cannot be listed.
+pub(crate) async fn list_events(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<Event>, String> {
     let api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let events = match api.list(&ListParams::default()).await {
-        Ok(list) => list.items,
-        Err(error) => return format!("# cannot list the events of {namespace}: {error}\n"),
+    api.list(&ListParams::default())
+        .await
+        .map(|list| list.items)
+        .map_err(|error| format!("cannot list the events of {namespace}: {error}"))
+}
+
+/// `events.txt` of `namespace`'s `events` (see [`events_text`]), or the listing's problem
+/// as a comment.
+pub(crate) fn events_listing(namespace: &str, events: &Result<Vec<Event>, String>) -> String {
+    let events = match events {
+        Ok(events) => events,
+        Err(problem) => return format!("# {problem}\n"),
     };
     let mut lines: Vec<(String, String)> = events
-        .into_iter()
+        .iter()
         .map(|event| {
-            let time = event_time(&event);
-            let count = repeated(&event);
+            let time = event_time(event);
+            let count = repeated(event);
             let object = format!(
                 "{}/{}",
-                event.involved_object.kind.unwrap_or_default(),
-                event.involved_object.name.unwrap_or_default()
+                event.involved_object.kind.as_deref().unwrap_or_default(),
+                event.involved_object.name.as_deref().unwrap_or_default()
             );
             let line = format!(
                 "{time}  {:<7}  {:<24}  {object}: {}{count}\n",
-                event.type_.unwrap_or_default(),
-                event.reason.unwrap_or_default(),
-                event.message.unwrap_or_default().trim_end()
+                event.type_.as_deref().unwrap_or_default(),
+                event.reason.as_deref().unwrap_or_default(),
+                event.message.as_deref().unwrap_or_default().trim_end()
             );
             (time, line)
         })

@@ -26,7 +26,8 @@ pub const MAX_WARNINGS: usize = 8;
 pub struct ScenarioBundle {
     /// The bundle's directory, relative to the report dir ([`DIR`]).
     pub dir: String,
-    /// One line per pod of the namespace, see [`pod_state`].
+    /// One line per pod of the namespace (the first [`MAX_PODS`], those whose logs are in
+    /// the bundle), see [`pod_state`]; or why the pods cannot be listed.
     pub pods: Vec<String>,
     /// The newest warning events of the namespace, oldest first, see [`warning_lines`].
     pub warnings: Vec<String>,
@@ -76,18 +77,16 @@ pub async fn collect(
         diagnostics::write_pod_logs(client, namespace, pod, &dir).await?;
         bundle.pods.push(pod_state(pod));
     }
+    let events = diagnostics::list_events(client, namespace).await;
     diagnostics::write(
         &dir,
         "events.txt",
-        &diagnostics::events_text(client, namespace).await,
+        &diagnostics::events_listing(namespace, &events),
     )?;
-    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-    match events.list(&ListParams::default()).await {
-        Ok(list) => bundle.warnings = warning_lines(&list.items),
-        Err(error) => bundle
-            .warnings
-            .push(format!("cannot list the events of {namespace}: {error}")),
-    }
+    bundle.warnings = match &events {
+        Ok(events) => warning_lines(events),
+        Err(problem) => vec![problem.clone()],
+    };
     diagnostics::write(&dir, "nodes.txt", &diagnostics::nodes_text(client).await)?;
     Ok(bundle)
 }
